@@ -1,0 +1,90 @@
+# socksify - build, test, demo.  See README.md.
+#   make                 build everything into build/
+#   make check           unit tests + pytest integration suite (installs test deps as root)
+#   make check SANITIZE=1  the same, built with AddressSanitizer + UBSan into build/asan/
+#   make demo            start socks5d on loopback and fetch a page through socksify.sh
+
+CC ?= cc
+PREFIX ?= /usr/local
+DESTDIR ?=
+PYTHON ?= /usr/bin/python3
+PYTEST_ARGS ?=
+
+ifeq ($(SANITIZE),1)
+BUILD ?= build/asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) -fPIC -Iinclude $(CFLAGS) $(SANFLAGS)
+LDLIBS_ALL := -pthread
+
+CORE_SRC := $(wildcard src/*.c)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+PRELOAD_SRC := $(wildcard preload/*.c)
+PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/obj/%.o)
+SERVER_SRC := $(wildcard src/socks5d/*.c)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+LIB := $(BUILD)/libsocksify.so
+SERVER := $(BUILD)/socks5d
+EXPORTS := $(BUILD)/exports.map
+
+.PHONY: all check unit pytest demo clean install uninstall deps
+all: $(LIB) $(SERVER) $(UNIT_BIN)
+
+$(BUILD)/obj/%.o: %.c $(wildcard include/*.h) $(wildcard preload/*.h preload/*.def src/socks5d/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The library's only exported symbols are the hooks named in preload/hooks.def.
+$(EXPORTS): preload/hooks.def
+	@mkdir -p $(dir $@)
+	{ echo '{ global:'; sed -n 's/^HOOK([^,]*, *\([A-Za-z0-9_]*\),.*/  \1;/p' $<; echo '  local: *; };'; } > $@
+
+$(BUILD)/obj/preload/%.o: ALL_CFLAGS += -fvisibility=hidden
+$(BUILD)/obj/src/%.o: ALL_CFLAGS += -fvisibility=hidden
+
+$(LIB): $(PRELOAD_OBJ) $(CORE_OBJ) $(EXPORTS)
+	$(CC) -shared $(SANFLAGS) -Wl,--version-script=$(EXPORTS) -Wl,-z,now -o $@ $(PRELOAD_OBJ) $(CORE_OBJ) -ldl $(LDLIBS_ALL)
+
+$(SERVER): $(SERVER_OBJ) $(CORE_OBJ)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE_OBJ) $(LDLIBS_ALL)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+deps:
+	@sh tests/install-deps.sh
+
+pytest: all
+	SOCKSIFY_BUILD=$(abspath $(BUILD)) SOCKSIFY_SANITIZE=$(SANITIZE) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+check: deps all unit pytest
+
+demo: $(LIB) $(SERVER)
+	@sh tests/demo.sh $(BUILD)
+
+install: $(LIB) $(SERVER)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/socksify
+	install -m 0755 $(SERVER) $(DESTDIR)$(PREFIX)/bin/socks5d
+	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/socksify/libsocksify.so
+	install -m 0755 socksify.sh $(DESTDIR)$(PREFIX)/lib/socksify/socksify.sh
+	ln -sf ../lib/socksify/socksify.sh $(DESTDIR)$(PREFIX)/bin/socksify
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/socks5d $(DESTDIR)$(PREFIX)/bin/socksify
+	rm -rf $(DESTDIR)$(PREFIX)/lib/socksify
+
+clean:
+	rm -rf build
