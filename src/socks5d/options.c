@@ -1,0 +1,319 @@
+/* options.c - command line and users file. */
+#include "socks5d.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_TIMEOUT_MS 10000
+#define DEFAULT_RESOLVER_THREADS 4
+
+static void usage(FILE *f)
+{
+	fputs("usage: socks5d [options]\n"
+	      "A SOCKS5 server (RFC 1928, RFC 1929 username/password).\n"
+	      "\n"
+	      "  -l, --listen ADDR:PORT      listen here (repeatable; default 127.0.0.1:1080)\n"
+	      "                              IPv4 127.0.0.1:1080, IPv6 [::1]:1080; port 0 = any\n"
+	      "  -u, --user USER:PASS        require RFC 1929 login; accept this user (repeatable)\n"
+	      "      --users FILE            users from FILE, one USER:PASS a line, # comments\n"
+	      "      --connect-timeout SEC   give up connecting to a target after SEC (default 10)\n"
+	      "      --handshake-timeout SEC drop clients that do not finish the handshake (default 10)\n"
+	      "      --max-conns N           at most N sessions (default from RLIMIT_NOFILE)\n"
+	      "      --resolver-threads N    threads for name lookups (default 4)\n"
+	      "  -q, --quiet                 log errors only\n"
+	      "  -v, --verbose               log debug messages\n"
+	      "  -h, --help                  show this help\n"
+	      "  -V, --version               show the version\n"
+	      "\n"
+	      "Each listener is announced on stdout as 'socks5d: listening on ADDR:PORT'.\n"
+	      "One line per session is logged on stderr when it ends.\n",
+	      f);
+}
+
+static int bad_option(const char *fmt, const char *arg)
+{
+	fputs("socks5d: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs(" (see socks5d --help)\n", stderr);
+	return OPTIONS_BAD;
+}
+
+int sockaddr_format(const union sockaddr_any *a, char *buf, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN];
+	if (a->sa.sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &a->sin6.sin6_addr, host, sizeof host);
+		return snprintf(buf, cap, "[%s]:%u", host, ntohs(a->sin6.sin6_port));
+	}
+	if (a->sa.sa_family == AF_INET) {
+		inet_ntop(AF_INET, &a->sin.sin_addr, host, sizeof host);
+		return snprintf(buf, cap, "%s:%u", host, ntohs(a->sin.sin_port));
+	}
+	return snprintf(buf, cap, "?");
+}
+
+static int parse_port(const char *s, uint16_t *port)
+{
+	char *end;
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v > 65535)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* "127.0.0.1:1080" or "[::1]:1080". */
+static int parse_listen(const char *s, struct listen_spec *out)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *colon;
+	size_t hlen;
+	uint16_t port;
+
+	memset(out, 0, sizeof *out);
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return -1;
+		hlen = (size_t)(close - s - 1);
+		colon = close + 1;
+		s++;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -1;
+		hlen = (size_t)(colon - s);
+	}
+	if (hlen == 0 || hlen >= sizeof host || parse_port(colon + 1, &port) < 0)
+		return -1;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (inet_pton(AF_INET, host, &out->addr.sin.sin_addr) == 1) {
+		out->addr.sin.sin_family = AF_INET;
+		out->addr.sin.sin_port = htons(port);
+		out->len = sizeof out->addr.sin;
+		return 0;
+	}
+	if (s[-1] == '[' && inet_pton(AF_INET6, host, &out->addr.sin6.sin6_addr) == 1) {
+		out->addr.sin6.sin6_family = AF_INET6;
+		out->addr.sin6.sin6_port = htons(port);
+		out->len = sizeof out->addr.sin6;
+		return 0;
+	}
+	return -1;
+}
+
+static int add_listen(struct config *cfg, const char *arg)
+{
+	struct listen_spec spec;
+	if (parse_listen(arg, &spec) < 0)
+		return bad_option("bad listen address '%s' (want 127.0.0.1:1080 or [::1]:1080)", arg);
+	struct listen_spec *n = realloc(cfg->listens, (cfg->nlistens + 1) * sizeof *n);
+	if (!n)
+		return bad_option("%s", "out of memory");
+	n[cfg->nlistens++] = spec;
+	cfg->listens = n;
+	return OPTIONS_OK;
+}
+
+/* "user:pass"; the password may itself contain ':'. Returns 0 or -1. */
+static int add_user(struct config *cfg, const char *s, size_t len)
+{
+	const char *colon = memchr(s, ':', len);
+	if (!colon)
+		return -1;
+	size_t ulen = (size_t)(colon - s), plen = len - ulen - 1;
+	if (ulen < 1 || ulen > 255 || plen < 1 || plen > 255)
+		return -1;
+	struct user *n = realloc(cfg->users, (cfg->nusers + 1) * sizeof *n);
+	if (!n)
+		return -1;
+	cfg->users = n;
+	struct user *u = &n[cfg->nusers];
+	u->name = strndup(s, ulen);
+	u->pass = strndup(colon + 1, plen);
+	if (!u->name || !u->pass) {
+		free(u->name);
+		free(u->pass);
+		return -1;
+	}
+	u->name_len = ulen;
+	u->pass_len = plen;
+	cfg->nusers++;
+	return 0;
+}
+
+static int load_users_file(struct config *cfg, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int lineno = 0, rc = OPTIONS_OK;
+
+	if (!f) {
+		fprintf(stderr, "socks5d: cannot read users file '%s': %s\n", path, strerror(errno));
+		return OPTIONS_BAD;
+	}
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (n == 0 || line[0] == '#')
+			continue;
+		if (add_user(cfg, line, (size_t)n) < 0) {
+			/* Never echo the line: it holds a password. */
+			fprintf(stderr, "socks5d: %s:%d: bad entry (want user:pass, 1-255 bytes each)\n",
+				path, lineno);
+			rc = OPTIONS_BAD;
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* Seconds, fractions allowed, into milliseconds. */
+static int parse_seconds(const char *s, int *ms)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !(v > 0 && v <= 86400))
+		return -1;
+	*ms = (int)(v * 1000 + 0.999); /* round up: never a 0 ms timeout */
+	return 0;
+}
+
+static int parse_count(const char *s, long min, long max, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+enum {
+	OPT_USERS = 256,
+	OPT_CONNECT_TIMEOUT,
+	OPT_HANDSHAKE_TIMEOUT,
+	OPT_MAX_CONNS,
+	OPT_RESOLVER_THREADS,
+};
+
+static const struct option long_options[] = {
+	{ "listen", required_argument, NULL, 'l' },
+	{ "user", required_argument, NULL, 'u' },
+	{ "users", required_argument, NULL, OPT_USERS },
+	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
+	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "resolver-threads", required_argument, NULL, OPT_RESOLVER_THREADS },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int apply_option(struct config *cfg, int opt, const char *arg)
+{
+	long v;
+
+	switch (opt) {
+	case 'l':
+		return add_listen(cfg, arg);
+	case 'u':
+		if (add_user(cfg, arg, strlen(arg)) < 0)
+			return bad_option("%s", "bad -u value (want user:pass, 1-255 bytes each)");
+		return OPTIONS_OK;
+	case OPT_USERS:
+		return load_users_file(cfg, arg);
+	case OPT_CONNECT_TIMEOUT:
+		if (parse_seconds(arg, &cfg->connect_timeout_ms) < 0)
+			return bad_option("bad --connect-timeout '%s' (seconds, > 0)", arg);
+		return OPTIONS_OK;
+	case OPT_HANDSHAKE_TIMEOUT:
+		if (parse_seconds(arg, &cfg->handshake_timeout_ms) < 0)
+			return bad_option("bad --handshake-timeout '%s' (seconds, > 0)", arg);
+		return OPTIONS_OK;
+	case OPT_MAX_CONNS:
+		if (parse_count(arg, 1, 100000000, &cfg->max_conns) < 0)
+			return bad_option("bad --max-conns '%s' (a number >= 1)", arg);
+		return OPTIONS_OK;
+	case OPT_RESOLVER_THREADS:
+		if (parse_count(arg, 1, 256, &v) < 0)
+			return bad_option("bad --resolver-threads '%s' (1-256)", arg);
+		cfg->resolver_threads = (int)v;
+		return OPTIONS_OK;
+	case 'q':
+		cfg->log_level = LOG_LVL_ERROR;
+		return OPTIONS_OK;
+	case 'v':
+		cfg->log_level = LOG_LVL_DEBUG;
+		return OPTIONS_OK;
+	case 'h':
+		usage(stdout);
+		return OPTIONS_EXIT_OK;
+	case 'V':
+		printf("socks5d (socksify) %s\n", SOCKS5D_VERSION);
+		return OPTIONS_EXIT_OK;
+	}
+	return OPTIONS_BAD;
+}
+
+int options_parse(int argc, char **argv, struct config *cfg)
+{
+	int opt, rc;
+
+	memset(cfg, 0, sizeof *cfg);
+	cfg->connect_timeout_ms = DEFAULT_TIMEOUT_MS;
+	cfg->handshake_timeout_ms = DEFAULT_TIMEOUT_MS;
+	cfg->resolver_threads = DEFAULT_RESOLVER_THREADS;
+	cfg->log_level = LOG_LVL_INFO;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":l:u:qvhV", long_options, NULL)) != -1) {
+		if (opt == '?') {
+			if (optopt)
+				return bad_option("unknown option '-%c'", (char[]){ (char)optopt, 0 });
+			return bad_option("unknown option '%s'", argv[optind - 1]);
+		}
+		if (opt == ':')
+			return bad_option("option '%s' needs a value", argv[optind - 1]);
+		rc = apply_option(cfg, opt, optarg);
+		if (rc != OPTIONS_OK)
+			return rc;
+	}
+	if (optind < argc)
+		return bad_option("unexpected argument '%s'", argv[optind]);
+	if (cfg->nlistens == 0 && add_listen(cfg, "127.0.0.1:1080") != OPTIONS_OK)
+		return OPTIONS_BAD;
+	return OPTIONS_OK;
+}
+
+void options_free(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nusers; i++) {
+		/* Do not leave passwords lying around in freed memory. */
+		explicit_bzero(cfg->users[i].pass, cfg->users[i].pass_len);
+		free(cfg->users[i].name);
+		free(cfg->users[i].pass);
+	}
+	free(cfg->users);
+	free(cfg->listens);
+	cfg->users = NULL;
+	cfg->listens = NULL;
+	cfg->nusers = cfg->nlistens = 0;
+}

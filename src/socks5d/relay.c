@@ -1,0 +1,210 @@
+/* relay.c - moving bytes both ways once a session is connected.
+ *
+ * Each direction (struct flow) reads from its source only when everything it
+ * read before has been written to its destination, so a slow reader stops
+ * the fast writer through TCP flow control instead of through our memory.
+ * A buffer is borrowed from the pool only while bytes are in flight. */
+#include "socks5d.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+static uint8_t *bufpool_get(struct bufpool *p)
+{
+	if (p->free_list) {
+		void *b = p->free_list;
+		p->free_list = *(void **)b;
+		p->nfree--;
+		return b;
+	}
+	return malloc(RELAY_BUF_SIZE);
+}
+
+static void bufpool_put(struct bufpool *p, uint8_t *b)
+{
+	if (p->nfree >= BUFPOOL_KEEP) {
+		free(b);
+		return;
+	}
+	*(void **)b = p->free_list;
+	p->free_list = b;
+	p->nfree++;
+}
+
+void bufpool_destroy(struct bufpool *p)
+{
+	while (p->free_list) {
+		void *b = p->free_list;
+		p->free_list = *(void **)b;
+		free(b);
+	}
+	p->nfree = 0;
+}
+
+void buf_release(struct server *srv, struct buf *b)
+{
+	if (b->data)
+		bufpool_put(&srv->pool, b->data);
+	b->data = NULL;
+	b->off = b->len = 0;
+}
+
+int buf_append(struct server *srv, struct buf *b, const void *data, size_t len)
+{
+	if (!b->data) {
+		b->data = bufpool_get(&srv->pool);
+		if (!b->data)
+			return -1;
+		b->off = b->len = 0;
+	}
+	if (b->off > 0 && b->len + len > RELAY_BUF_SIZE) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	if (b->len + len > RELAY_BUF_SIZE)
+		return -1;
+	memcpy(b->data + b->len, data, len);
+	b->len += (uint32_t)len;
+	return 0;
+}
+
+/* Writes what is pending; 0 when done or the socket is full, -1 on error. */
+int flow_flush(struct server *srv, struct flow *f, int dst_fd)
+{
+	while (f->buf.off < f->buf.len) {
+		ssize_t n = send(dst_fd, f->buf.data + f->buf.off, f->buf.len - f->buf.off, MSG_NOSIGNAL);
+		if (n > 0) {
+			f->buf.off += (uint32_t)n;
+			f->bytes += (uint64_t)n;
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else if (n < 0 && errno == EAGAIN) {
+			return 0;
+		} else {
+			return -1;
+		}
+	}
+	buf_release(srv, &f->buf);
+	return 0;
+}
+
+static bool flow_pending(const struct flow *f)
+{
+	return f->buf.len > f->buf.off;
+}
+
+/* Passes the source's FIN on once everything before it was written. */
+static void flow_maybe_shut(struct flow *f, int dst_fd)
+{
+	if (f->eof && !f->shut && !flow_pending(f)) {
+		shutdown(dst_fd, SHUT_WR);
+		f->shut = true;
+	}
+}
+
+/* One recv() from src, written on to dst at once. 0, or -1 on error. */
+static int flow_pump(struct server *srv, struct flow *f, int src_fd, int dst_fd)
+{
+	ssize_t n;
+
+	if (f->eof || flow_pending(f))
+		return 0;
+	if (!f->buf.data && !(f->buf.data = bufpool_get(&srv->pool))) {
+		errno = ENOMEM;
+		return -1;
+	}
+	f->buf.off = f->buf.len = 0;
+	do
+		n = recv(src_fd, f->buf.data, RELAY_BUF_SIZE, 0);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		f->buf.len = (uint32_t)n;
+		return flow_flush(srv, f, dst_fd);
+	}
+	buf_release(srv, &f->buf);
+	if (n == 0) {
+		f->eof = true;
+		flow_maybe_shut(f, dst_fd);
+		return 0;
+	}
+	return errno == EAGAIN ? 0 : -1;
+}
+
+static void relay_abort(struct server *srv, struct conn *c, int err)
+{
+	log_debug("relay: %s", strerror(err));
+	conn_close(srv, c, true);
+}
+
+void relay_on_event(struct server *srv, struct conn *c, struct endpoint *ep, uint32_t events)
+{
+	bool is_client = ep == &c->client;
+	struct flow *from_ep = is_client ? &c->up : &c->down;
+	struct flow *to_ep = is_client ? &c->down : &c->up;
+	struct endpoint *other = is_client ? &c->target : &c->client;
+
+	if (events & EPOLLERR) {
+		int err = 0;
+		socklen_t len = sizeof err;
+		getsockopt(ep->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		relay_abort(srv, c, err ? err : ECONNRESET);
+		return;
+	}
+	if (events & EPOLLHUP)
+		ep->hup = true;
+	if (events & EPOLLOUT) {
+		if (flow_flush(srv, to_ep, ep->fd) < 0) {
+			relay_abort(srv, c, errno);
+			return;
+		}
+		flow_maybe_shut(to_ep, ep->fd);
+	}
+	if (events & (EPOLLIN | EPOLLHUP)) {
+		if (flow_pump(srv, from_ep, ep->fd, other->fd) < 0) {
+			relay_abort(srv, c, errno);
+			return;
+		}
+	}
+	if (c->up.shut && c->down.shut) {
+		conn_set_result(c, RES_OK);
+		conn_close(srv, c, false);
+	}
+}
+
+/* The target is connected: send the success reply, pass on whatever the
+ * client pipelined after its request, and start relaying. */
+void relay_start(struct server *srv, struct conn *c)
+{
+	struct socks5_addr bnd = { .atyp = SOCKS5_ATYP_IPV4 };
+	union sockaddr_any local;
+	socklen_t len = sizeof local;
+	uint8_t reply[SOCKS5_REQUEST_MAX];
+	ssize_t n;
+
+	if (getsockname(c->target.fd, &local.sa, &len) == 0)
+		socks5_addr_from_sockaddr(&bnd, &local.sa, len);
+	n = socks5_encode_reply(reply, sizeof reply, SOCKS5_REP_SUCCEEDED, &bnd);
+	if (n < 0 || buf_append(srv, &c->down.buf, reply, (size_t)n) < 0) {
+		conn_close(srv, c, true);
+		return;
+	}
+	c->reply_bytes += (uint32_t)n;
+	if (c->hs->len > 0 && buf_append(srv, &c->up.buf, c->hs->in, c->hs->len) < 0) {
+		conn_close(srv, c, true);
+		return;
+	}
+	free(c->hs);
+	c->hs = NULL;
+	timer_cancel(&c->timer);
+	c->state = ST_RELAY;
+	conn_set_result(c, RES_OK);
+	if (flow_flush(srv, &c->down, c->client.fd) < 0 || flow_flush(srv, &c->up, c->target.fd) < 0) {
+		relay_abort(srv, c, errno);
+		return;
+	}
+	conn_update_interest(srv, c);
+}

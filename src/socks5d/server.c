@@ -1,0 +1,490 @@
+/* server.c - listeners, accept, the epoll loop, timers and session teardown. */
+#include "socks5d.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_EVENTS 256
+#define ACCEPT_BATCH 64
+
+static const char *const result_names[] = {
+	[RES_OK] = "ok",
+	[RES_REFUSED] = "refused",
+	[RES_NET_UNREACHABLE] = "net-unreachable",
+	[RES_HOST_UNREACHABLE] = "host-unreachable",
+	[RES_TIMEOUT] = "timeout",
+	[RES_AUTH_FAILED] = "auth-failed",
+	[RES_NO_ACCEPTABLE_METHOD] = "no-acceptable-method",
+	[RES_BAD_REQUEST] = "bad-request",
+	[RES_CMD_UNSUPPORTED] = "cmd-unsupported",
+	[RES_HANDSHAKE_TIMEOUT] = "handshake-timeout",
+	[RES_ERROR] = "error",
+};
+
+static int64_t clock_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int endpoint_set_events(struct server *srv, struct endpoint *ep, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = ep };
+
+	if (ep->fd < 0)
+		return 0;
+	if (events == 0 && ep->hup) {
+		/* EPOLLHUP cannot be masked; park the fd until we want it again. */
+		if (ep->registered)
+			epoll_ctl(srv->epfd, EPOLL_CTL_DEL, ep->fd, NULL);
+		ep->registered = false;
+		ep->events = 0;
+		return 0;
+	}
+	if (ep->registered && ep->events == events)
+		return 0;
+	if (epoll_ctl(srv->epfd, ep->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, ep->fd, &ev) < 0) {
+		log_error("epoll_ctl: %s", strerror(errno));
+		return -1;
+	}
+	ep->registered = true;
+	ep->events = events;
+	return 0;
+}
+
+void endpoint_close(struct endpoint *ep, bool reset)
+{
+	if (ep->fd < 0)
+		return;
+	if (reset) {
+		/* Pass an abort on as an RST, not as a FIN that looks like a clean end. */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(ep->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	}
+	close(ep->fd);
+	ep->fd = -1;
+	ep->registered = false;
+	ep->events = 0;
+}
+
+/* The first result set wins: later failures are consequences of it. */
+void conn_set_result(struct conn *c, enum session_result r)
+{
+	if (c->result_set)
+		return;
+	c->result = r;
+	c->result_set = true;
+}
+
+static const char *cmd_name(uint8_t cmd)
+{
+	switch (cmd) {
+	case 0:
+		return "-";
+	case SOCKS5_CMD_CONNECT:
+		return "connect";
+	case SOCKS5_CMD_BIND:
+		return "bind";
+	case SOCKS5_CMD_UDP_ASSOCIATE:
+		return "udp-associate";
+	}
+	return "unknown";
+}
+
+static void conn_log(struct server *srv, struct conn *c)
+{
+	char client[64];
+	uint64_t down = c->down.bytes > c->reply_bytes ? c->down.bytes - c->reply_bytes : 0;
+	int64_t us = clock_now_us() - c->start_us;
+
+	srv->stats.up += c->up.bytes;
+	srv->stats.down += down;
+	if (c->result == RES_OK)
+		srv->stats.ok++;
+	else
+		srv->stats.failed++;
+	if (log_get_level() < LOG_LVL_INFO)
+		return;
+	sockaddr_format(&c->peer, client, sizeof client);
+	log_info("session client=%s user=%s cmd=%s target=%s result=%s up=%llu down=%llu duration=%lld.%03llds",
+		client, c->user ? c->user : "-", cmd_name(c->cmd),
+		c->target_name ? c->target_name : "-", result_names[c->result],
+		(unsigned long long)c->up.bytes, (unsigned long long)down,
+		(long long)(us / 1000000), (long long)(us % 1000000 / 1000));
+}
+
+/* Ends a session: logs it, releases everything but the struct itself, which
+ * stays on the dead list until the current batch of events is handled. */
+void conn_close(struct server *srv, struct conn *c, bool reset)
+{
+	if (c->state == ST_CLOSED)
+		return;
+	if (!c->result_set)
+		conn_set_result(c, RES_ERROR);
+	conn_log(srv, c);
+	timer_cancel(&c->timer);
+	if (c->job) {
+		c->job->conn = NULL; /* the resolver frees it when it comes back */
+		c->job = NULL;
+	}
+	endpoint_close(&c->client, reset);
+	endpoint_close(&c->target, reset);
+	buf_release(srv, &c->up.buf);
+	buf_release(srv, &c->down.buf);
+	free(c->hs);
+	free(c->user);
+	free(c->target_name);
+	free(c->addrs);
+	c->hs = NULL;
+	c->user = c->target_name = NULL;
+	c->addrs = NULL;
+	c->state = ST_CLOSED;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = NULL;
+	c->next = srv->dead;
+	srv->dead = c;
+	srv->nconns--;
+}
+
+static void free_dead(struct server *srv)
+{
+	while (srv->dead) {
+		struct conn *c = srv->dead;
+		srv->dead = c->next;
+		free(c);
+	}
+}
+
+/* Level-triggered interest, recomputed after every event of a session. */
+void conn_update_interest(struct server *srv, struct conn *c)
+{
+	uint32_t cl = 0, tg = 0;
+	bool down_pending = c->down.buf.len > c->down.buf.off;
+	bool up_pending = c->up.buf.len > c->up.buf.off;
+
+	if (down_pending)
+		cl |= EPOLLOUT;
+	switch (c->state) {
+	case ST_GREETING:
+	case ST_AUTH:
+	case ST_REQUEST:
+	case ST_LINGER:
+		cl |= EPOLLIN;
+		break;
+	case ST_RESOLVING:
+		break;
+	case ST_CONNECTING:
+		tg = EPOLLOUT;
+		break;
+	case ST_RELAY:
+		/* Read a side only when what we read from it last was passed on:
+		 * the kernel's socket buffers do the queueing, not us. */
+		if (!c->up.eof && !up_pending)
+			cl |= EPOLLIN;
+		if (!c->down.eof && !down_pending)
+			tg |= EPOLLIN;
+		if (up_pending)
+			tg |= EPOLLOUT;
+		break;
+	case ST_CLOSED:
+		return;
+	}
+	if (endpoint_set_events(srv, &c->client, cl) < 0 || endpoint_set_events(srv, &c->target, tg) < 0)
+		conn_close(srv, c, true);
+}
+
+static void set_nodelay(int fd)
+{
+	int one = 1;
+	/* A relay must not add Nagle delay on top of the sender's own. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+static struct conn *conn_new(struct server *srv, int fd, const union sockaddr_any *peer)
+{
+	struct conn *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->hs = malloc(sizeof *c->hs);
+	if (!c->hs) {
+		free(c);
+		return NULL;
+	}
+	c->hs->len = 0;
+	c->client = (struct endpoint){ .w.kind = WATCH_CLIENT, .fd = fd, .conn = c };
+	c->target = (struct endpoint){ .w.kind = WATCH_TARGET, .fd = -1, .conn = c };
+	c->peer = *peer;
+	c->start_us = clock_now_us();
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	return c;
+}
+
+/* Out of fds: free the spare one, take the pending connection and close it,
+ * so the listener stops being readable instead of waking us in a loop. */
+static void accept_drop_with_spare(struct server *srv, int lfd)
+{
+	if (srv->spare_fd >= 0) {
+		close(srv->spare_fd);
+		srv->spare_fd = -1;
+	}
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	srv->stats.rejected++;
+}
+
+static void accept_one(struct server *srv, int fd, const union sockaddr_any *peer)
+{
+	struct conn *c;
+
+	if (srv->nconns >= (size_t)srv->max_conns) {
+		srv->stats.rejected++;
+		log_debug("connection limit (%ld) reached, dropping a client", srv->max_conns);
+		close(fd);
+		return;
+	}
+	c = conn_new(srv, fd, peer);
+	if (!c) {
+		log_error("out of memory, dropping a client");
+		srv->stats.rejected++;
+		close(fd);
+		return;
+	}
+	set_nodelay(fd);
+	srv->stats.sessions++;
+	session_start(srv, c);
+}
+
+static void listener_on_readable(struct server *srv, struct listener *l)
+{
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		union sockaddr_any peer;
+		socklen_t plen = sizeof peer;
+		int fd = accept4(l->fd, &peer.sa, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			accept_one(srv, fd, &peer);
+			continue;
+		}
+		switch (errno) {
+		case EAGAIN:
+			return;
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+		case EPERM:
+			continue;
+		case EMFILE:
+		case ENFILE:
+			log_warn("accept: %s; dropping a client", strerror(errno));
+			accept_drop_with_spare(srv, l->fd);
+			continue;
+		default:
+			/* ENOBUFS, ENOMEM: nothing we can fix now; the next wakeup retries. */
+			log_error("accept: %s", strerror(errno));
+			return;
+		}
+	}
+}
+
+static int listener_open(struct server *srv, struct listener *l, const struct listen_spec *spec)
+{
+	char name[64];
+	int one = 1;
+	socklen_t len = sizeof l->addr;
+
+	sockaddr_format(&spec->addr, name, sizeof name);
+	l->w.kind = WATCH_LISTENER;
+	l->fd = socket(spec->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd < 0)
+		goto fail;
+	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (spec->addr.sa.sa_family == AF_INET6 &&
+	    setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
+		goto fail;
+	if (bind(l->fd, &spec->addr.sa, spec->len) < 0 || listen(l->fd, SOMAXCONN) < 0)
+		goto fail;
+	if (getsockname(l->fd, &l->addr.sa, &len) < 0)
+		goto fail;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = l };
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, l->fd, &ev) < 0)
+		goto fail;
+	return 0;
+fail:
+	fprintf(stderr, "socks5d: cannot listen on %s: %s\n", name, strerror(errno));
+	return -1;
+}
+
+int server_init(struct server *srv, const struct config *cfg, long max_conns)
+{
+	memset(srv, 0, sizeof *srv);
+	srv->cfg = cfg;
+	srv->max_conns = max_conns;
+	srv->spare_fd = -1;
+	timerq_init(&srv->hs_timers, cfg->handshake_timeout_ms);
+	timerq_init(&srv->connect_timers, cfg->connect_timeout_ms);
+	timerq_init(&srv->linger_timers, LINGER_MS);
+	srv->now_ms = clock_now_ms();
+
+	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (srv->epfd < 0) {
+		fprintf(stderr, "socks5d: epoll_create1: %s\n", strerror(errno));
+		return -1;
+	}
+	srv->listeners = calloc(cfg->nlistens, sizeof *srv->listeners);
+	if (!srv->listeners)
+		return -1;
+	for (size_t i = 0; i < cfg->nlistens; i++) {
+		srv->listeners[i].fd = -1;
+		srv->nlisteners++;
+		if (listener_open(srv, &srv->listeners[i], &cfg->listens[i]) < 0)
+			return -1;
+	}
+	srv->resolver = resolver_start(cfg->resolver_threads, srv->epfd);
+	if (!srv->resolver) {
+		fprintf(stderr, "socks5d: cannot start resolver threads\n");
+		return -1;
+	}
+	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return 0;
+}
+
+static int next_timeout_ms(struct server *srv)
+{
+	int64_t next = timerq_next_deadline(&srv->hs_timers);
+	int64_t t = timerq_next_deadline(&srv->connect_timers);
+	if (t < next)
+		next = t;
+	t = timerq_next_deadline(&srv->linger_timers);
+	if (t < next)
+		next = t;
+	if (next == INT64_MAX)
+		return -1;
+	if (next <= srv->now_ms)
+		return 0;
+	t = next - srv->now_ms;
+	return t > 60000 ? 60000 : (int)t;
+}
+
+#define conn_of_timer(t) ((struct conn *)((char *)(t) - offsetof(struct conn, timer)))
+
+static void run_timers(struct server *srv)
+{
+	struct timer *t;
+
+	while ((t = timerq_pop_expired(&srv->hs_timers, srv->now_ms)))
+		session_on_timeout(srv, conn_of_timer(t));
+	while ((t = timerq_pop_expired(&srv->connect_timers, srv->now_ms)))
+		connect_on_timeout(srv, conn_of_timer(t));
+	while ((t = timerq_pop_expired(&srv->linger_timers, srv->now_ms)))
+		conn_close(srv, conn_of_timer(t), false);
+}
+
+static void conn_on_event(struct server *srv, struct endpoint *ep, uint32_t events)
+{
+	struct conn *c = ep->conn;
+
+	switch (c->state) {
+	case ST_GREETING:
+	case ST_AUTH:
+	case ST_REQUEST:
+	case ST_RESOLVING:
+	case ST_LINGER:
+		session_on_client(srv, c, events);
+		break;
+	case ST_CONNECTING:
+		if (ep == &c->target)
+			connect_on_target(srv, c, events);
+		else
+			session_on_client(srv, c, events);
+		break;
+	case ST_RELAY:
+		relay_on_event(srv, c, ep, events);
+		break;
+	case ST_CLOSED:
+		return;
+	}
+	if (c->state != ST_CLOSED)
+		conn_update_interest(srv, c);
+}
+
+static void dispatch(struct server *srv, struct epoll_event *ev)
+{
+	struct watch *w = ev->data.ptr;
+
+	switch (w->kind) {
+	case WATCH_LISTENER:
+		listener_on_readable(srv, (struct listener *)w);
+		break;
+	case WATCH_CLIENT:
+	case WATCH_TARGET:
+		conn_on_event(srv, (struct endpoint *)w, ev->events);
+		break;
+	case WATCH_RESOLVER:
+		resolver_dispatch(srv, srv->resolver);
+		break;
+	}
+}
+
+/* Runs until *stop is set by a signal handler. Signals are blocked except
+ * inside epoll_pwait, so a signal can never slip in just before we sleep. */
+int server_run(struct server *srv, volatile int *stop)
+{
+	struct epoll_event events[MAX_EVENTS];
+	sigset_t waitmask;
+
+	pthread_sigmask(SIG_SETMASK, NULL, &waitmask);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
+	while (!*stop) {
+		int n = epoll_pwait(srv->epfd, events, MAX_EVENTS, next_timeout_ms(srv), &waitmask);
+		if (n < 0 && errno != EINTR) {
+			log_error("epoll_wait: %s", strerror(errno));
+			return -1;
+		}
+		srv->now_ms = clock_now_ms();
+		for (int i = 0; i < n; i++)
+			dispatch(srv, &events[i]);
+		run_timers(srv);
+		free_dead(srv);
+	}
+	return 0;
+}
+
+void server_destroy(struct server *srv)
+{
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		if (srv->listeners[i].fd >= 0)
+			close(srv->listeners[i].fd);
+	while (srv->conns)
+		conn_close(srv, srv->conns, false);
+	free_dead(srv);
+	if (srv->resolver)
+		resolver_stop(srv->resolver);
+	if (srv->spare_fd >= 0)
+		close(srv->spare_fd);
+	if (srv->epfd >= 0)
+		close(srv->epfd);
+	bufpool_destroy(&srv->pool);
+	free(srv->listeners);
+}

@@ -1,0 +1,257 @@
+/* socks5d.h - the SOCKS5 server: one epoll loop, one struct server, small
+ * per-connection state. Everything a worker owns hangs off struct server so
+ * that several workers (SO_REUSEPORT) can later run side by side. */
+#ifndef SOCKS5D_H
+#define SOCKS5D_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "socks5.h"
+
+#define SOCKS5D_VERSION "0.1.0"
+
+/* Relay buffers are taken from a pool only while data is in flight, so an
+ * idle session costs no buffer memory at all. */
+#define RELAY_BUF_SIZE (16 * 1024)
+#define BUFPOOL_KEEP 64
+/* Holds the largest handshake message (an RFC 1929 request, 513 bytes). */
+#define HS_BUF_SIZE 1024
+#define MAX_TARGET_ADDRS 16
+/* After an error reply: how long we drain the client before closing, so
+ * that unread bytes do not turn our close into an RST that eats the reply. */
+#define LINGER_MS 2000
+#define FD_RESERVE 32
+
+union sockaddr_any {
+	struct sockaddr sa;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+};
+
+struct user {
+	char *name, *pass;
+	size_t name_len, pass_len;
+};
+
+struct listen_spec {
+	union sockaddr_any addr;
+	socklen_t len;
+};
+
+struct config {
+	struct listen_spec *listens;
+	size_t nlistens;
+	struct user *users; /* RFC 1929 is required iff nusers > 0 */
+	size_t nusers;
+	int connect_timeout_ms;
+	int handshake_timeout_ms;
+	long max_conns; /* 0: derive from RLIMIT_NOFILE */
+	int resolver_threads;
+	enum log_level log_level;
+};
+
+/* options.c */
+enum { OPTIONS_OK, OPTIONS_EXIT_OK, OPTIONS_BAD };
+int options_parse(int argc, char **argv, struct config *cfg);
+void options_free(struct config *cfg);
+int sockaddr_format(const union sockaddr_any *a, char *buf, size_t cap);
+
+/* auth.c */
+const struct user *auth_check(const struct config *cfg, const struct socks5_credentials *cred);
+size_t escape_for_log(char *dst, size_t cap, const char *src, size_t len);
+
+/* timer.c: FIFO queues of deadlines. Every entry of one queue has the same
+ * duration, so appending keeps it sorted and all operations are O(1). */
+struct timer {
+	struct timer *prev, *next;
+	int64_t deadline_ms;
+};
+
+struct timerq {
+	struct timer head;
+	int64_t duration_ms;
+};
+
+void timerq_init(struct timerq *q, int64_t duration_ms);
+void timer_arm(struct timerq *q, struct timer *t, int64_t now_ms);
+void timer_cancel(struct timer *t);
+struct timer *timerq_pop_expired(struct timerq *q, int64_t now_ms);
+int64_t timerq_next_deadline(const struct timerq *q);
+int64_t clock_now_ms(void);
+
+/* What epoll_event.data.ptr points at: the first member of each watched object. */
+enum watch_kind {
+	WATCH_LISTENER,
+	WATCH_CLIENT,
+	WATCH_TARGET,
+	WATCH_RESOLVER,
+};
+
+struct watch {
+	enum watch_kind kind;
+};
+
+struct endpoint {
+	struct watch w;
+	int fd;
+	uint32_t events; /* interest currently registered with epoll */
+	bool registered;
+	bool hup; /* epoll said HUP: watching it with no interest would spin */
+	struct conn *conn;
+};
+
+struct listener {
+	struct watch w;
+	int fd;
+	union sockaddr_any addr;
+};
+
+enum conn_state {
+	ST_GREETING,
+	ST_AUTH,
+	ST_REQUEST,
+	ST_RESOLVING,
+	ST_CONNECTING,
+	ST_RELAY,
+	ST_LINGER,
+	ST_CLOSED,
+};
+
+enum session_result {
+	RES_OK,
+	RES_REFUSED,
+	RES_NET_UNREACHABLE,
+	RES_HOST_UNREACHABLE,
+	RES_TIMEOUT,
+	RES_AUTH_FAILED,
+	RES_NO_ACCEPTABLE_METHOD,
+	RES_BAD_REQUEST,
+	RES_CMD_UNSUPPORTED,
+	RES_HANDSHAKE_TIMEOUT,
+	RES_ERROR,
+};
+
+/* Bytes waiting to be written; data is a pool buffer, NULL when empty. */
+struct buf {
+	uint8_t *data;
+	uint32_t off, len;
+};
+
+/* One direction of a session. */
+struct flow {
+	struct buf buf;
+	uint64_t bytes; /* written to the destination */
+	bool eof; /* the source sent FIN */
+	bool shut; /* FIN passed on to the destination */
+};
+
+struct handshake {
+	uint32_t len;
+	uint8_t in[HS_BUF_SIZE];
+};
+
+struct resolve_job;
+
+struct conn {
+	struct endpoint client, target;
+	struct conn *prev, *next; /* all sessions, or the dead list once closed */
+	enum conn_state state;
+	enum session_result result;
+	bool result_set;
+	uint8_t cmd; /* 0 until a request was read */
+	struct flow up; /* client -> target */
+	struct flow down; /* target -> client; also carries our replies */
+	uint32_t reply_bytes; /* our own bytes in down, not counted as relayed */
+	struct timer timer;
+	struct handshake *hs; /* freed when the relay starts */
+	char *user; /* as sent by the client, escaped for the log */
+	char *target_name; /* as requested, escaped for the log */
+	union sockaddr_any *addrs; /* where to connect, in order */
+	uint8_t naddrs, next_addr;
+	int connect_errno; /* last failure, for the REP code */
+	struct resolve_job *job;
+	union sockaddr_any peer;
+	int64_t start_us;
+};
+
+struct bufpool {
+	void *free_list;
+	size_t nfree;
+};
+
+struct server_stats {
+	uint64_t sessions, ok, failed, rejected, up, down;
+};
+
+struct server {
+	const struct config *cfg;
+	int epfd;
+	struct listener *listeners;
+	size_t nlisteners;
+	int spare_fd; /* closed to accept-and-drop when out of fds */
+	struct timerq hs_timers, connect_timers, linger_timers;
+	struct conn *conns; /* live sessions */
+	struct conn *dead; /* closed during this batch, freed after it */
+	size_t nconns;
+	long max_conns;
+	struct bufpool pool;
+	struct resolver *resolver;
+	int64_t now_ms;
+	struct server_stats stats;
+};
+
+/* server.c */
+int server_init(struct server *srv, const struct config *cfg, long max_conns);
+int server_run(struct server *srv, volatile int *stop);
+void server_destroy(struct server *srv);
+void conn_update_interest(struct server *srv, struct conn *c);
+void conn_set_result(struct conn *c, enum session_result r);
+void conn_close(struct server *srv, struct conn *c, bool reset);
+int endpoint_set_events(struct server *srv, struct endpoint *ep, uint32_t events);
+void endpoint_close(struct endpoint *ep, bool reset);
+
+/* session.c: the handshake up to the request */
+void session_start(struct server *srv, struct conn *c);
+void session_on_client(struct server *srv, struct conn *c, uint32_t events);
+void session_reply_and_linger(struct server *srv, struct conn *c, uint8_t rep, enum session_result r);
+void session_on_timeout(struct server *srv, struct conn *c);
+
+/* connect.c: reaching the target */
+struct addrinfo;
+int addrs_from_addrinfo(const struct addrinfo *ai, uint16_t port, union sockaddr_any **out, uint8_t *count);
+void connect_start(struct server *srv, struct conn *c, const struct socks5_addr *dst);
+void connect_on_target(struct server *srv, struct conn *c, uint32_t events);
+void connect_on_resolved(struct server *srv, struct conn *c, struct resolve_job *job);
+void connect_on_timeout(struct server *srv, struct conn *c);
+
+/* relay.c */
+void relay_start(struct server *srv, struct conn *c);
+void relay_on_event(struct server *srv, struct conn *c, struct endpoint *ep, uint32_t events);
+int flow_flush(struct server *srv, struct flow *f, int dst_fd);
+int buf_append(struct server *srv, struct buf *b, const void *data, size_t len);
+void buf_release(struct server *srv, struct buf *b);
+void bufpool_destroy(struct bufpool *p);
+
+/* resolver.c: getaddrinfo in worker threads, results back through an eventfd */
+struct resolve_job {
+	struct resolve_job *next;
+	struct conn *conn; /* main thread only; NULL once the session is gone */
+	char host[256];
+	uint16_t port;
+	int gai_err;
+	union sockaddr_any *addrs;
+	uint8_t naddrs;
+};
+
+struct resolver *resolver_start(int nthreads, int epfd);
+int resolver_submit(struct resolver *r, struct resolve_job *job);
+void resolver_dispatch(struct server *srv, struct resolver *r);
+void resolver_stop(struct resolver *r);
+void resolve_job_free(struct resolve_job *job);
+
+#endif
