@@ -102,12 +102,14 @@ int main(int argc, char **argv)
 		  cfg.nusers ? "username/password" : "none");
 
 	rc = server_run(&srv, &stop_requested);
+	/* Sessions still open are ended (and logged) before the summary. */
+	size_t active = srv.nconns;
+	server_destroy(&srv);
 	log_info("exiting on %s: sessions=%llu ok=%llu failed=%llu rejected=%llu active=%zu up=%llu down=%llu",
 		 stop_signal == SIGINT ? "SIGINT" : stop_signal == SIGTERM ? "SIGTERM" : "error",
 		 (unsigned long long)srv.stats.sessions, (unsigned long long)srv.stats.ok,
-		 (unsigned long long)srv.stats.failed, (unsigned long long)srv.stats.rejected, srv.nconns,
+		 (unsigned long long)srv.stats.failed, (unsigned long long)srv.stats.rejected, active,
 		 (unsigned long long)srv.stats.up, (unsigned long long)srv.stats.down);
-	server_destroy(&srv);
 	options_free(&cfg);
 	return rc < 0 ? 1 : 0;
 }

@@ -240,18 +240,23 @@ static struct conn *conn_new(struct server *srv, int fd, const union sockaddr_an
 }
 
 /* Out of fds: free the spare one, take the pending connection and close it,
- * so the listener stops being readable instead of waking us in a loop. */
-static void accept_drop_with_spare(struct server *srv, int lfd)
+ * so the listener stops being readable instead of waking us in a loop.
+ * Returns false when nothing was pending (accept fails with EMFILE even
+ * on an empty queue). */
+static bool accept_drop_with_spare(struct server *srv, int lfd)
 {
 	if (srv->spare_fd >= 0) {
 		close(srv->spare_fd);
 		srv->spare_fd = -1;
 	}
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd >= 0)
+	if (fd >= 0) {
 		close(fd);
+		srv->stats.rejected++;
+		log_warn("out of file descriptors; dropped a client");
+	}
 	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	srv->stats.rejected++;
+	return fd >= 0;
 }
 
 static void accept_one(struct server *srv, int fd, const union sockaddr_any *peer)
@@ -296,8 +301,8 @@ static void listener_on_readable(struct server *srv, struct listener *l)
 			continue;
 		case EMFILE:
 		case ENFILE:
-			log_warn("accept: %s; dropping a client", strerror(errno));
-			accept_drop_with_spare(srv, l->fd);
+			if (!accept_drop_with_spare(srv, l->fd))
+				return;
 			continue;
 		default:
 			/* ENOBUFS, ENOMEM: nothing we can fix now; the next wakeup retries. */
