@@ -29,15 +29,18 @@ PRELOAD_SRC := $(wildcard preload/*.c)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/obj/%.o)
 SERVER_SRC := $(wildcard src/socks5d/*.c)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_SRC := $(wildcard src/cli/*.c)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 LIB := $(BUILD)/libsocksify.so
 SERVER := $(BUILD)/socks5d
 EXPORTS := $(BUILD)/exports.map
+CHECKER := $(BUILD)/socksify-check
 
 .PHONY: all check unit pytest demo clean install uninstall deps
-all: $(LIB) $(SERVER) $(UNIT_BIN)
+all: $(LIB) $(SERVER) $(CHECKER) $(UNIT_BIN)
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h) $(wildcard preload/*.h preload/*.def src/socks5d/*.h)
 	@mkdir -p $(dir $@)
@@ -57,6 +60,9 @@ $(LIB): $(PRELOAD_OBJ) $(CORE_OBJ) $(EXPORTS)
 $(SERVER): $(SERVER_OBJ) $(CORE_OBJ)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
+$(CHECKER): $(CLI_OBJ) $(CORE_OBJ)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE_OBJ) $(LDLIBS_ALL)
@@ -72,11 +78,12 @@ pytest: all
 
 check: deps all unit pytest
 
-demo: $(LIB) $(SERVER)
+demo: $(LIB) $(SERVER) $(CHECKER)
 	@sh tests/demo.sh $(BUILD)
 
-install: $(LIB) $(SERVER)
+install: $(LIB) $(SERVER) $(CHECKER)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/socksify
+	install -m 0755 $(CHECKER) $(DESTDIR)$(PREFIX)/lib/socksify/socksify-check
 	install -m 0755 $(SERVER) $(DESTDIR)$(PREFIX)/bin/socks5d
 	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/socksify/libsocksify.so
 	install -m 0755 socksify.sh $(DESTDIR)$(PREFIX)/lib/socksify/socksify.sh

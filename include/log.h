@@ -4,7 +4,7 @@
 
 #include <sys/types.h>
 
-enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN = 1, LOG_LVL_INFO = 2, LOG_LVL_DEBUG = 3 };
+enum log_level { LOG_LVL_NONE = -1, LOG_LVL_ERROR = 0, LOG_LVL_WARN = 1, LOG_LVL_INFO = 2, LOG_LVL_DEBUG = 3 };
 
 /* How log lines are written: the preload library passes its real write()
  * so that logging never enters its own hooks. */
@@ -12,7 +12,7 @@ typedef ssize_t (*log_write_fn)(int fd, const void *buf, size_t len);
 
 /* prefix e.g. "socksify"; fd defaults to 2. Not thread-safe: call before threads. */
 void log_init(const char *prefix, enum log_level level, int fd, log_write_fn writer);
-/* Parses "error|warn|info|debug" (or 0-3); returns -1 if unknown. */
+/* Parses "none|error|warn|info|debug" (or 0-3); returns -2 if unknown. */
 int log_level_parse(const char *s);
 enum log_level log_get_level(void);
 void log_set_fd(int fd);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,13 +32,15 @@ int log_level_parse(const char *s)
 {
 	static const char *names[] = { "error", "warn", "info", "debug" };
 	if (!s)
-		return -1;
+		return -2;
+	if (strcasecmp(s, "none") == 0 || strcasecmp(s, "quiet") == 0)
+		return LOG_LVL_NONE;
 	for (int i = 0; i < 4; i++)
 		if (strcasecmp(s, names[i]) == 0 || (s[0] == '0' + i && s[1] == '\0'))
 			return i;
 	if (strcasecmp(s, "warning") == 0)
 		return LOG_LVL_WARN;
-	return -1;
+	return -2;
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)
@@ -45,7 +48,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	static const char *tags[] = { "error", "warn", "info", "debug" };
 	char line[1024];
 	int saved = errno;
-	if (level > log_level)
+	if (level > log_level || level < 0)
 		return;
 	int n = snprintf(line, sizeof line, "%s[%d]: %s: ", log_prefix, (int)getpid(), tags[level]);
 	if (n < 0 || (size_t)n >= sizeof line)

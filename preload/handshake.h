@@ -1,0 +1,60 @@
+/* handshake.h - the client side of a SOCKS5 CONNECT, as a resumable state machine.
+ *
+ * handshake_step() does only non-blocking I/O and says what it waits for, so
+ * the same machine can be driven by a blocking loop with a deadline (today,
+ * inside connect()) or by an event loop (later, to keep non-blocking connects
+ * from holding the program's thread). It never reads a byte past the proxy's
+ * reply: what follows belongs to the program. */
+#ifndef SOCKSIFY_HANDSHAKE_H
+#define SOCKSIFY_HANDSHAKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "socks5.h"
+
+struct config;
+
+enum hs_state {
+	HS_CONNECT, /* connect() to the proxy not issued yet */
+	HS_CONNECTING, /* waiting for the TCP connection to the proxy */
+	HS_SEND, /* flushing out[] */
+	HS_RECV_METHOD,
+	HS_RECV_AUTH,
+	HS_RECV_REPLY,
+	HS_DONE,
+	HS_FAILED,
+};
+
+enum hs_result { HS_WANT_READ, HS_WANT_WRITE, HS_OK, HS_ERROR };
+
+struct handshake {
+	enum hs_state state, after_send;
+	const struct config *cfg;
+	const struct sockaddr *proxy; /* in the socket's own family */
+	socklen_t proxylen;
+	struct socks5_addr target;
+	uint8_t out[SOCKS5_AUTH_REQUEST_MAX + SOCKS5_REQUEST_MAX];
+	size_t out_len, out_off;
+	uint8_t in[SOCKS5_REQUEST_MAX];
+	size_t in_len;
+	uint8_t rep; /* the proxy's REP once received */
+	struct socks5_addr bound; /* BND.ADDR/BND.PORT of a successful reply */
+	int err; /* errno for the program when state == HS_FAILED */
+	char why[160]; /* for the log line */
+};
+
+void handshake_init(struct handshake *hs, const struct config *cfg, const struct sockaddr *proxy,
+		    socklen_t proxylen, const struct socks5_addr *target);
+
+/* Advances as far as possible without blocking. */
+enum hs_result handshake_step(struct handshake *hs, int fd);
+
+/* Drives the machine to the end, waiting with poll() until deadline_ms
+ * (CLOCK_MONOTONIC). Returns 0, or an errno (ETIMEDOUT at the deadline). */
+int handshake_run(struct handshake *hs, int fd, long long deadline_ms);
+
+long long monotonic_ms(void);
+
+#endif

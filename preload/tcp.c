@@ -1,0 +1,151 @@
+/* tcp.c - connect() on TCP sockets becomes a SOCKS5 CONNECT; getpeername() tells the target. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "export.h"
+#include "fdtable.h"
+#include "handshake.h"
+#include "log.h"
+#include "real.h"
+
+/* Stream sockets of the inet families are ours; everything else passes through. */
+static int is_inet_stream(int fd, const struct sockaddr *addr, socklen_t len, int *domain)
+{
+	if (!addr || len < sizeof(sa_family_t))
+		return 0;
+	if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6)
+		return 0;
+	int type = 0;
+	socklen_t tl = sizeof type, dl = sizeof *domain;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM)
+		return 0;
+	return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, domain, &dl) == 0 &&
+	       (*domain == AF_INET || *domain == AF_INET6);
+}
+
+/* The proxy's address in the socket's family: an IPv6 socket reaches an IPv4
+ * proxy through a v4-mapped address. Returns the length, or 0 if impossible. */
+static socklen_t proxy_addr_for(int fd, int domain, const struct config *c, struct sockaddr_storage *out)
+{
+	const struct sockaddr *p = (const struct sockaddr *)&c->proxy_addr;
+	if (p->sa_family == domain) {
+		memcpy(out, &c->proxy_addr, c->proxy_addrlen);
+		return c->proxy_addrlen;
+	}
+	if (domain != AF_INET6)
+		return 0;
+	const struct sockaddr_in *p4 = (const struct sockaddr_in *)p;
+	struct sockaddr_in6 *m = (struct sockaddr_in6 *)out;
+	memset(m, 0, sizeof *m);
+	m->sin6_family = AF_INET6;
+	m->sin6_port = p4->sin_port;
+	m->sin6_addr.s6_addr[10] = m->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&m->sin6_addr.s6_addr[12], &p4->sin_addr, 4);
+	int off = 0; /* an unconnected socket may still drop IPV6_V6ONLY */
+	setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+	return sizeof *m;
+}
+
+/* An IPv4 socket cannot reach an IPv6 proxy: put a socket of the proxy's
+ * family in its place, keeping the flags and options programs commonly set. */
+static int replace_socket(int fd, int family)
+{
+	static const struct { int level, name; } opts[] = {
+		{ SOL_SOCKET, SO_KEEPALIVE }, { SOL_SOCKET, SO_RCVBUF }, { SOL_SOCKET, SO_SNDBUF },
+		{ IPPROTO_TCP, TCP_NODELAY }, { SOL_SOCKET, SO_OOBINLINE },
+	};
+	int fdflags = fcntl(fd, F_GETFD), flflags = fcntl(fd, F_GETFL);
+	int s = socket(family, SOCK_STREAM, 0);
+	if (s < 0 || fdflags < 0 || flflags < 0)
+		goto fail;
+	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+		int v;
+		socklen_t vl = sizeof v;
+		if (getsockopt(fd, opts[i].level, opts[i].name, &v, &vl) == 0)
+			setsockopt(s, opts[i].level, opts[i].name, &v, vl);
+	}
+	fcntl(s, F_SETFL, flflags);
+	if (REAL(dup3)(s, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+		goto fail;
+	REAL(close)(s);
+	return 0;
+fail:
+	if (s >= 0)
+		REAL(close)(s);
+	return -1;
+}
+
+/* Returns 0 or the errno for the program. */
+static int connect_via_proxy(int fd, int domain, const struct sockaddr *addr, socklen_t len,
+			     const struct config *c)
+{
+	struct socks5_addr target;
+	char tname[300];
+	socks5_addr_from_sockaddr(&target, addr, len);
+	socks5_addr_format(&target, tname, sizeof tname);
+	if (!c->proxy_ok) {
+		log_error("connect to %s refused: no usable proxy (see SOCKSIFY_PROXY above)", tname);
+		return ECONNREFUSED;
+	}
+
+	struct sockaddr_storage proxy;
+	socklen_t plen = proxy_addr_for(fd, domain, c, &proxy);
+	if (!plen) {
+		if (replace_socket(fd, c->proxy_addr.ss_family) < 0) {
+			log_error("connect to %s: cannot open a socket to reach the proxy: %s", tname, strerror(errno));
+			return ECONNREFUSED;
+		}
+		plen = proxy_addr_for(fd, c->proxy_addr.ss_family, c, &proxy);
+	}
+
+	int flags = fcntl(fd, F_GETFL);
+	if (flags >= 0 && !(flags & O_NONBLOCK))
+		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	struct handshake hs;
+	handshake_init(&hs, c, (struct sockaddr *)&proxy, plen, &target);
+	int err = handshake_run(&hs, fd, monotonic_ms() + c->timeout_ms);
+	if (flags >= 0 && !(flags & O_NONBLOCK))
+		fcntl(fd, F_SETFL, flags);
+
+	if (err) {
+		log_error("connect to %s via %s failed: %s", tname, c->proxy_text, hs.why);
+		/* Dissolve the proxy connection so the socket can be used again, as after a failed connect. */
+		struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+		REAL(connect)(fd, &unspec, sizeof unspec);
+		return err;
+	}
+	fdtable_set_proxied(fd, addr, len);
+	log_info("connect to %s via %s: ok", tname, c->proxy_text);
+	return 0;
+}
+
+EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int domain, saved = errno;
+	if (!is_inet_stream(fd, addr, len, &domain) || fdtable_kind(fd) != FD_UNMANAGED) {
+		errno = saved;
+		return REAL(connect)(fd, addr, len);
+	}
+	const struct config *c = config_get();
+	if (config_is_direct(c, addr, len)) {
+		errno = saved;
+		return REAL(connect)(fd, addr, len);
+	}
+	int err = connect_via_proxy(fd, domain, addr, len, c);
+	errno = err ? err : saved;
+	return err ? -1 : 0;
+}
+
+EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	if (fdtable_kind(fd) == FD_UNMANAGED || !addr || !len)
+		return REAL(getpeername)(fd, addr, len);
+	if (fdtable_get_peer(fd, addr, len) == 0)
+		return 0;
+	return REAL(getpeername)(fd, addr, len);
+}
