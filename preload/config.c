@@ -71,6 +71,62 @@ static int resolve_proxy(struct config *c)
 	return 0;
 }
 
+/* Items are addresses (netlist) or names (namelist). Unset means loopback
+ * only; set but empty means nothing is excluded. */
+static void config_no_proxy(struct config *c)
+{
+	char item[300], err[200];
+	const char *s = getenv("SOCKSIFY_NO_PROXY");
+	if (!s)
+		s = CONFIG_DEFAULT_NO_PROXY;
+	while (*s) {
+		size_t n = strcspn(s, ", \t");
+		if (n > 0 && n < sizeof item) {
+			memcpy(item, s, n);
+			item[n] = '\0';
+			int rc = namelist_is_name(item) ? namelist_add(&c->no_proxy_names, item, err, sizeof err)
+							 : netlist_parse(item, &c->no_proxy, err, sizeof err);
+			if (rc < 0) /* fail closed: a bad item excludes nothing */
+				log_error("SOCKSIFY_NO_PROXY: %s; ignoring it", err);
+		} else if (n > 0) {
+			log_error("SOCKSIFY_NO_PROXY: item of %zu bytes is too long; ignoring it", n);
+		}
+		s += n;
+		s += strspn(s, ", \t");
+	}
+}
+
+static void parse_fake_net(const char *var, const char *def, int family, struct netlist_entry *out)
+{
+	char err[200];
+	struct netlist l = { 0 };
+	const char *s = getenv(var);
+	unsigned max_prefix = family == 4 ? 14 : 110; /* room for the table's 65536 slots */
+	if (s && *s && netlist_parse(s, &l, err, sizeof err) == 0 && l.n == 1 && l.e[0].family == family &&
+	    l.e[0].prefix <= max_prefix && l.e[0].port == 0) {
+		*out = l.e[0];
+		return;
+	}
+	if (s && *s)
+		log_error("%s='%s' is not one IPv%d network of /%u or larger; using %s", var, s, family, max_prefix,
+			  def);
+	l.n = 0;
+	netlist_parse(def, &l, err, sizeof err);
+	*out = l.e[0];
+}
+
+static void config_dns(struct config *c)
+{
+	const char *s = getenv("SOCKSIFY_DNS");
+	c->dns_remote = 1;
+	if (s && strcmp(s, "local") == 0)
+		c->dns_remote = 0;
+	else if (s && *s && strcmp(s, "remote") != 0)
+		log_error("SOCKSIFY_DNS='%s' is neither remote nor local; using remote", s);
+	parse_fake_net("SOCKSIFY_FAKE_NET4", CONFIG_DEFAULT_FAKE_NET4, 4, &c->fake4);
+	parse_fake_net("SOCKSIFY_FAKE_NET6", CONFIG_DEFAULT_FAKE_NET6, 6, &c->fake6);
+}
+
 static void config_load(void)
 {
 	struct config *c = &config;
@@ -88,15 +144,8 @@ static void config_load(void)
 				  CONFIG_DEFAULT_TIMEOUT_MS / 1000);
 	}
 
-	/* Unset means loopback only; set but empty means nothing is excluded. */
-	const char *np = getenv("SOCKSIFY_NO_PROXY");
-	if (!np)
-		np = CONFIG_DEFAULT_NO_PROXY;
-	if (netlist_parse(np, &c->no_proxy, err, sizeof err) < 0) {
-		/* Failing closed: a bad exclusion list excludes nothing. */
-		log_error("SOCKSIFY_NO_PROXY: %s; nothing is excluded", err);
-		c->no_proxy.n = 0;
-	}
+	config_no_proxy(c);
+	config_dns(c);
 
 	const char *p = getenv("SOCKSIFY_PROXY");
 	if (!p || !*p) {
@@ -144,6 +193,11 @@ static int same_endpoint(const struct sockaddr *a, const struct sockaddr_storage
 		}
 	}
 	return ap == bp && memcmp(aa, ba, 16) == 0;
+}
+
+int config_resolves_locally(const struct config *c, const char *name)
+{
+	return !c->dns_remote || namelist_match(&c->no_proxy_names, name);
 }
 
 int config_is_direct(const struct config *c, const struct sockaddr *sa, socklen_t len)

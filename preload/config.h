@@ -4,11 +4,14 @@
 
 #include <sys/socket.h>
 
+#include "namelist.h"
 #include "netlist.h"
 #include "proxyurl.h"
 
 #define CONFIG_DEFAULT_TIMEOUT_MS 10000
 #define CONFIG_DEFAULT_NO_PROXY "127.0.0.0/8,::1"
+#define CONFIG_DEFAULT_FAKE_NET4 "240.0.0.0/4" /* reserved, never a real destination */
+#define CONFIG_DEFAULT_FAKE_NET6 "100::/64" /* RFC 6666 discard-only prefix */
 
 struct config {
 	int proxy_ok; /* 0: none or malformed; every proxied call fails closed */
@@ -18,10 +21,16 @@ struct config {
 	char proxy_text[300]; /* for log lines, password hidden */
 	int timeout_ms; /* deadline for the whole proxy handshake */
 	struct netlist no_proxy; /* destinations that go direct */
+	struct namelist no_proxy_names; /* names resolved locally (and so connected direct) */
+	int dns_remote; /* SOCKSIFY_DNS: 1 remote (default), 0 local */
+	struct netlist_entry fake4, fake6; /* where fake addresses come from */
 };
 
 /* The settings; loaded on first use, then read-only (one owner: config_once). */
 const struct config *config_get(void);
+
+/* 1 when name must be resolved by the system resolver: SOCKSIFY_DNS=local, or SOCKSIFY_NO_PROXY names it. */
+int config_resolves_locally(const struct config *c, const char *name);
 
 /* 1 when a connection to sa must go direct: excluded by SOCKSIFY_NO_PROXY, or the proxy itself. */
 int config_is_direct(const struct config *c, const struct sockaddr *sa, socklen_t len);

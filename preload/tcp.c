@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "export.h"
+#include "fakedns.h"
 #include "fdtable.h"
 #include "handshake.h"
 #include "log.h"
@@ -85,9 +86,17 @@ static int connect_via_proxy(int fd, int domain, const struct sockaddr *addr, so
 			     const struct config *c)
 {
 	struct socks5_addr target;
-	char tname[300];
+	char tname[300], name[256];
 	socks5_addr_from_sockaddr(&target, addr, len);
+	int fake = fakedns_lookup(&target, name);
+	if (fake > 0)
+		socks5_addr_set_domain(&target, name, target.port);
 	socks5_addr_format(&target, tname, sizeof tname);
+	if (fake < 0) {
+		log_error("connect to %s refused: no name stands behind this fake address (stale, or from another run)",
+			  tname);
+		return EHOSTUNREACH;
+	}
 	if (!c->proxy_ok) {
 		log_error("connect to %s refused: no usable proxy (see SOCKSIFY_PROXY above)", tname);
 		return ECONNREFUSED;
@@ -132,7 +141,8 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return REAL(connect)(fd, addr, len);
 	}
 	const struct config *c = config_get();
-	if (config_is_direct(c, addr, len)) {
+	/* A fake address means a name: it can only be reached through the proxy. */
+	if (!fakedns_is_fake_sockaddr(addr) && config_is_direct(c, addr, len)) {
 		errno = saved;
 		return REAL(connect)(fd, addr, len);
 	}

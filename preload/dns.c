@@ -1,0 +1,414 @@
+/* dns.c - resolver calls: a name is answered with fake addresses and later
+ * resolved by the proxy, so no DNS query ever leaves this machine.
+ *
+ * Answered locally, without a query: numeric hosts, names in /etc/hosts,
+ * localhost. Passed to the system resolver: everything when SOCKSIFY_DNS=local,
+ * and names matching SOCKSIFY_NO_PROXY. Results are built by the real
+ * getaddrinfo() from numeric addresses, so service names, socktype/protocol
+ * filtering, EAI_* codes and memory layout are glibc's own, and glibc's
+ * freeaddrinfo() frees them: it needs no hook. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "export.h"
+#include "fakedns.h"
+#include "hostsfile.h"
+#include "log.h"
+#include "real.h"
+
+#define MAX_ADDRS 16
+
+struct addr_list {
+	size_t n;
+	struct hosts_addr a[MAX_ADDRS];
+	const char *canon; /* the name to report as canonical */
+	char canon_buf[256];
+};
+
+static int is_localhost(const char *name)
+{
+	size_t n = strlen(name);
+	if (n && name[n - 1] == '.')
+		n--;
+	return (n == 9 && strncasecmp(name, "localhost", 9) == 0) ||
+	       (n > 10 && strncasecmp(name + n - 10, ".localhost", 10) == 0);
+}
+
+/* Reads /etc/hosts into buf (NUL-terminated); returns its length, 0 if unreadable. */
+static size_t read_hosts(char *buf, size_t cap)
+{
+	int fd = open("/etc/hosts", O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+	if (fd < 0)
+		return 0;
+	while (len < cap - 1) {
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	REAL(close)(fd);
+	buf[len] = '\0';
+	return len;
+}
+
+/* Addresses for a name without asking any server: /etc/hosts, then localhost. */
+static size_t local_addresses(const char *name, int family, struct addr_list *out)
+{
+	static char hosts[65536]; /* guarded by hosts_lock */
+	static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&hosts_lock);
+	size_t len = read_hosts(hosts, sizeof hosts);
+	size_t n = hosts_lookup_name(hosts, len, name, family, out->a, MAX_ADDRS);
+	pthread_mutex_unlock(&hosts_lock);
+	out->n = n < MAX_ADDRS ? n : MAX_ADDRS;
+	if (out->n == 0 && is_localhost(name)) {
+		static const uint8_t lo6[16] = { [15] = 1 }, lo4[4] = { 127, 0, 0, 1 };
+		if (family != AF_INET) {
+			out->a[out->n].family = AF_INET6;
+			memcpy(out->a[out->n++].addr, lo6, 16);
+		}
+		if (family != AF_INET6) {
+			out->a[out->n].family = AF_INET;
+			memcpy(out->a[out->n++].addr, lo4, 4);
+		}
+	}
+	out->canon = name;
+	return out->n;
+}
+
+/* Which families have a usable (non-loopback, non-link-local) address: bit 0 IPv4, bit 1 IPv6. */
+static int configured_families(void)
+{
+	struct ifaddrs *ifa, *i;
+	int fams = 0;
+	if (getifaddrs(&ifa) < 0)
+		return 3;
+	for (i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_addr)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET) {
+			const struct sockaddr_in *s = (const struct sockaddr_in *)i->ifa_addr;
+			if ((ntohl(s->sin_addr.s_addr) >> 24) != 127)
+				fams |= 1;
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			const struct in6_addr *a = &((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+			if (!IN6_IS_ADDR_LOOPBACK(a) && !IN6_IS_ADDR_LINKLOCAL(a))
+				fams |= 2;
+		}
+	}
+	freeifaddrs(ifa);
+	return fams;
+}
+
+/* The fake addresses of a name, in the order glibc would sort them: IPv6
+ * first when this machine has IPv6, as RFC 6724 puts it. */
+static int fake_addresses(const char *name, int family, int flags, struct addr_list *out)
+{
+	struct in_addr v4;
+	struct in6_addr v6;
+	if (fakedns_resolve(name, &v4, &v6) < 0)
+		return -1;
+	int fams = configured_families();
+	int want4 = family != AF_INET6, want6 = family != AF_INET;
+	if (flags & AI_ADDRCONFIG && (fams & 3)) {
+		want4 &= fams & 1;
+		want6 &= (fams >> 1) & 1;
+	}
+	out->n = 0;
+	struct hosts_addr a4 = { .family = AF_INET }, a6 = { .family = AF_INET6 };
+	memcpy(a4.addr, &v4, 4);
+	memcpy(a6.addr, &v6, 16);
+	int six_first = (fams & 2) != 0;
+	if (want6 && six_first)
+		out->a[out->n++] = a6;
+	if (want4)
+		out->a[out->n++] = a4;
+	if (want6 && !six_first)
+		out->a[out->n++] = a6;
+	out->canon = name;
+	return 0;
+}
+
+/* Builds the result list from numeric addresses with the real getaddrinfo. */
+static int gai_from_addresses(const struct addr_list *l, const char *service, const struct addrinfo *hints,
+			      struct addrinfo **res)
+{
+	struct addrinfo h = { 0 }, *head = NULL, **tail = &head;
+	int family = hints ? hints->ai_family : AF_UNSPEC, flags = hints ? hints->ai_flags : 0;
+	int have6 = 0, rc = EAI_NONAME;
+	if (hints)
+		h = *hints;
+	h.ai_flags = (flags & ~(AI_CANONNAME | AI_ADDRCONFIG | AI_V4MAPPED | AI_ALL)) | AI_NUMERICHOST;
+	h.ai_canonname = NULL;
+	h.ai_addr = NULL;
+	h.ai_next = NULL;
+	for (size_t i = 0; i < l->n; i++)
+		have6 |= l->a[i].family == AF_INET6;
+	for (size_t i = 0; i < l->n; i++) {
+		char text[INET6_ADDRSTRLEN + 8] = "::ffff:";
+		int af = l->a[i].family;
+		if (family == AF_INET6 && af == AF_INET) {
+			/* glibc: mapped IPv4 only with AI_V4MAPPED, and with IPv6 answers only with AI_ALL too */
+			if (!(flags & AI_V4MAPPED) || (have6 && !(flags & AI_ALL)))
+				continue;
+			inet_ntop(AF_INET, l->a[i].addr, text + 7, sizeof text - 7);
+			h.ai_family = AF_INET6;
+		} else if (family != AF_UNSPEC && family != af) {
+			continue;
+		} else {
+			inet_ntop(af, l->a[i].addr, text, sizeof text);
+			h.ai_family = af;
+		}
+		struct addrinfo *part = NULL;
+		rc = REAL(getaddrinfo)(text, service, &h, &part);
+		if (rc != 0) {
+			if (rc == EAI_SERVICE || rc == EAI_SOCKTYPE || rc == EAI_BADFLAGS || rc == EAI_MEMORY)
+				break; /* the same for every address */
+			continue;
+		}
+		*tail = part;
+		while (*tail)
+			tail = &(*tail)->ai_next;
+	}
+	if (!head) {
+		if (rc == 0 || rc == EAI_FAMILY || rc == EAI_ADDRFAMILY)
+			rc = EAI_NONAME;
+		return rc;
+	}
+	if (head && (flags & AI_CANONNAME) && !(head->ai_canonname = strdup(l->canon))) {
+		REAL(freeaddrinfo)(head);
+		return EAI_MEMORY;
+	}
+	*res = head;
+	return 0;
+}
+
+EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res)
+{
+	int family = hints ? hints->ai_family : AF_UNSPEC, flags = hints ? hints->ai_flags : 0;
+	if (!node || !res || (family != AF_UNSPEC && family != AF_INET && family != AF_INET6))
+		return REAL(getaddrinfo)(node, service, hints, res);
+	const struct config *c = config_get();
+	if (config_resolves_locally(c, node))
+		return REAL(getaddrinfo)(node, service, hints, res);
+
+	/* A numeric host: the real resolver answers it without a query. */
+	struct addrinfo h = hints ? *hints : (struct addrinfo){ .ai_family = AF_UNSPEC };
+	h.ai_flags |= AI_NUMERICHOST;
+	int rc = REAL(getaddrinfo)(node, service, &h, res);
+	if (rc != EAI_NONAME || (flags & AI_NUMERICHOST))
+		return rc;
+
+	struct addr_list l;
+	size_t len = strlen(node);
+	if (len == 0 || len > 255)
+		return EAI_NONAME;
+	if (local_addresses(node, AF_UNSPEC, &l) == 0 && fake_addresses(node, family, flags, &l) < 0)
+		return EAI_AGAIN;
+	rc = gai_from_addresses(&l, service, hints, res);
+	log_debug("getaddrinfo(%s): %s", node, rc == 0 ? "answered without a query" : gai_strerror(rc));
+	return rc;
+}
+
+/* ---- gethostbyname family ---- */
+
+/* Lays out a hostent for n addresses of one family inside buf. Returns 0 or ERANGE. */
+static int fill_hostent(struct hostent *he, char *buf, size_t buflen, const char *name, int af,
+			const struct addr_list *l)
+{
+	size_t alen = af == AF_INET ? 4 : 16, naddr = 0;
+	for (size_t i = 0; i < l->n; i++)
+		naddr += l->a[i].family == af;
+	size_t nlen = strlen(name) + 1;
+	size_t pad = (sizeof(char *) - ((uintptr_t)buf % sizeof(char *))) % sizeof(char *);
+	size_t need = pad + sizeof(char *) * (naddr + 2) + naddr * alen + nlen;
+	if (buflen < need)
+		return ERANGE;
+	char **ptrs = (char **)(void *)(buf + pad);
+	char *data = (char *)(ptrs + naddr + 2);
+	he->h_aliases = ptrs; /* no aliases: ptrs[0] = NULL */
+	ptrs[0] = NULL;
+	he->h_addr_list = ptrs + 1;
+	size_t k = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->a[i].family != af)
+			continue;
+		memcpy(data, l->a[i].addr, alen);
+		he->h_addr_list[k++] = data;
+		data += alen;
+	}
+	he->h_addr_list[k] = NULL;
+	memcpy(data, name, nlen);
+	he->h_name = data;
+	he->h_addrtype = af;
+	he->h_length = (int)alen;
+	return 0;
+}
+
+static int is_numeric(const char *name)
+{
+	struct in6_addr a;
+	struct in_addr b;
+	return inet_pton(AF_INET6, name, &a) == 1 || inet_aton(name, &b) != 0;
+}
+
+/* 0: answered in *result; 1: not ours, ask the real function; else an errno (ERANGE). */
+static int hostbyname(const char *name, int af, struct hostent *ret, char *buf, size_t buflen,
+		      struct hostent **result, int *h_errnop)
+{
+	const struct config *c = config_get();
+	if (!name || (af != AF_INET && af != AF_INET6) || config_resolves_locally(c, name) || is_numeric(name))
+		return 1;
+	struct addr_list l;
+	*result = NULL;
+	size_t len = strlen(name);
+	if (len == 0 || len > 255 || (local_addresses(name, af, &l) == 0 && fake_addresses(name, af, 0, &l) < 0)) {
+		*h_errnop = len == 0 || len > 255 ? HOST_NOT_FOUND : TRY_AGAIN;
+		return 0;
+	}
+	int err = fill_hostent(ret, buf, buflen, name, af, &l);
+	if (err) {
+		*h_errnop = NETDB_INTERNAL;
+		return err;
+	}
+	*result = ret;
+	return 0;
+}
+
+EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf, size_t buflen,
+			    struct hostent **result, int *h_errnop)
+{
+	int rc = hostbyname(name, af, ret, buf, buflen, result, h_errnop);
+	return rc == 1 ? REAL(gethostbyname2_r)(name, af, ret, buf, buflen, result, h_errnop) : rc;
+}
+
+EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buflen,
+			   struct hostent **result, int *h_errnop)
+{
+	int rc = hostbyname(name, AF_INET, ret, buf, buflen, result, h_errnop);
+	return rc == 1 ? REAL(gethostbyname_r)(name, ret, buf, buflen, result, h_errnop) : rc;
+}
+
+/* The non-reentrant calls keep one result per thread (glibc keeps one per process). */
+static __thread struct hostent tls_hostent;
+static __thread char tls_hostbuf[1024];
+
+EXPORT struct hostent *gethostbyname2(const char *name, int af)
+{
+	struct hostent *result;
+	int rc = hostbyname(name, af, &tls_hostent, tls_hostbuf, sizeof tls_hostbuf, &result, &h_errno);
+	return rc == 1 ? REAL(gethostbyname2)(name, af) : result;
+}
+
+EXPORT struct hostent *gethostbyname(const char *name)
+{
+	struct hostent *result;
+	int rc = hostbyname(name, AF_INET, &tls_hostent, tls_hostbuf, sizeof tls_hostbuf, &result, &h_errno);
+	return rc == 1 ? REAL(gethostbyname)(name) : result;
+}
+
+/* ---- reverse lookups: fake addresses give their name back; others never leave the machine ---- */
+
+/* The name for an address without a query: 1 found, 0 not found. */
+static int name_of_address(int af, const uint8_t *addr, char *name, size_t cap)
+{
+	struct socks5_addr a = { .atyp = af == AF_INET ? SOCKS5_ATYP_IPV4 : SOCKS5_ATYP_IPV6 };
+	char fake[256];
+	memcpy(af == AF_INET ? a.u.ipv4 : a.u.ipv6, addr, af == AF_INET ? 4 : 16);
+	if (af == AF_INET6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)addr)) {
+		a.atyp = SOCKS5_ATYP_IPV4;
+		memcpy(a.u.ipv4, addr + 12, 4);
+	}
+	if (fakedns_lookup(&a, fake) == 1) {
+		snprintf(name, cap, "%s", fake);
+		return 1;
+	}
+	static char hosts[65536];
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&lock);
+	size_t len = read_hosts(hosts, sizeof hosts);
+	int found = hosts_lookup_addr(hosts, len, af, addr, name, cap);
+	pthread_mutex_unlock(&lock);
+	return found;
+}
+
+static int hostbyaddr(const void *addr, socklen_t len, int type, struct hostent *ret, char *buf, size_t buflen,
+		      struct hostent **result, int *h_errnop)
+{
+	const struct config *c = config_get();
+	if (!c->dns_remote || !addr || (type != AF_INET && type != AF_INET6) ||
+	    len != (type == AF_INET ? 4u : 16u))
+		return 1;
+	char name[256];
+	*result = NULL;
+	if (!name_of_address(type, addr, name, sizeof name)) {
+		*h_errnop = HOST_NOT_FOUND;
+		return 0;
+	}
+	struct addr_list l = { .n = 1 };
+	l.a[0].family = type;
+	memcpy(l.a[0].addr, addr, len);
+	int err = fill_hostent(ret, buf, buflen, name, type, &l);
+	if (err) {
+		*h_errnop = NETDB_INTERNAL;
+		return err;
+	}
+	*result = ret;
+	return 0;
+}
+
+EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct hostent *ret, char *buf,
+			   size_t buflen, struct hostent **result, int *h_errnop)
+{
+	int rc = hostbyaddr(addr, len, type, ret, buf, buflen, result, h_errnop);
+	return rc == 1 ? REAL(gethostbyaddr_r)(addr, len, type, ret, buf, buflen, result, h_errnop) : rc;
+}
+
+EXPORT struct hostent *gethostbyaddr(const void *addr, socklen_t len, int type)
+{
+	struct hostent *result;
+	int rc = hostbyaddr(addr, len, type, &tls_hostent, tls_hostbuf, sizeof tls_hostbuf, &result, &h_errno);
+	return rc == 1 ? REAL(gethostbyaddr)(addr, len, type) : result;
+}
+
+EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen, char *serv,
+		       socklen_t servlen, int flags)
+{
+	const struct config *c = config_get();
+	if (!c->dns_remote || !host || !hostlen || (flags & NI_NUMERICHOST) || !sa ||
+	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
+	    salen < (sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)))
+		return REAL(getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags);
+	const uint8_t *addr = sa->sa_family == AF_INET
+				      ? (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr
+				      : ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	char name[256];
+	if (!name_of_address(sa->sa_family, addr, name, sizeof name)) {
+		/* A reverse query would tell the local resolver whom we talk to: answer numerically. */
+		if (flags & NI_NAMEREQD)
+			return EAI_NONAME;
+		return REAL(getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
+	}
+	if (strlen(name) >= hostlen)
+		return EAI_OVERFLOW;
+	if (serv && servlen) {
+		int rc = REAL(getnameinfo)(sa, salen, NULL, 0, serv, servlen, flags);
+		if (rc)
+			return rc;
+	}
+	strcpy(host, name);
+	return 0;
+}
