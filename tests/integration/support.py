@@ -1,0 +1,357 @@
+"""Helpers shared by the integration tests: paths, child environments, processes
+we start (and always stop), waiting for conditions instead of sleeping."""
+
+import errno
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.path.abspath(os.environ.get("SOCKSIFY_BUILD") or os.path.join(ROOT, "build"))
+SANITIZE = os.environ.get("SOCKSIFY_SANITIZE", "") == "1"
+
+PYTHON = "/usr/bin/python3"  # the pyenv python3 first on PATH is not the one we test with
+WRAPPER = os.path.join(ROOT, "socksify.sh")
+LIB = os.path.join(BUILD, "libsocksify.so")
+SOCKS5D = os.path.join(BUILD, "socks5d")
+HTTPD = os.path.join(HERE, "httpd.py")
+PYCLIENT = os.path.join(HERE, "pyclient.py")
+
+# A PATH without pyenv shims, so that "python3" in a child shell is /usr/bin/python3.
+CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Environment variables of the caller that would change what a child does.
+_DROP_ENV = re.compile(
+    r"^(SOCKSIFY_.*|LD_PRELOAD|ASAN_OPTIONS|UBSAN_OPTIONS|(?i:https?_proxy|all_proxy|no_proxy|ftp_proxy))$")
+
+
+def tool(name):
+    """Absolute path of a program, also looking in sbin dirs; None when missing."""
+    return shutil.which(name, path=CLEAN_PATH)
+
+
+def sanitizer_preload():
+    """The sanitizer runtimes that must come first in LD_PRELOAD for an ASan library."""
+    libs = []
+    for name in ("libasan.so", "libubsan.so"):
+        out = subprocess.run(["gcc", "-print-file-name=" + name], capture_output=True, text=True).stdout.strip()
+        if not out or not os.path.exists(out):
+            raise RuntimeError("SOCKSIFY_SANITIZE=1 but gcc has no %s" % name)
+        libs.append(out)
+    return libs
+
+
+_SAN_PRELOAD = None
+
+
+def base_env(**extra):
+    """Environment for a child program: no inherited proxy settings, a clean PATH,
+    SOCKSIFY_LIB pointing into the build under test and, in sanitizer mode, the
+    ASan/UBSan runtimes preloaded first (socksify.sh appends the library after them).
+    Keyword arguments are added; a value of None removes the variable."""
+    global _SAN_PRELOAD
+    env = {k: v for k, v in os.environ.items() if not _DROP_ENV.match(k)}
+    env["PATH"] = CLEAN_PATH
+    env["SOCKSIFY_LIB"] = LIB
+    env["LC_ALL"] = "C"
+    if SANITIZE:
+        if _SAN_PRELOAD is None:
+            _SAN_PRELOAD = sanitizer_preload()
+        env["LD_PRELOAD"] = ":".join(_SAN_PRELOAD)
+        # curl's and python's own leaks are not ours; our library is checked by the aborts below.
+        env["ASAN_OPTIONS"] = "detect_leaks=0:verify_asan_link_order=0:abort_on_error=0"
+        env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    for k, v in extra.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return env
+
+
+def preload_env(**extra):
+    """Environment that preloads the library directly (no wrapper)."""
+    env = base_env(**extra)
+    env["LD_PRELOAD"] = ":".join(filter(None, [env.get("LD_PRELOAD"), LIB]))
+    return env
+
+
+SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Undefined)Sanitizer|runtime error: |AddressSanitizer:")
+
+
+def assert_no_sanitizer_report(text, what="child"):
+    m = SANITIZER_REPORT.search(text or "")
+    assert not m, "%s printed a sanitizer report:\n%s" % (what, text[max(0, m.start() - 200):m.start() + 3000])
+
+
+class Result:
+    def __init__(self, args, rc, out, err, elapsed):
+        self.args, self.rc, self.out, self.err, self.elapsed = args, rc, out, err, elapsed
+
+    def __repr__(self):
+        return "Result(rc=%r, elapsed=%.2fs, args=%r)\n--- stdout:\n%s\n--- stderr:\n%s" % (
+            self.rc, self.elapsed, self.args, _clip(self.out), _clip(self.err))
+
+
+def _clip(b, n=4000):
+    if isinstance(b, bytes):
+        b = b.decode("utf-8", "replace")
+    return b if len(b) <= n else b[:n] + "...[%d more]" % (len(b) - n)
+
+
+def run(args, env=None, timeout=30, input=None, text=True, cwd=None, check_sanitizer=True):
+    """Run a child to completion in its own process group; kill the group on timeout."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(args, env=env if env is not None else base_env(), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text, cwd=cwd, start_new_session=True)
+    try:
+        out, err = p.communicate(input=input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _killpg(p)
+        out, err = p.communicate()
+        raise AssertionError("%r did not finish within %ss\n--- stdout:\n%s\n--- stderr:\n%s" % (
+            args, timeout, _clip(out), _clip(err)))
+    finally:
+        _killpg(p, signal.SIGKILL, only_leftovers=True)
+    r = Result(args, p.returncode, out, err, time.monotonic() - t0)
+    if check_sanitizer and SANITIZE:
+        assert_no_sanitizer_report(err if text else err.decode("utf-8", "replace"), repr(args))
+    return r
+
+
+def _killpg(p, sig=signal.SIGKILL, only_leftovers=False):
+    """Kill the process group of a child we started (its pid is the group id)."""
+    if only_leftovers and p.returncode is None:
+        return
+    try:
+        os.killpg(p.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Server:
+    """A long-running child (socks5d, httpd, microsocks, danted) in its own process
+    group. Its stdout is read line by line on demand; stderr goes to a file so that
+    it never blocks and can be searched (socks5d's session log)."""
+
+    registry = []  # every Server still running: stopped at the latest at session end
+
+    def __init__(self, args, log_path, env=None, name=None):
+        self.args = args
+        self.name = name or os.path.basename(args[0])
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(args, env=env if env is not None else base_env(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=self._log, start_new_session=True)
+        self._buf = b""
+        self.lines = []
+        self._next = 0  # lines before this one were consumed by read_line
+        self.returncode = None
+        Server.registry.append(self)
+
+    def read_line(self, pattern, timeout=10):
+        """Wait for the next stdout line matching pattern (skipping others); returns the match."""
+        rx = re.compile(pattern)
+        while self._next < len(self.lines):
+            m = rx.search(self.lines[self._next])
+            self._next += 1
+            if m:
+                return m
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while True:
+            while b"\n" in self._buf:
+                raw, self._buf = self._buf.split(b"\n", 1)
+                line = raw.decode("utf-8", "replace")
+                self.lines.append(line)
+                self._next = len(self.lines)
+                m = rx.search(line)
+                if m:
+                    return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("%s: no stdout line matching %r within %ss; stdout so far %r; stderr:\n%s" % (
+                    self.name, pattern, timeout, self.lines, _clip(self.log())))
+            r, _, _ = select.select([fd], [], [], left)
+            if r:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    self.proc.wait()
+                    raise AssertionError("%s exited (status %r) before printing %r; stdout %r; stderr:\n%s" % (
+                        self.name, self.proc.returncode, pattern, self.lines, _clip(self.log())))
+                self._buf += chunk
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, pattern, timeout=10, count=1):
+        """Poll the stderr log until pattern matches count times; returns the matches."""
+        rx = re.compile(pattern, re.M)
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log()
+            found = list(rx.finditer(text))
+            if len(found) >= count:
+                return found
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("%s: %d/%d log lines matching %r (exit status %r); log:\n%s" % (
+                    self.name, len(found), count, pattern, self.proc.returncode, _clip(text, 8000)))
+            time.sleep(0.02)  # polling interval while waiting for a condition
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def wait(self, timeout):
+        try:
+            self.returncode = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.returncode
+
+    def stop(self, timeout=5):
+        """SIGTERM, then SIGKILL to the whole group if it does not exit in time.
+        Returns the exit status (negative for a signal)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # leftovers of its group (forked workers)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        self.returncode = self.proc.returncode
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self._log.close()
+        if self in Server.registry:
+            Server.registry.remove(self)
+        return self.returncode
+
+
+def stop_all_servers():
+    for s in list(Server.registry):
+        s.stop(timeout=2)
+
+
+def free_port(family=socket.AF_INET, host="127.0.0.1"):
+    """A port that was free a moment ago, for servers that cannot bind port 0 and tell us."""
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host, port, timeout=10, proc=None, netns=None):
+    """Wait until host:port accepts a TCP connection."""
+    deadline = time.monotonic() + timeout
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    while True:
+        if proc is not None and proc.proc.poll() is not None:
+            raise AssertionError("%s exited (status %r) before accepting on %s:%s; log:\n%s" % (
+                proc.name, proc.proc.returncode, host, port, _clip(proc.log())))
+        if netns is None:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.settimeout(1)
+            try:
+                s.connect((host, port))
+                return
+            except OSError:
+                pass
+            finally:
+                s.close()
+        else:
+            r = subprocess.run(["ip", "netns", "exec", netns, PYTHON, "-c",
+                                "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()",
+                                host, str(port)], capture_output=True)
+            if r.returncode == 0:
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError("nothing accepted on %s:%s within %ss" % (host, port, timeout))
+        time.sleep(0.02)  # polling interval while waiting for a condition
+
+
+def closed_port(host="127.0.0.1"):
+    """A port on which nothing listens (bound but never listened, so nobody takes it meanwhile).
+    Returns (socket, port): keep the socket open while the port must stay closed."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.bind((host, 0))
+    return s, s.getsockname()[1]
+
+
+def hostport(host, port):
+    return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+
+
+def errno_name(n):
+    return errno.errorcode.get(n, str(n))
+
+
+def sock_recv_exact(s, n, timeout=5):
+    s.settimeout(timeout)
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise AssertionError("peer closed after %d of %d bytes: %r" % (len(buf), n, buf))
+        buf += chunk
+    return buf
+
+
+def recv_all(s, timeout=10):
+    s.settimeout(timeout)
+    chunks = []
+    while True:
+        c = s.recv(65536)
+        if not c:
+            return b"".join(chunks)
+        chunks.append(c)
+
+
+def socksify(proxy, cmd, opts=(), env=None, timeout=60, **kw):
+    """Run cmd under ./socksify.sh -x proxy. By default loopback is proxied too
+    (SOCKSIFY_NO_PROXY=""), since all our targets are on loopback."""
+    if env is None:
+        env = base_env(SOCKSIFY_NO_PROXY="")
+    args = [WRAPPER] + (["-x", proxy] if proxy else []) + list(opts) + ["--"] + list(cmd)
+    return run(args, env=env, timeout=timeout, **kw)
+
+
+def pyclient(*args):
+    return [PYTHON, PYCLIENT] + [str(a) for a in args]
+
+
+def json_out(r):
+    """The JSON object a pyclient run printed; fails with the whole run on anything else."""
+    lines = [l for l in r.out.splitlines() if l.startswith("{")]
+    assert r.rc == 0 and lines, "client failed: %r" % r
+    return json.loads(lines[-1])
+
+
+def needs(*tools):
+    missing = [t for t in tools if not tool(t)]
+    return pytest.mark.skipif(bool(missing), reason="not installed: %s (tests/install-deps.sh installs it)" % ", ".join(missing))
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, nftables)")
+
+
+if __name__ == "__main__":
+    print(ROOT, BUILD, SANITIZE, file=sys.stderr)
