@@ -26,7 +26,11 @@ def family(host):
 
 
 def err_name(e):
-    return errno.errorcode.get(e.errno, str(e.errno)) if getattr(e, "errno", None) else type(e).__name__
+    if not getattr(e, "errno", None):
+        return type(e).__name__
+    if e.errno == errno.EOPNOTSUPP:
+        return "EOPNOTSUPP"  # the same number as ENOTSUP on Linux; the name the contract uses
+    return errno.errorcode.get(e.errno, str(e.errno))
 
 
 def request(host, path):
