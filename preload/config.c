@@ -86,6 +86,8 @@ static void config_no_proxy(struct config *c)
 			item[n] = '\0';
 			int rc = namelist_is_name(item) ? namelist_add(&c->no_proxy_names, item, err, sizeof err)
 							 : netlist_parse(item, &c->no_proxy, err, sizeof err);
+			if (rc == 0 && strcmp(item, "*") == 0) /* every name and every address */
+				rc = netlist_parse(item, &c->no_proxy, err, sizeof err);
 			if (rc < 0) /* fail closed: a bad item excludes nothing */
 				log_error("SOCKSIFY_NO_PROXY: %s; ignoring it", err);
 		} else if (n > 0) {

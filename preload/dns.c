@@ -60,6 +60,9 @@ static size_t read_hosts(char *buf, size_t cap)
 		len += (size_t)n;
 	}
 	REAL(close)(fd);
+	if (len == cap - 1) /* a file larger than buf: drop the cut last line rather than match part of a name */
+		while (len > 0 && buf[len - 1] != '\n')
+			len--;
 	buf[len] = '\0';
 	return len;
 }
