@@ -224,8 +224,10 @@ class Server:
         """SIGTERM, then SIGKILL to the whole group if it does not exit in time.
         Returns the exit status (negative for a signal)."""
         if self.proc.poll() is None:
+            # Only the main process: it stops and reaps its own workers (danted's), which
+            # would otherwise be orphaned to an init that may never reap them.
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                os.kill(self.proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
             try:
