@@ -7,12 +7,14 @@ Each mode prints one JSON object on stdout.
   pyclient.py threads N HOST PORT PATH    N threads each doing a raw GET
   pyclient.py asyncio N HOST PORT PATH    N concurrent asyncio connections
   pyclient.py nonblock HOST PORT PATH     setblocking(False) + connect_ex + select, then GET
+  pyclient.py fdtable HOST4 HOST6 PORT PATH  peer names across dup/dup2/fork/close
 """
 
 import asyncio
 import errno
 import hashlib
 import json
+import os
 import select
 import socket
 import sys
@@ -181,6 +183,57 @@ def mode_nonblock(host, port, path):
     s.close()
     out.update(digest(*parse_response(b"".join(chunks))))
     out["errno"] = None
+    return out
+
+
+def mode_fdtable(host4, host6, port, path):
+    """A proxied socket's identity must follow its fd through dup/dup2/fork/close."""
+    port = int(port)
+    out = {}
+    a = socket.socket(family(host4), socket.SOCK_STREAM)
+    a.connect((host4, port))
+    def peer_of(fd):  # wraps a duplicate: the socket object closes it, not fd
+        s = socket.socket(fileno=os.dup(fd))
+        try:
+            return list(s.getpeername()[:2])
+        finally:
+            s.close()
+
+    d = os.dup(a.fileno())
+    out["dup"] = peer_of(d)
+    os.dup2(a.fileno(), 100)
+    out["dup2"] = peer_of(100)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(w, json.dumps(list(a.getpeername()[:2])).encode())
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    out["fork"] = json.loads(os.read(r, 4096))
+    # the data path works on the duplicate after the original is closed
+    dupsock = socket.socket(fileno=d)
+    a.close()
+    dupsock.sendall(request(host4, path))
+    chunks = []
+    while True:
+        c = dupsock.recv(65536)
+        if not c:
+            break
+        chunks.append(c)
+    out["body_via_dup"] = digest(*parse_response(b"".join(chunks)))["sha256"]
+    dupsock.close()
+    # fd 100 reused by another proxied connection: the new target, not the old one
+    b = socket.socket(family(host6), socket.SOCK_STREAM)
+    b.connect((host6, port))
+    os.dup2(b.fileno(), 100)
+    out["reused"] = peer_of(100)
+    # and by a socket we never proxied (a connected UDP socket): its own peer
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.connect(("127.0.0.1", 9))
+    os.dup2(u.fileno(), 100)
+    out["udp"] = peer_of(100)
     return out
 
 

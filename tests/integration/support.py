@@ -151,7 +151,9 @@ class Server:
         self.name = name or os.path.basename(args[0])
         self.log_path = log_path
         self._log = open(log_path, "wb")
-        self.proc = subprocess.Popen(args, env=env if env is not None else base_env(), stdin=subprocess.DEVNULL,
+        if env is None:  # peers and helpers are not under test: no sanitizer runtime in them
+            env = base_env(LD_PRELOAD=None, ASAN_OPTIONS=None, UBSAN_OPTIONS=None)
+        self.proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self._log, start_new_session=True)
         self._buf = b""
         self.lines = []

@@ -206,3 +206,15 @@ def test_big_body_both_ways(socks5d, httpd, bodies, tmp_path):
     assert out.read_bytes() == big
     line = socks5d.wait_session("[::1]:%d" % httpd.port)[0]
     assert int(line.split(" down=")[1].split()[0]) >= len(big), line
+
+
+def test_socket_identity_follows_the_fd(socks5d, httpd, bodies):
+    """getpeername() through dup, dup2, fork, close and fd reuse."""
+    out = json_out(socksify(socks5d.url(), pyclient("fdtable", "127.0.0.1", "::1", httpd.port, "body")))
+    t4, t6 = ["127.0.0.1", httpd.port], ["::1", httpd.port]
+    assert out["dup"] == t4 and out["dup2"] == t4 and out["fork"] == t4, out
+    assert out["body_via_dup"] == bodies.sha("body"), out
+    assert out["reused"] == t6, out
+    assert out["udp"] == ["127.0.0.1", 9], out
+    socks5d.wait_session("127.0.0.1:%d" % httpd.port)
+    socks5d.wait_session("[::1]:%d" % httpd.port)

@@ -45,7 +45,16 @@ class Net:
         self.httpd = None
         self.port = None
 
+    @staticmethod
+    def remove_leftovers():
+        """Namespaces of an earlier run of this module whose pytest is gone (killed)."""
+        for line in sh("ip", "netns", "list").stdout.splitlines():
+            m = re.match(r"^(sfy-[cp]-(\d+))(\s|$)", line)
+            if m and not os.path.exists("/proc/" + m.group(2)):
+                sh("ip", "netns", "del", m.group(1), check=False)
+
     def setup(self, www_root, log_dir):
+        self.remove_leftovers()
         c, p = self.c, self.p
         sh("ip", "netns", "add", c)
         sh("ip", "netns", "add", p)
