@@ -150,6 +150,14 @@ static int add_user(struct config *cfg, const char *s, size_t len)
 	return 0;
 }
 
+/* Blanks the password in our argv, so ps and /proc/PID/cmdline do not show it. */
+static void hide_password(char *arg)
+{
+	char *colon = strchr(arg, ':');
+	if (colon)
+		memset(colon + 1, '*', strlen(colon + 1));
+}
+
 static int load_users_file(struct config *cfg, const char *path)
 {
 	FILE *f = fopen(path, "re");
@@ -237,6 +245,7 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 	case 'u':
 		if (add_user(cfg, arg, strlen(arg)) < 0)
 			return bad_option("%s", "bad -u value (want user:pass, 1-255 bytes each)");
+		hide_password((char *)arg);
 		return OPTIONS_OK;
 	case OPT_USERS:
 		return load_users_file(cfg, arg);
@@ -286,8 +295,10 @@ int options_parse(int argc, char **argv, struct config *cfg)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":l:u:qvhV", long_options, NULL)) != -1) {
 		if (opt == '?') {
-			if (optopt)
-				return bad_option("unknown option '-%c'", (char[]){ (char)optopt, 0 });
+			if (optopt) {
+				char name[3] = { '-', (char)optopt, '\0' };
+				return bad_option("unknown option '%s'", name);
+			}
 			return bad_option("unknown option '%s'", argv[optind - 1]);
 		}
 		if (opt == ':')

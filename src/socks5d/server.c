@@ -265,7 +265,11 @@ static void accept_one(struct server *srv, int fd, const union sockaddr_any *pee
 
 	if (srv->nconns >= (size_t)srv->max_conns) {
 		srv->stats.rejected++;
-		log_debug("connection limit (%ld) reached, dropping a client", srv->max_conns);
+		/* A client flood must not flood the log too: one line per 10 s. */
+		if (srv->now_ms - srv->limit_warned_ms >= 10000 || srv->limit_warned_ms == 0) {
+			srv->limit_warned_ms = srv->now_ms;
+			log_warn("connection limit (%ld) reached; dropping new clients", srv->max_conns);
+		}
 		close(fd);
 		return;
 	}

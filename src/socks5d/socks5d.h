@@ -202,6 +202,7 @@ struct server {
 	struct bufpool pool;
 	struct resolver *resolver;
 	int64_t now_ms;
+	int64_t limit_warned_ms;
 	struct server_stats stats;
 };
 
