@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "assoc.h"
+
 #define PAGE_BITS 10
 #define PAGE_SIZE (1 << PAGE_BITS)
 #define PAGES 1024 /* fds 0 .. 1M-1 */
@@ -14,6 +16,7 @@ struct fd_entry {
 	_Atomic unsigned char kind;
 	socklen_t peerlen;
 	struct sockaddr_storage peer;
+	struct udp_assoc *assoc; /* UDP: owned reference; INTERNAL: the owner, not a reference */
 };
 
 struct fd_page {
@@ -44,24 +47,124 @@ static struct fd_entry *entry_alloc(int fd)
 	return &p->e[fd & (PAGE_SIZE - 1)];
 }
 
+static enum fd_kind kind_of(struct fd_entry *e)
+{
+	return (enum fd_kind)atomic_load_explicit(&e->kind, memory_order_relaxed);
+}
+
+static void set_kind(struct fd_entry *e, enum fd_kind k)
+{
+	atomic_store_explicit(&e->kind, (unsigned char)k, memory_order_relaxed);
+}
+
 enum fd_kind fdtable_kind(int fd)
 {
 	struct fd_entry *e = entry_of(fd);
-	return e ? (enum fd_kind)atomic_load_explicit(&e->kind, memory_order_relaxed) : FD_UNMANAGED;
+	return e ? kind_of(e) : FD_UNMANAGED;
+}
+
+/* Empties e, with the lock held. Returns a reference the caller must drop after unlocking. */
+static struct udp_assoc *entry_clear(struct fd_entry *e)
+{
+	struct udp_assoc *drop = NULL;
+	if (kind_of(e) == FD_INTERNAL)
+		assoc_ctrl_lost(e->assoc);
+	else
+		drop = e->assoc;
+	e->assoc = NULL;
+	e->peerlen = 0;
+	set_kind(e, FD_UNMANAGED);
+	return drop;
+}
+
+int fdtable_get(int fd, struct fd_info *out)
+{
+	int rc = -1;
+	pthread_mutex_lock(&lock);
+	struct fd_entry *e = entry_of(fd);
+	if (e && kind_of(e) != FD_UNMANAGED && kind_of(e) != FD_INTERNAL) {
+		out->kind = kind_of(e);
+		out->peerlen = e->peerlen;
+		memcpy(&out->peer, &e->peer, e->peerlen);
+		out->assoc = e->assoc;
+		if (out->assoc)
+			assoc_ref(out->assoc);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
 }
 
 int fdtable_set_proxied(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct udp_assoc *drop = NULL;
+	if (len > sizeof(struct sockaddr_storage))
+		return -1;
+	pthread_mutex_lock(&lock);
+	struct fd_entry *e = entry_alloc(fd);
+	if (e) {
+		drop = entry_clear(e);
+		memcpy(&e->peer, sa, len);
+		e->peerlen = len;
+		set_kind(e, FD_TCP_PROXIED);
+	}
+	pthread_mutex_unlock(&lock);
+	if (drop)
+		assoc_unref(drop);
+	return e ? 0 : -1;
+}
+
+int fdtable_set_udp(int fd, const struct sockaddr *peer, socklen_t len)
 {
 	if (len > sizeof(struct sockaddr_storage))
 		return -1;
 	pthread_mutex_lock(&lock);
 	struct fd_entry *e = entry_alloc(fd);
 	if (e) {
-		memcpy(&e->peer, sa, len);
+		if (kind_of(e) != FD_UDP && kind_of(e) != FD_UDP_PROXIED) {
+			struct udp_assoc *drop = entry_clear(e); /* not UDP before: nothing to keep */
+			(void)drop;
+		}
+		if (len)
+			memcpy(&e->peer, peer, len);
 		e->peerlen = len;
-		atomic_store_explicit(&e->kind, FD_TCP_PROXIED, memory_order_relaxed);
+		set_kind(e, e->assoc || len ? FD_UDP_PROXIED : FD_UDP);
 	}
 	pthread_mutex_unlock(&lock);
+	return e ? 0 : -1;
+}
+
+struct udp_assoc *fdtable_attach_assoc(int fd, struct udp_assoc *a)
+{
+	struct udp_assoc *have = NULL;
+	pthread_mutex_lock(&lock);
+	struct fd_entry *e = entry_of(fd);
+	if (e && (kind_of(e) == FD_UDP || kind_of(e) == FD_UDP_PROXIED)) {
+		if (!e->assoc) {
+			assoc_ref(a);
+			e->assoc = a;
+		}
+		have = e->assoc;
+		assoc_ref(have);
+		set_kind(e, FD_UDP_PROXIED);
+	}
+	pthread_mutex_unlock(&lock);
+	return have;
+}
+
+int fdtable_set_internal(int fd, struct udp_assoc *a)
+{
+	struct udp_assoc *drop = NULL;
+	pthread_mutex_lock(&lock);
+	struct fd_entry *e = entry_alloc(fd);
+	if (e) {
+		drop = entry_clear(e);
+		e->assoc = a;
+		set_kind(e, FD_INTERNAL);
+	}
+	pthread_mutex_unlock(&lock);
+	if (drop)
+		assoc_unref(drop);
 	return e ? 0 : -1;
 }
 
@@ -70,7 +173,7 @@ int fdtable_get_peer(int fd, struct sockaddr *sa, socklen_t *len)
 	int rc = -1;
 	pthread_mutex_lock(&lock);
 	struct fd_entry *e = entry_of(fd);
-	if (e && atomic_load_explicit(&e->kind, memory_order_relaxed) == FD_TCP_PROXIED) {
+	if (e && e->peerlen && (kind_of(e) == FD_TCP_PROXIED || kind_of(e) == FD_UDP_PROXIED)) {
 		socklen_t n = *len < e->peerlen ? *len : e->peerlen;
 		memcpy(sa, &e->peer, n);
 		*len = e->peerlen;
@@ -83,30 +186,39 @@ int fdtable_get_peer(int fd, struct sockaddr *sa, socklen_t *len)
 void fdtable_forget(int fd)
 {
 	struct fd_entry *e = entry_of(fd);
-	if (!e || atomic_load_explicit(&e->kind, memory_order_relaxed) == FD_UNMANAGED)
+	if (!e || kind_of(e) == FD_UNMANAGED)
 		return;
 	pthread_mutex_lock(&lock);
-	atomic_store_explicit(&e->kind, FD_UNMANAGED, memory_order_relaxed);
+	struct udp_assoc *drop = entry_clear(e);
 	pthread_mutex_unlock(&lock);
+	if (drop)
+		assoc_unref(drop);
 }
 
 void fdtable_dup(int oldfd, int newfd)
 {
+	struct udp_assoc *drop = NULL;
 	if (oldfd == newfd)
 		return;
-	if (fdtable_kind(oldfd) == FD_UNMANAGED) {
-		fdtable_forget(newfd);
+	enum fd_kind k = fdtable_kind(oldfd);
+	if (k == FD_UNMANAGED || k == FD_INTERNAL) {
+		fdtable_forget(newfd); /* a copy of our internal fd is the program's own */
 		return;
 	}
 	pthread_mutex_lock(&lock);
 	struct fd_entry *from = entry_of(oldfd), *to = entry_alloc(newfd);
 	if (from && to) {
+		drop = entry_clear(to);
 		to->peer = from->peer;
 		to->peerlen = from->peerlen;
-		atomic_store_explicit(&to->kind, atomic_load_explicit(&from->kind, memory_order_relaxed),
-				      memory_order_relaxed);
+		to->assoc = from->assoc;
+		if (to->assoc)
+			assoc_ref(to->assoc);
+		set_kind(to, kind_of(from));
 	}
 	pthread_mutex_unlock(&lock);
+	if (drop)
+		assoc_unref(drop);
 }
 
 void fdtable_atfork_prepare(void) { pthread_mutex_lock(&lock); }

@@ -8,22 +8,50 @@
 
 #include <sys/socket.h>
 
+struct udp_assoc;
+
 enum fd_kind {
 	FD_UNMANAGED = 0,
-	FD_TCP_PROXIED = 1, /* connected through the proxy; peer is the target */
+	FD_TCP_PROXIED, /* connected through the proxy; peer is the target */
+	FD_UDP, /* a datagram socket seen by a hook; nothing of it is proxied yet */
+	FD_UDP_PROXIED, /* a datagram socket with an association or an emulated peer */
+	FD_INTERNAL, /* the library's own fd (a UDP association's control connection) */
+};
+
+struct fd_info {
+	enum fd_kind kind;
+	socklen_t peerlen; /* 0: no peer */
+	struct sockaddr_storage peer; /* TCP: the target; UDP: the peer set by connect() */
+	struct udp_assoc *assoc; /* UDP: a reference the caller drops with assoc_unref(), or NULL */
 };
 
 /* Lock-free: the kind of fd, FD_UNMANAGED for anything we never marked. */
 enum fd_kind fdtable_kind(int fd);
+
+/* Copies the entry (taking a reference on its association). Returns 0, or -1 if unmanaged. */
+int fdtable_get(int fd, struct fd_info *out);
 
 /* Marks fd as a proxied TCP socket whose peer is sa. Returns 0, or -1 if the
  * fd is out of the table's range or memory ran out (the caller goes on: only
  * getpeername() loses the target). */
 int fdtable_set_proxied(int fd, const struct sockaddr *sa, socklen_t len);
 
-/* Copies the peer into sa/len with getpeername()'s truncation rules. Returns 0, or -1 if unmanaged. */
+/* Marks fd as a datagram socket; with len > 0 sets its emulated peer, with
+ * len == 0 clears it. Keeps an existing association. */
+int fdtable_set_udp(int fd, const struct sockaddr *peer, socklen_t len);
+
+/* Gives fd the association a unless it already has one. Returns the one fd
+ * now has, with a reference for the caller (NULL if fd is not a UDP entry). */
+struct udp_assoc *fdtable_attach_assoc(int fd, struct udp_assoc *a);
+
+/* Marks one of the library's own fds; if the program closes or dup2()s over
+ * it, the association is told (assoc_ctrl_lost) and never touches it again. */
+int fdtable_set_internal(int fd, struct udp_assoc *a);
+
+/* Copies the peer into sa/len with getpeername()'s truncation rules. Returns 0, or -1 if none. */
 int fdtable_get_peer(int fd, struct sockaddr *sa, socklen_t *len);
 
+/* The fd no longer refers to what we knew (closed, or replaced). */
 void fdtable_forget(int fd);
 /* After dup-like calls: newfd now refers to what oldfd refers to. */
 void fdtable_dup(int oldfd, int newfd);

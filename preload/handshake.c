@@ -1,4 +1,4 @@
-/* handshake.c - SOCKS5 CONNECT client (RFC 1928, RFC 1929 auth). */
+/* handshake.c - SOCKS5 client side (RFC 1928, RFC 1929 auth). */
 #include "handshake.h"
 
 #include <errno.h>
@@ -19,12 +19,13 @@ static enum hs_result fail(struct handshake *hs, int err, const char *fmt, const
 }
 
 void handshake_init(struct handshake *hs, const struct config *cfg, const struct sockaddr *proxy,
-		    socklen_t proxylen, const struct socks5_addr *target)
+		    socklen_t proxylen, uint8_t cmd, const struct socks5_addr *target)
 {
 	memset(hs, 0, offsetof(struct handshake, out));
 	hs->cfg = cfg;
 	hs->proxy = proxy;
 	hs->proxylen = proxylen;
+	hs->cmd = cmd;
 	hs->target = *target;
 	hs->state = HS_CONNECT;
 	hs->out_len = hs->out_off = hs->in_len = 0;
@@ -53,7 +54,7 @@ static enum hs_result queue_greeting(struct handshake *hs)
 
 static enum hs_result queue_request(struct handshake *hs)
 {
-	ssize_t n = socks5_encode_request(hs->out, sizeof hs->out, SOCKS5_CMD_CONNECT, &hs->target);
+	ssize_t n = socks5_encode_request(hs->out, sizeof hs->out, hs->cmd, &hs->target);
 	if (n < 0)
 		return fail(hs, EINVAL, "%s", "cannot encode the request");
 	queue(hs, n, HS_RECV_REPLY);

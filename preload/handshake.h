@@ -1,4 +1,4 @@
-/* handshake.h - the client side of a SOCKS5 CONNECT, as a resumable state machine.
+/* handshake.h - the client side of a SOCKS5 request (CONNECT, UDP ASSOCIATE), as a resumable state machine.
  *
  * handshake_step() does only non-blocking I/O and says what it waits for, so
  * the same machine can be driven by a blocking loop with a deadline (today,
@@ -34,6 +34,7 @@ struct handshake {
 	const struct config *cfg;
 	const struct sockaddr *proxy; /* in the socket's own family */
 	socklen_t proxylen;
+	uint8_t cmd; /* SOCKS5_CMD_* */
 	struct socks5_addr target;
 	uint8_t out[SOCKS5_AUTH_REQUEST_MAX + SOCKS5_REQUEST_MAX];
 	size_t out_len, out_off;
@@ -46,7 +47,7 @@ struct handshake {
 };
 
 void handshake_init(struct handshake *hs, const struct config *cfg, const struct sockaddr *proxy,
-		    socklen_t proxylen, const struct socks5_addr *target);
+		    socklen_t proxylen, uint8_t cmd, const struct socks5_addr *target);
 
 /* Advances as far as possible without blocking. */
 enum hs_result handshake_step(struct handshake *hs, int fd);

@@ -27,12 +27,13 @@ static long stub_enosys(void)
 	return -1;
 }
 
+static const char *missing; /* the last symbol not found; logged once every lookup is done */
+
 static void *lookup(const char *name, void *self)
 {
 	void *p = dlsym(RTLD_NEXT, name);
 	if (!p || p == self) {
-		/* Logging may not be set up yet; the stub still fails every call loudly. */
-		log_error("cannot find the real %s(); calls to it will fail with ENOSYS", name);
+		missing = name;
 		return (void *)stub_enosys;
 	}
 	return p;
@@ -49,4 +50,7 @@ void real_init(void)
 #include "hooks.def"
 #undef HOOK
 #undef USE
+	/* Only now: logging writes through real_write. */
+	if (missing)
+		log_error("cannot find the real %s(); calls to it will fail with ENOSYS", missing);
 }

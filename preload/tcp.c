@@ -13,21 +13,7 @@
 #include "handshake.h"
 #include "log.h"
 #include "real.h"
-
-/* Stream sockets of the inet families are ours; everything else passes through. */
-static int is_inet_stream(int fd, const struct sockaddr *addr, socklen_t len, int *domain)
-{
-	if (!addr || len < sizeof(sa_family_t))
-		return 0;
-	if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6)
-		return 0;
-	int type = 0;
-	socklen_t tl = sizeof type, dl = sizeof *domain;
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM)
-		return 0;
-	return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, domain, &dl) == 0 &&
-	       (*domain == AF_INET || *domain == AF_INET6);
-}
+#include "sock.h"
 
 /* The proxy's address in the socket's family: an IPv6 socket reaches an IPv4
  * proxy through a v4-mapped address. Returns the length, or 0 if impossible. */
@@ -116,7 +102,7 @@ static int connect_via_proxy(int fd, int domain, const struct sockaddr *addr, so
 	if (flags >= 0 && !(flags & O_NONBLOCK))
 		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 	struct handshake hs;
-	handshake_init(&hs, c, (struct sockaddr *)&proxy, plen, &target);
+	handshake_init(&hs, c, (struct sockaddr *)&proxy, plen, SOCKS5_CMD_CONNECT, &target);
 	int err = handshake_run(&hs, fd, monotonic_ms() + c->timeout_ms);
 	if (flags >= 0 && !(flags & O_NONBLOCK))
 		fcntl(fd, F_SETFL, flags);
@@ -133,22 +119,53 @@ static int connect_via_proxy(int fd, int domain, const struct sockaddr *addr, so
 	return 0;
 }
 
-EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+int sock_is_inet_addr(const struct sockaddr *sa, socklen_t len)
 {
-	int domain, saved = errno;
-	if (!is_inet_stream(fd, addr, len, &domain) || fdtable_kind(fd) != FD_UNMANAGED) {
-		errno = saved;
-		return REAL(connect)(fd, addr, len);
-	}
+	return sa && ((sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) ||
+		      (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6) - 4));
+}
+
+int sock_inet_type(int fd, int *domain)
+{
+	int saved = errno, type = 0;
+	socklen_t tl = sizeof type, dl = sizeof *domain;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, domain, &dl) < 0 || (*domain != AF_INET && *domain != AF_INET6))
+		type = 0;
+	errno = saved;
+	return type == SOCK_STREAM || type == SOCK_DGRAM ? type : 0;
+}
+
+int tcp_connect(int fd, int domain, const struct sockaddr *addr, socklen_t len)
+{
+	int saved = errno;
 	const struct config *c = config_get();
 	/* A fake address means a name: it can only be reached through the proxy. */
-	if (!fakedns_is_fake_sockaddr(addr) && config_is_direct(c, addr, len)) {
-		errno = saved;
+	if (fdtable_kind(fd) != FD_UNMANAGED || (!fakedns_is_fake_sockaddr(addr) && config_is_direct(c, addr, len)))
 		return REAL(connect)(fd, addr, len);
-	}
 	int err = connect_via_proxy(fd, domain, addr, len, c);
 	errno = err ? err : saved;
 	return err ? -1 : 0;
+}
+
+/* Stream and datagram sockets of the inet families are ours; everything else passes through. */
+EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int domain = 0;
+	if (sock_is_inet_addr(addr, len)) {
+		switch (sock_inet_type(fd, &domain)) {
+		case SOCK_STREAM:
+			return tcp_connect(fd, domain, addr, len);
+		case SOCK_DGRAM:
+			return udp_connect(fd, domain, addr, len);
+		}
+	} else if (addr && len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC &&
+		   fdtable_kind(fd) != FD_UNMANAGED) {
+		if (sock_inet_type(fd, &domain) == SOCK_DGRAM)
+			return udp_connect(fd, domain, addr, len); /* dissolves the emulated peer */
+		fdtable_forget(fd); /* disconnected: the next connect() is a new one, proxied again */
+	}
+	return REAL(connect)(fd, addr, len);
 }
 
 EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)

@@ -1,0 +1,232 @@
+/* assoc.c - UDP ASSOCIATE: the control connection and what replies map back to. */
+#include "assoc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fakedns.h"
+#include "fdtable.h"
+#include "handshake.h"
+#include "log.h"
+#include "real.h"
+
+#define HIGH_FD 700 /* keep our own fds away from the low numbers programs dup2() onto */
+
+static int move_high(int fd)
+{
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, HIGH_FD);
+	if (high < 0)
+		return fd;
+	REAL(close)(fd);
+	return high;
+}
+
+/* addr (IPv4 or IPv6) as a sockaddr of family domain: IPv4 in an IPv6 socket is v4-mapped. */
+static socklen_t to_family(int domain, const struct socks5_addr *addr, struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof *out);
+	if (domain == AF_INET6 && addr->atyp == SOCKS5_ATYP_IPV4) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)out;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(addr->port);
+		s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&s6->sin6_addr.s6_addr[12], addr->u.ipv4, 4);
+		return sizeof *s6;
+	}
+	if ((domain == AF_INET) != (addr->atyp == SOCKS5_ATYP_IPV4))
+		return 0;
+	int n = socks5_addr_to_sockaddr(addr, (struct sockaddr *)out, sizeof *out);
+	return n > 0 ? (socklen_t)n : 0;
+}
+
+static int is_unspecified(const struct socks5_addr *a)
+{
+	static const uint8_t zero[16];
+	return (a->atyp == SOCKS5_ATYP_IPV4 && memcmp(a->u.ipv4, zero, 4) == 0) ||
+	       (a->atyp == SOCKS5_ATYP_IPV6 && memcmp(a->u.ipv6, zero, 16) == 0);
+}
+
+struct udp_assoc *assoc_open(int fd, int domain, const struct config *c, int *err)
+{
+	char relay_text[300];
+	if (!c->proxy_ok) {
+		log_error("UDP datagram refused: no usable proxy (see SOCKSIFY_PROXY above)");
+		*err = ECONNREFUSED;
+		return NULL;
+	}
+	int ctrl = socket(c->proxy_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (ctrl < 0) {
+		*err = errno;
+		return NULL;
+	}
+	ctrl = move_high(ctrl);
+	/* RFC 1928: all zeros when the client does not know where it will send from;
+	 * in the proxy's family, which is also how our datagrams will reach it. */
+	struct socks5_addr any = { .atyp = c->proxy_addr.ss_family == AF_INET6 ? SOCKS5_ATYP_IPV6 : SOCKS5_ATYP_IPV4 };
+	struct handshake hs;
+	handshake_init(&hs, c, (const struct sockaddr *)&c->proxy_addr, c->proxy_addrlen, SOCKS5_CMD_UDP_ASSOCIATE,
+		       &any);
+	*err = handshake_run(&hs, ctrl, monotonic_ms() + c->timeout_ms);
+	if (*err) {
+		log_error("UDP ASSOCIATE via %s failed: %s", c->proxy_text, hs.why);
+		REAL(close)(ctrl);
+		return NULL;
+	}
+	struct socks5_addr relay = hs.bound;
+	if (relay.atyp != SOCKS5_ATYP_DOMAIN && is_unspecified(&relay)) {
+		/* "0.0.0.0": the relay is at the proxy's own address */
+		socks5_addr_from_sockaddr(&relay, (const struct sockaddr *)&c->proxy_addr, c->proxy_addrlen);
+		relay.port = hs.bound.port;
+	}
+	socks5_addr_format(&relay, relay_text, sizeof relay_text);
+	struct udp_assoc *a = calloc(1, sizeof *a);
+	if (a)
+		a->relaylen = relay.atyp == SOCKS5_ATYP_DOMAIN ? 0 : to_family(domain, &relay, &a->relay);
+	if (!a || !a->relaylen) {
+		log_error("UDP ASSOCIATE via %s: cannot send to relay %s from an IPv%d socket", c->proxy_text,
+			  relay_text, domain == AF_INET6 ? 6 : 4);
+		free(a);
+		REAL(close)(ctrl);
+		*err = a ? EAFNOSUPPORT : ENOMEM;
+		return NULL;
+	}
+	atomic_init(&a->refs, 1);
+	atomic_init(&a->ctrl, ctrl);
+	pthread_mutex_init(&a->lock, NULL);
+	fdtable_set_internal(ctrl, a);
+	log_info("UDP association via %s for fd %d: relay %s", c->proxy_text, fd, relay_text);
+	return a;
+}
+
+void assoc_ref(struct udp_assoc *a)
+{
+	atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
+}
+
+void assoc_unref(struct udp_assoc *a)
+{
+	if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	int ctrl = atomic_exchange(&a->ctrl, -1);
+	if (ctrl >= 0) {
+		fdtable_forget(ctrl);
+		REAL(close)(ctrl);
+	}
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
+void assoc_ctrl_lost(struct udp_assoc *a)
+{
+	atomic_store(&a->ctrl, -1);
+}
+
+/* Address and port of an inet sockaddr as 16 bytes (IPv4 as v4-mapped) and a port. */
+static int endpoint_key(const struct sockaddr *sa, socklen_t len, uint8_t key[18])
+{
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+		memset(key, 0, 10);
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &s->sin_addr, 4);
+		memcpy(key + 16, &s->sin_port, 2);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+		memcpy(key, &s->sin6_addr, 16);
+		memcpy(key + 16, &s->sin6_port, 2);
+		return 0;
+	}
+	return -1;
+}
+
+int assoc_is_relay(const struct udp_assoc *a, const struct sockaddr *sa, socklen_t len)
+{
+	uint8_t k1[18], k2[18];
+	return endpoint_key(sa, len, k1) == 0 &&
+	       endpoint_key((const struct sockaddr *)&a->relay, a->relaylen, k2) == 0 && memcmp(k1, k2, 18) == 0;
+}
+
+static int same_wire(const struct socks5_addr *x, const struct socks5_addr *y)
+{
+	if (x->atyp != y->atyp || x->port != y->port)
+		return 0;
+	switch (x->atyp) {
+	case SOCKS5_ATYP_IPV4:
+		return memcmp(x->u.ipv4, y->u.ipv4, 4) == 0;
+	case SOCKS5_ATYP_IPV6:
+		return memcmp(x->u.ipv6, y->u.ipv6, 16) == 0;
+	default:
+		return x->u.domain.len == y->u.domain.len &&
+		       strncasecmp(x->u.domain.name, y->u.domain.name, x->u.domain.len) == 0;
+	}
+}
+
+void assoc_note_sent(struct udp_assoc *a, const struct socks5_addr *wire, const struct sockaddr *sent,
+		     socklen_t sentlen)
+{
+	pthread_mutex_lock(&a->lock);
+	unsigned last = (a->next + ASSOC_RECENT - 1) % ASSOC_RECENT;
+	if (!(a->recent[last].sentlen == sentlen && same_wire(&a->recent[last].wire, wire))) {
+		unsigned i = a->next;
+		for (unsigned k = 0; k < ASSOC_RECENT; k++) /* already known: keep one entry per destination */
+			if (a->recent[k].sentlen == sentlen && same_wire(&a->recent[k].wire, wire))
+				i = k;
+		a->recent[i].wire = *wire;
+		memcpy(&a->recent[i].sent, sent, sentlen);
+		a->recent[i].sentlen = sentlen;
+		if (i == a->next)
+			a->next = (a->next + 1) % ASSOC_RECENT;
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+socklen_t assoc_reply_source(struct udp_assoc *a, int domain, const struct socks5_addr *src,
+			     struct sockaddr_storage *out)
+{
+	socklen_t len = 0;
+	int guess = -1;
+	pthread_mutex_lock(&a->lock);
+	for (unsigned k = 0; k < ASSOC_RECENT && !len; k++) {
+		unsigned i = (a->next + ASSOC_RECENT - 1 - k) % ASSOC_RECENT; /* newest first */
+		if (!a->recent[i].sentlen)
+			continue;
+		if (same_wire(&a->recent[i].wire, src)) {
+			memcpy(out, &a->recent[i].sent, a->recent[i].sentlen);
+			len = a->recent[i].sentlen;
+		} else if (guess < 0 && src->atyp != SOCKS5_ATYP_DOMAIN &&
+			   a->recent[i].wire.atyp == SOCKS5_ATYP_DOMAIN && a->recent[i].wire.port == src->port) {
+			/* A server that answers a name's datagrams from the name's address: most
+			 * likely the newest name we sent to on that port. */
+			guess = (int)i;
+		}
+	}
+	if (!len && guess >= 0) {
+		memcpy(out, &a->recent[guess].sent, a->recent[guess].sentlen);
+		len = a->recent[guess].sentlen;
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (len)
+		return len;
+	if (src->atyp == SOCKS5_ATYP_DOMAIN) {
+		struct socks5_addr fake = { .port = src->port };
+		struct in_addr v4;
+		struct in6_addr v6;
+		if (fakedns_resolve(src->u.domain.name, &v4, &v6) < 0)
+			return 0;
+		fake.atyp = domain == AF_INET6 ? SOCKS5_ATYP_IPV6 : SOCKS5_ATYP_IPV4;
+		if (domain == AF_INET6)
+			memcpy(fake.u.ipv6, &v6, 16);
+		else
+			memcpy(fake.u.ipv4, &v4, 4);
+		return to_family(domain, &fake, out);
+	}
+	return to_family(domain, src, out);
+}
