@@ -198,8 +198,20 @@ void connect_on_resolved(struct server *srv, struct conn *c, struct resolve_job 
 	connect_next(srv, c);
 }
 
+/* The timeout applies to each address in turn, so a blackholed first
+ * address does not keep the others from being tried. */
 void connect_on_timeout(struct server *srv, struct conn *c)
 {
+	if (c->state == ST_CONNECTING && c->next_addr < c->naddrs) {
+		log_debug("connect (for %s): timed out, trying the next address", c->target_name);
+		c->connect_errno = ETIMEDOUT;
+		endpoint_close(&c->target, false);
+		timer_arm(&srv->connect_timers, &c->timer, srv->now_ms);
+		connect_next(srv, c);
+		if (c->state != ST_CLOSED)
+			conn_update_interest(srv, c);
+		return;
+	}
 	if (c->state != ST_RESOLVING && c->state != ST_CONNECTING)
 		return;
 	if (c->job) {

@@ -174,7 +174,8 @@ static int load_users_file(struct config *cfg, const char *path)
 		lineno++;
 		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 			line[--n] = '\0';
-		if (n == 0 || line[0] == '#')
+		size_t lead = strspn(line, " \t");
+		if (line[lead] == '\0' || line[lead] == '#')
 			continue;
 		if (add_user(cfg, line, (size_t)n) < 0) {
 			/* Never echo the line: it holds a password. */

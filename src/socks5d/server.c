@@ -282,6 +282,11 @@ static void accept_one(struct server *srv, int fd, const union sockaddr_any *pee
 	}
 	set_nodelay(fd);
 	srv->stats.sessions++;
+	if (log_get_level() >= LOG_LVL_DEBUG) {
+		char name[64];
+		sockaddr_format(peer, name, sizeof name);
+		log_debug("accepted client=%s sessions=%zu", name, srv->nconns);
+	}
 	session_start(srv, c);
 }
 
