@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <netdb.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -75,8 +74,6 @@ static socklen_t sockaddr_len(const union sockaddr_any *a)
  * answers the client with the REP code of that failure. */
 static void connect_next(struct server *srv, struct conn *c)
 {
-	int one = 1;
-
 	while (c->next_addr < c->naddrs) {
 		const union sockaddr_any *a = &c->addrs[c->next_addr++];
 		int fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -84,7 +81,7 @@ static void connect_next(struct server *srv, struct conn *c)
 			c->connect_errno = errno;
 			continue;
 		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		socket_tune(fd);
 		c->target.fd = fd;
 		if (connect(fd, &a->sa, sockaddr_len(a)) == 0) {
 			relay_start(srv, c);

@@ -136,7 +136,7 @@ static int flow_pump(struct server *srv, struct flow *f, int src_fd, int dst_fd)
 
 static void relay_abort(struct server *srv, struct conn *c, int err)
 {
-	log_debug("relay: %s", strerror(err));
+	log_debug("relay (for %s): %s", c->target_name, strerror(err));
 	conn_close(srv, c, true);
 }
 

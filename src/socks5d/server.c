@@ -209,11 +209,13 @@ void conn_update_interest(struct server *srv, struct conn *c)
 		conn_close(srv, c, true);
 }
 
-static void set_nodelay(int fd)
+void socket_tune(int fd)
 {
 	int one = 1;
 	/* A relay must not add Nagle delay on top of the sender's own. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	/* Sessions have no idle timeout; keepalive ends those whose peer vanished. */
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
 }
 
 static struct conn *conn_new(struct server *srv, int fd, const union sockaddr_any *peer)
@@ -280,7 +282,7 @@ static void accept_one(struct server *srv, int fd, const union sockaddr_any *pee
 		close(fd);
 		return;
 	}
-	set_nodelay(fd);
+	socket_tune(fd);
 	srv->stats.sessions++;
 	if (log_get_level() >= LOG_LVL_DEBUG) {
 		char name[64];

@@ -215,6 +215,7 @@ void conn_set_result(struct conn *c, enum session_result r);
 void conn_close(struct server *srv, struct conn *c, bool reset);
 int endpoint_set_events(struct server *srv, struct endpoint *ep, uint32_t events);
 void endpoint_close(struct endpoint *ep, bool reset);
+void socket_tune(int fd);
 
 /* session.c: the handshake up to the request */
 void session_start(struct server *srv, struct conn *c);
