@@ -9,7 +9,7 @@
 #include <string.h>
 
 #define DEFAULT_TIMEOUT_MS 10000
-#define DEFAULT_RESOLVER_THREADS 4
+#define DEFAULT_RESOLVER_THREADS 32
 
 static void usage(FILE *f)
 {
@@ -23,7 +23,7 @@ static void usage(FILE *f)
 	      "      --connect-timeout SEC   give up connecting to a target after SEC (default 10)\n"
 	      "      --handshake-timeout SEC drop clients that do not finish the handshake (default 10)\n"
 	      "      --max-conns N           at most N sessions (default from RLIMIT_NOFILE)\n"
-	      "      --resolver-threads N    threads for name lookups (default 4)\n"
+	      "      --resolver-threads N    at most N threads for name lookups (default 32)\n"
 	      "  -q, --quiet                 log errors only\n"
 	      "  -v, --verbose               log debug messages\n"
 	      "  -h, --help                  show this help\n"

@@ -22,9 +22,13 @@ struct resolver {
 	struct resolve_job *todo_head, *todo_tail;
 	struct resolve_job *done;
 	bool stopping;
-	int nthreads;
+	int nthreads, max_threads;
+	int idle; /* workers waiting for a job */
+	int queued; /* jobs in todo */
 	pthread_t *threads;
 };
+
+#define RESOLVER_START_THREADS 2
 
 void resolve_job_free(struct resolve_job *job)
 {
@@ -54,12 +58,15 @@ static void *resolver_worker(void *arg)
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
+		r->idle++;
 		while (!r->todo_head && !r->stopping)
 			pthread_cond_wait(&r->wake, &r->lock);
+		r->idle--;
 		if (r->stopping)
 			break;
 		struct resolve_job *job = r->todo_head;
 		r->todo_head = job->next;
+		r->queued--;
 		if (!r->todo_head)
 			r->todo_tail = NULL;
 		pthread_mutex_unlock(&r->lock);
@@ -77,22 +84,36 @@ static void *resolver_worker(void *arg)
 	return NULL;
 }
 
-struct resolver *resolver_start(int nthreads, int epfd)
+/* Called with the lock held. */
+static int resolver_add_thread(struct resolver *r)
+{
+	if (pthread_create(&r->threads[r->nthreads], NULL, resolver_worker, r) != 0)
+		return -1;
+	r->nthreads++;
+	return 0;
+}
+
+/* Starts a couple of workers; more are added, up to max_threads, while
+ * every worker is busy, so a few slow lookups do not stall the rest. */
+struct resolver *resolver_start(int max_threads, int epfd)
 {
 	struct resolver *r = calloc(1, sizeof *r);
 	if (!r)
 		return NULL;
 	r->w.kind = WATCH_RESOLVER;
+	r->max_threads = max_threads;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->wake, NULL);
 	r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	r->threads = calloc((size_t)nthreads, sizeof *r->threads);
+	r->threads = calloc((size_t)max_threads, sizeof *r->threads);
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &r->w };
 	if (r->efd < 0 || !r->threads || epoll_ctl(epfd, EPOLL_CTL_ADD, r->efd, &ev) < 0)
 		goto fail;
-	for (; r->nthreads < nthreads; r->nthreads++)
-		if (pthread_create(&r->threads[r->nthreads], NULL, resolver_worker, r) != 0)
+	pthread_mutex_lock(&r->lock);
+	while (r->nthreads < max_threads && r->nthreads < RESOLVER_START_THREADS)
+		if (resolver_add_thread(r) < 0)
 			break;
+	pthread_mutex_unlock(&r->lock);
 	if (r->nthreads == 0)
 		goto fail;
 	return r;
@@ -113,6 +134,10 @@ int resolver_submit(struct resolver *r, struct resolve_job *job)
 	else
 		r->todo_head = job;
 	r->todo_tail = job;
+	r->queued++;
+	/* Queued jobs beyond the idle workers would wait: add a worker. */
+	if (r->queued > r->idle && r->nthreads < r->max_threads && resolver_add_thread(r) < 0)
+		log_debug("resolver: cannot add a thread; %d running", r->nthreads);
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
