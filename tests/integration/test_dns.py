@@ -8,6 +8,7 @@ import ipaddress
 import json
 import os
 import re
+import time
 
 import pytest
 
@@ -132,7 +133,7 @@ def test_node_http_get(dnsnet, proxy, bodies):
     dnsnet.trap.assert_empty("node")
 
 
-@needs("java")
+@needs("java", "javac")  # the single-file source launcher needs the JDK
 def test_java_httpurlconnection_and_socket(dnsnet, proxy, bodies):
     if support.SANITIZE:
         pytest.skip("the JVM does not run with the ASan runtime preloaded")
@@ -261,6 +262,47 @@ def test_hosts_names_come_in_glibcs_order(dnsnet, proxy):
     dnsnet.trap.assert_empty()
 
 
+def test_getent_uses_the_gethostbyname2_hooks(dnsnet, proxy):
+    """getent (C, gethostbyname2 and getaddrinfo): fakes of both families, no query."""
+    r = dnsnet.socksify(proxy.url(), ["bash", "-c", "getent hosts $0 && getent ahostsv4 $0 && getent ahosts $0",
+                                      TARGET_NAME])
+    assert r.rc == 0, r
+    lines = [l.split() for l in r.out.splitlines()]
+    six = lines[0][0]
+    assert in_fake6(six) and lines[0][1:] == [TARGET_NAME], r
+    four = lines[1][0]
+    assert in_fake4(four) and lines[1][1:] == ["STREAM", TARGET_NAME], r
+    assert [l[0] for l in lines[4:] if len(l) > 1 and l[1] == "STREAM"] == [six, four], r
+    dnsnet.trap.assert_empty("getent")
+
+
+REVERSE = """
+import json, socket, sys
+out = {}
+try:
+    out["gethostbyaddr"] = list(socket.gethostbyaddr(sys.argv[1]))
+except socket.herror as e:
+    out["gethostbyaddr"] = ["herror", e.errno]
+out["getnameinfo"] = list(socket.getnameinfo((sys.argv[1], 80), socket.NI_NUMERICSERV))
+print(json.dumps(out))
+"""
+
+
+def test_reverse_lookup_of_a_real_address_sends_no_query(dnsnet, proxy):
+    """A reverse lookup of a real address would tell the resolver whom we talk to: under
+    socksify it is answered without a query (not found; getnameinfo numerically), with the
+    h_errno glibc reports for an unknown host (HOST_NOT_FOUND = 1)."""
+    addr = "198.18.0.7"
+    plain = json_of(dnsnet.run(dnsnet.c, [PYTHON, "-c", REVERSE, addr]))
+    q = dnsnet.trap.take()
+    assert dnsnet.trap.names(q) == ["7.0.18.198.in-addr.arpa"], q  # control: glibc asks
+    assert plain["gethostbyaddr"] == ["herror", 1], plain
+    ours = json_of(dnsnet.socksify(proxy.url(), [PYTHON, "-c", REVERSE, addr]))
+    dnsnet.trap.assert_empty("reverse lookups under socksify")
+    assert ours["getnameinfo"] == [addr, "80"], ours
+    assert ours["gethostbyaddr"] == plain["gethostbyaddr"], (ours, plain)
+
+
 def test_no_proxy_name_goes_to_the_system_resolver(dnsnet, proxy):
     """A SOCKSIFY_NO_PROXY name pattern is resolved by the system resolver: the trap sees
     exactly that name (and answers it with a real address); other names stay remote."""
@@ -331,6 +373,24 @@ def test_subprocess_close_fds(dnsnet, proxy, bodies):
     out = json_of(dnsnet.socksify(proxy.url(), dnsclient("close_fds", TARGET_NAME, dnsnet.http_port, "small")))
     assert out["rc"] == 0 and out["child"].get("sha256") == bodies.sha("small"), out
     proxy.wait_session(by_name(dnsnet))
+    dnsnet.trap.assert_empty()
+
+
+def test_close_fds_child_after_the_first_process_exited(dnsnet, proxy, bodies, tmp_path):
+    """The shell that started the run (the table's creator) has exited; a python it left
+    running resolves, then starts a close_fds=True child on the address: the child must
+    still find the name (it shares the run's table through its parent, who is alive)."""
+    out_file = tmp_path / "out"
+    script = 'python3 "$CLIENT" close_fds "$NAME" "$PORT" small > "$OUT" & exit 0'
+    env = support.base_env(CLIENT=DNSCLIENT, NAME=TARGET_NAME, PORT=str(dnsnet.http_port), OUT=str(out_file))
+    r = dnsnet.socksify(proxy.url(), ["bash", "-c", script], env=env)
+    assert r.rc == 0, r
+    deadline = time.monotonic() + 20
+    while not out_file.exists() or not out_file.read_text().endswith("\n"):
+        assert time.monotonic() < deadline, "the background python wrote nothing"
+        time.sleep(0.02)  # polling interval while waiting for a condition
+    out = json.loads(out_file.read_text())
+    assert out["child"] and out["child"].get("sha256") == bodies.sha("small"), out
     dnsnet.trap.assert_empty()
 
 
