@@ -162,7 +162,8 @@ void connect_start(struct server *srv, struct conn *c, const struct socks5_addr 
 	}
 	memcpy(job->host, dst->u.domain.name, sizeof job->host);
 	job->port = dst->port;
-	job->conn = c;
+	job->owner = c;
+	job->on_done = connect_on_resolved;
 	c->job = job;
 	if (resolver_submit(srv->resolver, job) < 0) {
 		c->job = NULL;
@@ -173,7 +174,7 @@ void connect_start(struct server *srv, struct conn *c, const struct socks5_addr 
 	conn_update_interest(srv, c);
 }
 
-void connect_on_resolved(struct server *srv, struct conn *c, struct resolve_job *job)
+static void connect_use_resolved(struct server *srv, struct conn *c, struct resolve_job *job)
 {
 	if (job->gai_err || job->naddrs == 0) {
 		log_debug("resolve %s: %s", c->target_name,
@@ -195,6 +196,16 @@ void connect_on_resolved(struct server *srv, struct conn *c, struct resolve_job 
 	connect_next(srv, c);
 }
 
+void connect_on_resolved(struct server *srv, struct resolve_job *job)
+{
+	struct conn *c = job->owner;
+
+	c->job = NULL;
+	connect_use_resolved(srv, c, job);
+	if (c->state != ST_CLOSED)
+		conn_update_interest(srv, c);
+}
+
 /* The timeout applies to each address in turn, so a blackholed first
  * address does not keep the others from being tried. */
 void connect_on_timeout(struct server *srv, struct conn *c)
@@ -212,7 +223,7 @@ void connect_on_timeout(struct server *srv, struct conn *c)
 	if (c->state != ST_RESOLVING && c->state != ST_CONNECTING)
 		return;
 	if (c->job) {
-		c->job->conn = NULL;
+		c->job->owner = NULL;
 		c->job = NULL;
 	}
 	connect_fail(srv, c, SOCKS5_REP_TTL_EXPIRED, RES_TIMEOUT);

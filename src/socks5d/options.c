@@ -10,6 +10,7 @@
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_RESOLVER_THREADS 32
+#define DEFAULT_UDP_TIMEOUT_MS 120000
 
 static void usage(FILE *f)
 {
@@ -24,6 +25,7 @@ static void usage(FILE *f)
 	      "      --handshake-timeout SEC drop clients that do not finish the handshake (default 10)\n"
 	      "      --max-conns N           at most N sessions (default from RLIMIT_NOFILE)\n"
 	      "      --resolver-threads N    at most N threads for name lookups (default 32)\n"
+	      "      --udp-timeout SEC       end UDP associations idle for SEC (default 120)\n"
 	      "  -q, --quiet                 log errors only\n"
 	      "  -v, --verbose               log debug messages\n"
 	      "  -h, --help                  show this help\n"
@@ -219,6 +221,7 @@ enum {
 	OPT_HANDSHAKE_TIMEOUT,
 	OPT_MAX_CONNS,
 	OPT_RESOLVER_THREADS,
+	OPT_UDP_TIMEOUT,
 };
 
 static const struct option long_options[] = {
@@ -229,6 +232,7 @@ static const struct option long_options[] = {
 	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 	{ "resolver-threads", required_argument, NULL, OPT_RESOLVER_THREADS },
+	{ "udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -267,6 +271,10 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 			return bad_option("bad --resolver-threads '%s' (1-256)", arg);
 		cfg->resolver_threads = (int)v;
 		return OPTIONS_OK;
+	case OPT_UDP_TIMEOUT:
+		if (parse_seconds(arg, &cfg->udp_timeout_ms) < 0)
+			return bad_option("bad --udp-timeout '%s' (seconds, > 0)", arg);
+		return OPTIONS_OK;
 	case 'q':
 		cfg->log_level = LOG_LVL_ERROR;
 		return OPTIONS_OK;
@@ -291,6 +299,7 @@ int options_parse(int argc, char **argv, struct config *cfg)
 	cfg->connect_timeout_ms = DEFAULT_TIMEOUT_MS;
 	cfg->handshake_timeout_ms = DEFAULT_TIMEOUT_MS;
 	cfg->resolver_threads = DEFAULT_RESOLVER_THREADS;
+	cfg->udp_timeout_ms = DEFAULT_UDP_TIMEOUT_MS;
 	cfg->log_level = LOG_LVL_INFO;
 
 	opterr = 0;

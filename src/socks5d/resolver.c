@@ -143,8 +143,8 @@ int resolver_submit(struct resolver *r, struct resolve_job *job)
 	return 0;
 }
 
-/* Hands finished lookups to their sessions, or drops them if the session
- * ended meanwhile. */
+/* Hands finished lookups to their owners, or drops them if the owner
+ * went away meanwhile. */
 void resolver_dispatch(struct server *srv, struct resolver *r)
 {
 	uint64_t count;
@@ -160,13 +160,8 @@ void resolver_dispatch(struct server *srv, struct resolver *r)
 	while (jobs) {
 		struct resolve_job *job = jobs;
 		jobs = job->next;
-		struct conn *c = job->conn;
-		if (c) {
-			c->job = NULL;
-			connect_on_resolved(srv, c, job);
-			if (c->state != ST_CLOSED)
-				conn_update_interest(srv, c);
-		}
+		if (job->owner)
+			job->on_done(srv, job);
 		resolve_job_free(job);
 	}
 }

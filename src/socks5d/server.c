@@ -103,11 +103,16 @@ static const char *cmd_name(uint8_t cmd)
 
 static void conn_log(struct server *srv, struct conn *c)
 {
-	char client[64];
+	char client[64], counts[96] = "";
+	uint64_t up = c->up.bytes;
 	uint64_t down = c->down.bytes > c->reply_bytes ? c->down.bytes - c->reply_bytes : 0;
 	int64_t us = clock_now_us() - c->start_us;
 
-	srv->stats.up += c->up.bytes;
+	/* A UDP association counts datagram payloads, not control bytes. */
+	if (c->udp)
+		udp_assoc_format_counts(c->udp, counts, sizeof counts, &up, &down);
+
+	srv->stats.up += up;
 	srv->stats.down += down;
 	if (c->result == RES_OK)
 		srv->stats.ok++;
@@ -116,10 +121,10 @@ static void conn_log(struct server *srv, struct conn *c)
 	if (log_get_level() < LOG_LVL_INFO)
 		return;
 	sockaddr_format(&c->peer, client, sizeof client);
-	log_info("session client=%s user=%s cmd=%s target=%s result=%s up=%llu down=%llu duration=%lld.%03llds",
+	log_info("session client=%s user=%s cmd=%s target=%s result=%s up=%llu down=%llu%s duration=%lld.%03llds",
 		client, c->user ? c->user : "-", cmd_name(c->cmd),
 		c->target_name ? c->target_name : "-", result_names[c->result],
-		(unsigned long long)c->up.bytes, (unsigned long long)down,
+		(unsigned long long)up, (unsigned long long)down, counts,
 		(long long)(us / 1000000), (long long)(us % 1000000 / 1000));
 }
 
@@ -131,10 +136,12 @@ void conn_close(struct server *srv, struct conn *c, bool reset)
 		return;
 	if (!c->result_set)
 		conn_set_result(c, RES_ERROR);
+	if (c->udp)
+		udp_assoc_close(srv, c->udp); /* first: datagrams still queued count as dropped */
 	conn_log(srv, c);
 	timer_cancel(&c->timer);
 	if (c->job) {
-		c->job->conn = NULL; /* the resolver frees it when it comes back */
+		c->job->owner = NULL; /* the resolver frees it when it comes back */
 		c->job = NULL;
 	}
 	endpoint_close(&c->client, reset);
@@ -167,6 +174,8 @@ static void free_dead(struct server *srv)
 	while (srv->dead) {
 		struct conn *c = srv->dead;
 		srv->dead = c->next;
+		if (c->udp)
+			udp_assoc_free(c->udp);
 		free(c);
 	}
 }
@@ -185,6 +194,7 @@ void conn_update_interest(struct server *srv, struct conn *c)
 	case ST_AUTH:
 	case ST_REQUEST:
 	case ST_LINGER:
+	case ST_UDP:
 		cl |= EPOLLIN;
 		break;
 	case ST_RESOLVING:
@@ -360,6 +370,7 @@ int server_init(struct server *srv, const struct config *cfg, long max_conns)
 	timerq_init(&srv->hs_timers, cfg->handshake_timeout_ms);
 	timerq_init(&srv->connect_timers, cfg->connect_timeout_ms);
 	timerq_init(&srv->linger_timers, LINGER_MS);
+	timerq_init(&srv->udp_timers, cfg->udp_timeout_ms);
 	srv->now_ms = clock_now_ms();
 
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -394,6 +405,9 @@ static int next_timeout_ms(struct server *srv)
 	t = timerq_next_deadline(&srv->linger_timers);
 	if (t < next)
 		next = t;
+	t = timerq_next_deadline(&srv->udp_timers);
+	if (t < next)
+		next = t;
 	if (next == INT64_MAX)
 		return -1;
 	if (next <= srv->now_ms)
@@ -414,6 +428,8 @@ static void run_timers(struct server *srv)
 		connect_on_timeout(srv, conn_of_timer(t));
 	while ((t = timerq_pop_expired(&srv->linger_timers, srv->now_ms)))
 		conn_close(srv, conn_of_timer(t), false);
+	while ((t = timerq_pop_expired(&srv->udp_timers, srv->now_ms)))
+		udp_on_idle(srv, conn_of_timer(t));
 }
 
 static void conn_on_event(struct server *srv, struct endpoint *ep, uint32_t events)
@@ -437,6 +453,9 @@ static void conn_on_event(struct server *srv, struct endpoint *ep, uint32_t even
 	case ST_RELAY:
 		relay_on_event(srv, c, ep, events);
 		break;
+	case ST_UDP:
+		udp_on_control(srv, c, events);
+		break;
 	case ST_CLOSED:
 		return;
 	}
@@ -458,6 +477,9 @@ static void dispatch(struct server *srv, struct epoll_event *ev)
 		break;
 	case WATCH_RESOLVER:
 		resolver_dispatch(srv, srv->resolver);
+		break;
+	case WATCH_UDP:
+		udp_on_event(srv, w, ev->events);
 		break;
 	}
 }
@@ -502,5 +524,6 @@ void server_destroy(struct server *srv)
 	if (srv->epfd >= 0)
 		close(srv->epfd);
 	bufpool_destroy(&srv->pool);
+	free(srv->udp_buf);
 	free(srv->listeners);
 }

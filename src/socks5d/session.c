@@ -199,8 +199,10 @@ static int handle_request(struct server *srv, struct conn *c)
 		timer_arm(&srv->connect_timers, &c->timer, srv->now_ms);
 		connect_start(srv, c, &dst);
 		return HS_DONE;
+	case SOCKS5_CMD_UDP_ASSOCIATE:
+		udp_assoc_start(srv, c, &dst);
+		return HS_DONE;
 	case SOCKS5_CMD_BIND: /* not yet: answered like an unknown command */
-	case SOCKS5_CMD_UDP_ASSOCIATE: /* not yet */
 	default:
 		session_reply_and_linger(srv, c, SOCKS5_REP_CMD_NOT_SUPPORTED, RES_CMD_UNSUPPORTED);
 		return HS_DONE;

@@ -52,6 +52,7 @@ struct config {
 	int handshake_timeout_ms;
 	long max_conns; /* 0: derive from RLIMIT_NOFILE */
 	int resolver_threads;
+	int udp_timeout_ms; /* idle UDP associations end after this */
 	enum log_level log_level;
 };
 
@@ -90,6 +91,7 @@ enum watch_kind {
 	WATCH_CLIENT,
 	WATCH_TARGET,
 	WATCH_RESOLVER,
+	WATCH_UDP,
 };
 
 struct watch {
@@ -118,6 +120,7 @@ enum conn_state {
 	ST_RESOLVING,
 	ST_CONNECTING,
 	ST_RELAY,
+	ST_UDP, /* UDP ASSOCIATE: the TCP connection only keeps the association alive */
 	ST_LINGER,
 	ST_CLOSED,
 };
@@ -156,6 +159,7 @@ struct handshake {
 };
 
 struct resolve_job;
+struct udp_assoc;
 
 struct conn {
 	struct endpoint client, target;
@@ -175,6 +179,7 @@ struct conn {
 	uint8_t naddrs, next_addr;
 	int connect_errno; /* last failure, for the REP code */
 	struct resolve_job *job;
+	struct udp_assoc *udp; /* UDP ASSOCIATE only; freed with the struct */
 	union sockaddr_any peer;
 	int64_t start_us;
 };
@@ -194,13 +199,14 @@ struct server {
 	struct listener *listeners;
 	size_t nlisteners;
 	int spare_fd; /* closed to accept-and-drop when out of fds */
-	struct timerq hs_timers, connect_timers, linger_timers;
+	struct timerq hs_timers, connect_timers, linger_timers, udp_timers;
 	struct conn *conns; /* live sessions */
 	struct conn *dead; /* closed during this batch, freed after it */
 	size_t nconns;
 	long max_conns;
 	struct bufpool pool;
 	struct resolver *resolver;
+	uint8_t *udp_buf; /* one datagram at a time: the loop is single-threaded */
 	int64_t now_ms;
 	int64_t limit_warned_ms;
 	struct server_stats stats;
@@ -228,7 +234,7 @@ struct addrinfo;
 int addrs_from_addrinfo(const struct addrinfo *ai, uint16_t port, union sockaddr_any **out, uint8_t *count);
 void connect_start(struct server *srv, struct conn *c, const struct socks5_addr *dst);
 void connect_on_target(struct server *srv, struct conn *c, uint32_t events);
-void connect_on_resolved(struct server *srv, struct conn *c, struct resolve_job *job);
+void connect_on_resolved(struct server *srv, struct resolve_job *job);
 void connect_on_timeout(struct server *srv, struct conn *c);
 
 /* relay.c */
@@ -239,10 +245,22 @@ int buf_append(struct server *srv, struct buf *b, const void *data, size_t len);
 void buf_release(struct server *srv, struct buf *b);
 void bufpool_destroy(struct bufpool *p);
 
+/* udp.c: UDP ASSOCIATE */
+void udp_assoc_start(struct server *srv, struct conn *c, const struct socks5_addr *dst);
+void udp_on_control(struct server *srv, struct conn *c, uint32_t events);
+void udp_on_event(struct server *srv, struct watch *w, uint32_t events);
+void udp_on_idle(struct server *srv, struct conn *c);
+void udp_assoc_close(struct server *srv, struct udp_assoc *a);
+void udp_assoc_free(struct udp_assoc *a);
+int udp_assoc_format_counts(const struct udp_assoc *a, char *buf, size_t cap, uint64_t *up, uint64_t *down);
+
 /* resolver.c: getaddrinfo in worker threads, results back through an eventfd */
 struct resolve_job {
 	struct resolve_job *next;
-	struct conn *conn; /* main thread only; NULL once the session is gone */
+	/* Main thread only. owner is whoever asked (a session, a UDP name);
+	 * it sets owner to NULL when it goes away, and then on_done is not called. */
+	void *owner;
+	void (*on_done)(struct server *srv, struct resolve_job *job);
 	char host[256];
 	uint16_t port;
 	int gai_err;
