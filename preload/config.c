@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "direct.h"
 #include "log.h"
 #include "real.h"
 
@@ -206,5 +207,5 @@ int config_is_direct(const struct config *c, const struct sockaddr *sa, socklen_
 {
 	if (c->proxy_ok && same_endpoint(sa, &c->proxy_addr))
 		return 1;
-	return netlist_match(&c->no_proxy, sa);
+	return netlist_match(&c->no_proxy, sa) || direct_has(sa);
 }

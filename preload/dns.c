@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <netdb.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +23,9 @@
 
 #include "config.h"
 #include "export.h"
+#include "direct.h"
 #include "fakedns.h"
+#include "handshake.h"
 #include "hostsfile.h"
 #include "log.h"
 #include "real.h"
@@ -44,38 +48,57 @@ static int is_localhost(const char *name)
 	       (n > 10 && strncasecmp(name + n - 10, ".localhost", 10) == 0);
 }
 
-/* Reads /etc/hosts into buf (NUL-terminated); returns its length, 0 if unreadable. */
-static size_t read_hosts(char *buf, size_t cap)
+/* /etc/hosts, read again only when it changed (one stat() per lookup). */
+static struct {
+	pthread_mutex_t lock;
+	char text[65536];
+	size_t len;
+	struct stat st;
+} hosts = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Locks the cache and returns its text up to date; unlock with hosts_release(). */
+static const char *hosts_acquire(size_t *len)
 {
-	int fd = open("/etc/hosts", O_RDONLY | O_CLOEXEC);
-	size_t len = 0;
-	if (fd < 0)
-		return 0;
-	while (len < cap - 1) {
-		ssize_t n = read(fd, buf + len, cap - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
+	struct stat st;
+	pthread_mutex_lock(&hosts.lock);
+	int have = stat("/etc/hosts", &st) == 0;
+	if (!have) {
+		hosts.len = 0;
+	} else if (st.st_ino != hosts.st.st_ino || st.st_size != hosts.st.st_size ||
+		   st.st_mtim.tv_sec != hosts.st.st_mtim.tv_sec || st.st_mtim.tv_nsec != hosts.st.st_mtim.tv_nsec) {
+		hosts.st = st;
+		hosts.len = 0;
+		int fd = open("/etc/hosts", O_RDONLY | O_CLOEXEC);
+		while (fd >= 0 && hosts.len < sizeof hosts.text) {
+			ssize_t n = REAL(read)(fd, hosts.text + hosts.len, sizeof hosts.text - hosts.len);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			hosts.len += (size_t)n;
+		}
+		if (fd >= 0)
+			REAL(close)(fd);
+		if (hosts.len == sizeof hosts.text) /* larger than the buffer: drop the cut last line */
+			while (hosts.len > 0 && hosts.text[hosts.len - 1] != '\n')
+				hosts.len--;
 	}
-	REAL(close)(fd);
-	if (len == cap - 1) /* a file larger than buf: drop the cut last line rather than match part of a name */
-		while (len > 0 && buf[len - 1] != '\n')
-			len--;
-	buf[len] = '\0';
-	return len;
+	*len = hosts.len;
+	return hosts.text;
+}
+
+static void hosts_release(void)
+{
+	pthread_mutex_unlock(&hosts.lock);
 }
 
 /* Addresses for a name without asking any server: /etc/hosts, then localhost. */
 static size_t local_addresses(const char *name, int family, struct addr_list *out)
 {
-	static char hosts[65536]; /* guarded by hosts_lock */
-	static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
-	pthread_mutex_lock(&hosts_lock);
-	size_t len = read_hosts(hosts, sizeof hosts);
-	size_t n = hosts_lookup_name(hosts, len, name, family, out->a, MAX_ADDRS);
-	pthread_mutex_unlock(&hosts_lock);
+	size_t len;
+	const char *text = hosts_acquire(&len);
+	size_t n = hosts_lookup_name(text, len, name, family, out->a, MAX_ADDRS);
+	hosts_release();
 	out->n = n < MAX_ADDRS ? n : MAX_ADDRS;
 	if (out->n == 0 && is_localhost(name)) {
 		static const uint8_t lo6[16] = { [15] = 1 }, lo4[4] = { 127, 0, 0, 1 };
@@ -92,19 +115,26 @@ static size_t local_addresses(const char *name, int family, struct addr_list *ou
 	return out->n;
 }
 
-/* Which families have a usable (non-loopback, non-link-local) address: bit 0 IPv4, bit 1 IPv6. */
+/* Which families have a usable (non-loopback, non-link-local) address: bit 0
+ * IPv4, bit 1 IPv6. Asked again at most every few seconds. */
 static int configured_families(void)
 {
+	static atomic_int cached = -1;
+	static atomic_llong checked_ms;
+	long long now = monotonic_ms();
+	int fams = atomic_load(&cached);
+	if (fams >= 0 && now - atomic_load(&checked_ms) < 5000)
+		return fams;
 	struct ifaddrs *ifa, *i;
-	int fams = 0;
 	if (getifaddrs(&ifa) < 0)
 		return 3;
+	fams = 0;
 	for (i = ifa; i; i = i->ifa_next) {
 		if (!i->ifa_addr)
 			continue;
 		if (i->ifa_addr->sa_family == AF_INET) {
-			const struct sockaddr_in *s = (const struct sockaddr_in *)i->ifa_addr;
-			if ((ntohl(s->sin_addr.s_addr) >> 24) != 127)
+			const struct sockaddr_in *s4 = (const struct sockaddr_in *)i->ifa_addr;
+			if ((ntohl(s4->sin_addr.s_addr) >> 24) != 127)
 				fams |= 1;
 		} else if (i->ifa_addr->sa_family == AF_INET6) {
 			const struct in6_addr *a = &((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
@@ -113,11 +143,55 @@ static int configured_families(void)
 		}
 	}
 	freeifaddrs(ifa);
+	atomic_store(&cached, fams);
+	atomic_store(&checked_ms, now);
 	return fams;
 }
 
-/* The fake addresses of a name, in the order glibc would sort them: IPv6
- * first when this machine has IPv6, as RFC 6724 puts it. */
+/* glibc's default precedence table (gai.conf, from RFC 3484): IPv4 last. */
+static int precedence(const struct hosts_addr *a)
+{
+	const uint8_t *p = a->addr;
+	static const uint8_t loop6[16] = { [15] = 1 }, zero12[12];
+	if (a->family == AF_INET || IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)p))
+		return 10;
+	if (memcmp(p, loop6, 16) == 0)
+		return 50;
+	if (p[0] == 0x20 && p[1] == 0x02)
+		return 30;
+	if (memcmp(p, zero12, 12) == 0)
+		return 20;
+	return 40;
+}
+
+/* Rule 1: a destination of a family this machine has no address of is unusable (loopback always works). */
+static int usable(const struct hosts_addr *a, int fams)
+{
+	if (!fams)
+		return 1;
+	if (a->family == AF_INET)
+		return (fams & 1) || a->addr[0] == 127;
+	return (fams & 2) || IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)a->addr);
+}
+
+/* Orders addresses as glibc's getaddrinfo would (RFC 3484 rules 1 and 6; stable otherwise). */
+static void sort_addresses(struct addr_list *l)
+{
+	int fams = configured_families();
+	for (size_t i = 1; i < l->n; i++) {
+		struct hosts_addr x = l->a[i];
+		int kx = usable(&x, fams) * 100 + precedence(&x);
+		size_t j = i;
+		while (j > 0 && usable(&l->a[j - 1], fams) * 100 + precedence(&l->a[j - 1]) < kx) {
+			l->a[j] = l->a[j - 1];
+			j--;
+		}
+		l->a[j] = x;
+	}
+}
+
+/* The fake addresses of a name. With AI_ADDRCONFIG only the families this
+ * machine has; an IPv6 query keeps the IPv4 fake for AI_V4MAPPED. */
 static int fake_addresses(const char *name, int family, int flags, struct addr_list *out)
 {
 	struct in_addr v4;
@@ -125,22 +199,20 @@ static int fake_addresses(const char *name, int family, int flags, struct addr_l
 	if (fakedns_resolve(name, &v4, &v6) < 0)
 		return -1;
 	int fams = configured_families();
-	int want4 = family != AF_INET6, want6 = family != AF_INET;
+	int want4 = family != AF_INET6 || (flags & AI_V4MAPPED), want6 = family != AF_INET;
 	if (flags & AI_ADDRCONFIG && (fams & 3)) {
 		want4 &= fams & 1;
 		want6 &= (fams >> 1) & 1;
 	}
 	out->n = 0;
-	struct hosts_addr a4 = { .family = AF_INET }, a6 = { .family = AF_INET6 };
-	memcpy(a4.addr, &v4, 4);
-	memcpy(a6.addr, &v6, 16);
-	int six_first = (fams & 2) != 0;
-	if (want6 && six_first)
-		out->a[out->n++] = a6;
-	if (want4)
-		out->a[out->n++] = a4;
-	if (want6 && !six_first)
-		out->a[out->n++] = a6;
+	if (want6) {
+		out->a[out->n].family = AF_INET6;
+		memcpy(out->a[out->n++].addr, &v6, 16);
+	}
+	if (want4) {
+		out->a[out->n].family = AF_INET;
+		memcpy(out->a[out->n++].addr, &v4, 4);
+	}
 	out->canon = name;
 	return 0;
 }
@@ -205,8 +277,12 @@ EXPORT int getaddrinfo(const char *node, const char *service, const struct addri
 	if (!node || !res || (family != AF_UNSPEC && family != AF_INET && family != AF_INET6))
 		return REAL(getaddrinfo)(node, service, hints, res);
 	const struct config *c = config_get();
-	if (config_resolves_locally(c, node))
-		return REAL(getaddrinfo)(node, service, hints, res);
+	if (config_resolves_locally(c, node)) {
+		int rc = REAL(getaddrinfo)(node, service, hints, res);
+		if (rc == 0 && namelist_match(&c->no_proxy_names, node))
+			direct_note_addrinfo(*res); /* an excluded name: its addresses connect direct */
+		return rc;
+	}
 
 	/* A numeric host: the real resolver answers it without a query. */
 	struct addrinfo h = hints ? *hints : (struct addrinfo){ .ai_family = AF_UNSPEC };
@@ -221,6 +297,7 @@ EXPORT int getaddrinfo(const char *node, const char *service, const struct addri
 		return EAI_NONAME;
 	if (local_addresses(node, AF_UNSPEC, &l) == 0 && fake_addresses(node, family, flags, &l) < 0)
 		return EAI_AGAIN;
+	sort_addresses(&l);
 	rc = gai_from_addresses(&l, service, hints, res);
 	log_debug("getaddrinfo(%s): %s", node, rc == 0 ? "answered without a query" : gai_strerror(rc));
 	return rc;
@@ -279,30 +356,46 @@ static int hostbyname(const char *name, int af, struct hostent *ret, char *buf, 
 	*result = NULL;
 	size_t len = strlen(name);
 	if (len == 0 || len > 255 || (local_addresses(name, af, &l) == 0 && fake_addresses(name, af, 0, &l) < 0)) {
-		*h_errnop = len == 0 || len > 255 ? HOST_NOT_FOUND : TRY_AGAIN;
+		h_errno = *h_errnop = len == 0 || len > 255 ? HOST_NOT_FOUND : TRY_AGAIN;
 		return 0;
 	}
+	sort_addresses(&l);
 	int err = fill_hostent(ret, buf, buflen, name, af, &l);
 	if (err) {
-		*h_errnop = NETDB_INTERNAL;
+		h_errno = *h_errnop = NETDB_INTERNAL;
 		return err;
 	}
 	*result = ret;
 	return 0;
 }
 
+/* After the system resolver answered: an excluded name's addresses connect direct. */
+static void note_if_excluded(const char *name, const struct hostent *he)
+{
+	if (name && he && namelist_match(&config_get()->no_proxy_names, name))
+		direct_note_hostent(he);
+}
+
 EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf, size_t buflen,
 			    struct hostent **result, int *h_errnop)
 {
 	int rc = hostbyname(name, af, ret, buf, buflen, result, h_errnop);
-	return rc == 1 ? REAL(gethostbyname2_r)(name, af, ret, buf, buflen, result, h_errnop) : rc;
+	if (rc != 1)
+		return rc;
+	rc = REAL(gethostbyname2_r)(name, af, ret, buf, buflen, result, h_errnop);
+	note_if_excluded(name, rc == 0 ? *result : NULL);
+	return rc;
 }
 
 EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buflen,
 			   struct hostent **result, int *h_errnop)
 {
 	int rc = hostbyname(name, AF_INET, ret, buf, buflen, result, h_errnop);
-	return rc == 1 ? REAL(gethostbyname_r)(name, ret, buf, buflen, result, h_errnop) : rc;
+	if (rc != 1)
+		return rc;
+	rc = REAL(gethostbyname_r)(name, ret, buf, buflen, result, h_errnop);
+	note_if_excluded(name, rc == 0 ? *result : NULL);
+	return rc;
 }
 
 /* The non-reentrant calls keep one result per thread (glibc keeps one per process). */
@@ -313,14 +406,22 @@ EXPORT struct hostent *gethostbyname2(const char *name, int af)
 {
 	struct hostent *result;
 	int rc = hostbyname(name, af, &tls_hostent, tls_hostbuf, sizeof tls_hostbuf, &result, &h_errno);
-	return rc == 1 ? REAL(gethostbyname2)(name, af) : result;
+	if (rc != 1)
+		return result;
+	result = REAL(gethostbyname2)(name, af);
+	note_if_excluded(name, result);
+	return result;
 }
 
 EXPORT struct hostent *gethostbyname(const char *name)
 {
 	struct hostent *result;
 	int rc = hostbyname(name, AF_INET, &tls_hostent, tls_hostbuf, sizeof tls_hostbuf, &result, &h_errno);
-	return rc == 1 ? REAL(gethostbyname)(name) : result;
+	if (rc != 1)
+		return result;
+	result = REAL(gethostbyname)(name);
+	note_if_excluded(name, result);
+	return result;
 }
 
 /* ---- reverse lookups: fake addresses give their name back; others never leave the machine ---- */
@@ -339,12 +440,10 @@ static int name_of_address(int af, const uint8_t *addr, char *name, size_t cap)
 		snprintf(name, cap, "%s", fake);
 		return 1;
 	}
-	static char hosts[65536];
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	pthread_mutex_lock(&lock);
-	size_t len = read_hosts(hosts, sizeof hosts);
-	int found = hosts_lookup_addr(hosts, len, af, addr, name, cap);
-	pthread_mutex_unlock(&lock);
+	size_t len;
+	const char *text = hosts_acquire(&len);
+	int found = hosts_lookup_addr(text, len, af, addr, name, cap);
+	hosts_release();
 	return found;
 }
 
@@ -358,7 +457,7 @@ static int hostbyaddr(const void *addr, socklen_t len, int type, struct hostent 
 	char name[256];
 	*result = NULL;
 	if (!name_of_address(type, addr, name, sizeof name)) {
-		*h_errnop = HOST_NOT_FOUND;
+		h_errno = *h_errnop = HOST_NOT_FOUND; /* glibc's _r calls set both; programs read either */
 		return 0;
 	}
 	struct addr_list l = { .n = 1 };
@@ -366,7 +465,7 @@ static int hostbyaddr(const void *addr, socklen_t len, int type, struct hostent 
 	memcpy(l.a[0].addr, addr, len);
 	int err = fill_hostent(ret, buf, buflen, name, type, &l);
 	if (err) {
-		*h_errnop = NETDB_INTERNAL;
+		h_errno = *h_errnop = NETDB_INTERNAL;
 		return err;
 	}
 	*result = ret;

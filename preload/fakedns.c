@@ -116,12 +116,43 @@ static void table_attach(void)
 		log_error("cannot create the fake-address table: %s", strerror(errno));
 }
 
+/* In a child of the run: hold the table's fd (inherited, or reopened through
+ * the parent's /proc entry if the program closed it) and name this process
+ * in the environment, so that our own children find it even after the
+ * processes before us have exited. The mapping itself waits for first use. */
+static void table_adopt(const char *env)
+{
+	int pid, fd;
+	unsigned long ino;
+	struct stat st;
+	if (sscanf(env, "%d:%d:%lu", &pid, &fd, &ino) != 3 || pid == getpid())
+		return; /* exec'd in place: the fd is still ours */
+	if (fstat(fd, &st) < 0 || (unsigned long)st.st_ino != ino) {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
+		int pfd = open(path, O_RDWR | O_CLOEXEC);
+		if (pfd < 0)
+			return; /* table_attach will say so, if this process ever needs a name */
+		fd = fcntl(pfd, F_DUPFD, HIGH_FD); /* inheritable, like the first process's */
+		REAL(close)(pfd);
+		if (fd < 0 || fstat(fd, &st) < 0 || (unsigned long)st.st_ino != ino)
+			return;
+	}
+	char mine[64];
+	snprintf(mine, sizeof mine, "%d:%d:%lu", (int)getpid(), fd, ino);
+	setenv(ENV_NAME, mine, 1);
+}
+
 void fakedns_init_early(void)
 {
 	const char *dns = getenv("SOCKSIFY_DNS");
-	if (getenv(ENV_NAME) || (dns && strcmp(dns, "local") == 0))
+	const char *env = getenv(ENV_NAME);
+	if (dns && strcmp(dns, "local") == 0)
 		return;
-	pthread_once(&attach_once, table_attach);
+	if (env)
+		table_adopt(env);
+	else
+		pthread_once(&attach_once, table_attach);
 }
 
 static struct fake_table *table_get(void)
@@ -213,6 +244,8 @@ int fakedns_resolve(const char *name, struct in_addr *v4, struct in6_addr *v6)
 	const struct config *c = config_get();
 	struct fake_table *t = table_get();
 	size_t len = strlen(name);
+	if (len > 1 && name[len - 1] == '.')
+		len--; /* "example.com." is example.com: proxies' resolvers may not take the dot */
 	if (!t || len == 0 || len > 255)
 		return -1;
 	table_lock(t);
