@@ -14,27 +14,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "parse_error.h"
+
 #define NAME_MAX_LEN 253
 #define LABEL_MAX_LEN 63
 #define QUOTE_MAX 80 /* longest piece of the input quoted in an error */
 
-static int name_error(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Writes the reason; control characters from the input become '?' so it stays one line. */
-static int name_error(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	for (char *p = err; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return -1;
-}
 
 static char ascii_lower(char c)
 {
@@ -102,25 +87,25 @@ static int copy_name(const char *name, size_t n, char *out, const char *quoted, 
 	size_t label = 0;
 
 	if (n == 0)
-		return name_error(err, errlen, "bad name '%s' (empty)", quoted);
+		return parse_error(err, errlen, "bad name '%s' (empty)", quoted);
 	if (n > NAME_MAX_LEN)
-		return name_error(err, errlen, "bad name '%s' (longer than %d characters)", quoted, NAME_MAX_LEN);
+		return parse_error(err, errlen, "bad name '%s' (longer than %d characters)", quoted, NAME_MAX_LEN);
 	for (size_t i = 0; i < n; i++) {
 		if (name[i] == '.') {
 			if (label == 0)
-				return name_error(err, errlen, "bad name '%s' (empty label)", quoted);
+				return parse_error(err, errlen, "bad name '%s' (empty label)", quoted);
 			label = 0;
 		} else if (!is_label_char(name[i])) {
-			return name_error(err, errlen, "bad name '%s' (character '%c' is not a letter, digit, '-' or '_')",
+			return parse_error(err, errlen, "bad name '%s' (character '%c' is not a letter, digit, '-' or '_')",
 					  quoted, name[i]);
 		} else if (++label > LABEL_MAX_LEN) {
-			return name_error(err, errlen, "bad name '%s' (label longer than %d characters)", quoted,
+			return parse_error(err, errlen, "bad name '%s' (label longer than %d characters)", quoted,
 					  LABEL_MAX_LEN);
 		}
 		out[i] = ascii_lower(name[i]);
 	}
 	if (label == 0)
-		return name_error(err, errlen, "bad name '%s' (empty label)", quoted);
+		return parse_error(err, errlen, "bad name '%s' (empty label)", quoted);
 	out[n] = '\0';
 	return 0;
 }
@@ -132,18 +117,18 @@ int namelist_add(struct namelist *l, const char *item, char *err, size_t errlen)
 	int subdomains_only = 0;
 
 	if (!l)
-		return name_error(err, errlen, "no list to fill");
+		return parse_error(err, errlen, "no list to fill");
 	if (l->n > NAMELIST_MAX)
-		return name_error(err, errlen, "list not initialised");
+		return parse_error(err, errlen, "list not initialised");
 	if (!item)
 		item = "";
 	size_t len = strlen(item);
 	snprintf(quoted, sizeof quoted, "%.*s%s", (int)(len < QUOTE_MAX ? len : QUOTE_MAX), item,
 		 len <= QUOTE_MAX ? "" : "...");
 	if (looks_like_address(item))
-		return name_error(err, errlen, "bad name '%s' (an address, not a host name)", quoted);
+		return parse_error(err, errlen, "bad name '%s' (an address, not a host name)", quoted);
 	if (strchr(item, ':'))
-		return name_error(err, errlen, "ports are not supported on names: '%s'", quoted);
+		return parse_error(err, errlen, "ports are not supported on names: '%s'", quoted);
 	if (strcmp(item, "*") == 0) {
 		l->match_all = 1;
 		return 0;
@@ -157,7 +142,7 @@ int namelist_add(struct namelist *l, const char *item, char *err, size_t errlen)
 		name = item;
 	}
 	if (l->n >= NAMELIST_MAX)
-		return name_error(err, errlen, "too many names (more than %d)", NAMELIST_MAX);
+		return parse_error(err, errlen, "too many names (more than %d)", NAMELIST_MAX);
 	/* Validated into place; l->n moves only when the whole name was good. */
 	if (copy_name(name, strip_trailing_dot(name, strlen(name)), l->e[l->n].suffix, quoted, err, errlen) < 0)
 		return -1;

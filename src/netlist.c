@@ -17,27 +17,12 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "parse_error.h"
+
 #define ITEM_MAX 80 /* longer than any valid item: [v6 with dotted tail]/128:65535 */
 
 static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
-static int list_error(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Writes the reason; control characters from the input become '?' so it stays one line. */
-static int list_error(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	for (char *p = err; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return -1;
-}
 
 static int is_separator(char c)
 {
@@ -71,7 +56,7 @@ static void clear_host_bits(struct netlist_entry *e)
 static int list_add(struct netlist *l, const struct netlist_entry *e, char *err, size_t errlen)
 {
 	if (l->n >= NETLIST_MAX)
-		return list_error(err, errlen, "too many entries (more than %d)", NETLIST_MAX);
+		return parse_error(err, errlen, "too many entries (more than %d)", NETLIST_MAX);
 	l->e[l->n] = *e;
 	clear_host_bits(&l->e[l->n]);
 	l->n++;
@@ -95,13 +80,13 @@ static int split_item(char *buf, struct item_parts *p, const char *item, char *e
 	if (buf[0] == '[') {
 		char *close = strchr(buf, ']');
 		if (!close)
-			return list_error(err, errlen, "unterminated '[' in '%s'", item);
+			return parse_error(err, errlen, "unterminated '[' in '%s'", item);
 		*close = '\0';
 		p->addr = buf + 1;
 		p->bracketed = 1;
 		rest = close + 1;
 		if (*rest != '\0' && *rest != '/' && *rest != ':')
-			return list_error(err, errlen, "unexpected '%s' after ']' in '%s'", rest, item);
+			return parse_error(err, errlen, "unexpected '%s' after ']' in '%s'", rest, item);
 	} else {
 		char *first = strchr(buf, ':');
 		int bare_v6 = first && strchr(first + 1, ':');
@@ -147,7 +132,7 @@ static int parse_prefix(const struct item_parts *p, struct netlist_entry *e, con
 		return 0;
 	}
 	if (!parse_decimal(p->prefix, &v) || v > max)
-		return list_error(err, errlen, "bad prefix '/%s' in '%s' (must be 0-%u)", p->prefix, item, max);
+		return parse_error(err, errlen, "bad prefix '/%s' in '%s' (must be 0-%u)", p->prefix, item, max);
 	e->prefix = (uint8_t)v;
 	return 0;
 }
@@ -160,7 +145,7 @@ static int parse_port(const struct item_parts *p, uint16_t *port, const char *it
 	if (!p->port)
 		return 0;
 	if (!parse_decimal(p->port, &v) || v < 1 || v > 65535)
-		return list_error(err, errlen, "bad port '%s' in '%s' (must be 1-65535)", p->port, item);
+		return parse_error(err, errlen, "bad port '%s' in '%s' (must be 1-65535)", p->port, item);
 	*port = (uint16_t)v;
 	return 0;
 }
@@ -213,7 +198,7 @@ static int parse_item(const char *item, size_t len, struct netlist *l, char *err
 	snprintf(quoted, sizeof quoted, "%.*s%s", (int)(len < ITEM_MAX ? len : ITEM_MAX), item,
 		 len < ITEM_MAX ? "" : "...");
 	if (len >= sizeof buf)
-		return list_error(err, errlen, "bad entry '%s' (too long)", quoted);
+		return parse_error(err, errlen, "bad entry '%s' (too long)", quoted);
 	memcpy(buf, item, len);
 	buf[len] = '\0';
 	if (split_item(buf, &p, quoted, err, errlen) < 0)
@@ -223,10 +208,10 @@ static int parse_item(const char *item, size_t len, struct netlist *l, char *err
 	if (keyword != 0)
 		return keyword < 0 ? -1 : 0;
 	if (parse_address(&p, &e) < 0)
-		return list_error(err, errlen, "bad entry '%s' (not an IP address or CIDR; names are not supported)",
+		return parse_error(err, errlen, "bad entry '%s' (not an IP address or CIDR; names are not supported)",
 				  quoted);
 	if (p.port && e.family == 6 && !p.bracketed)
-		return list_error(err, errlen, "bad entry '%s' (write an IPv6 address with a port as [addr]:port)",
+		return parse_error(err, errlen, "bad entry '%s' (write an IPv6 address with a port as [addr]:port)",
 				  quoted);
 	if (parse_prefix(&p, &e, quoted, err, errlen) < 0 || parse_port(&p, &e.port, quoted, err, errlen) < 0)
 		return -1;
@@ -237,9 +222,9 @@ static int parse_item(const char *item, size_t len, struct netlist *l, char *err
 int netlist_parse(const char *s, struct netlist *out, char *err, size_t errlen)
 {
 	if (!out)
-		return list_error(err, errlen, "no list to fill");
+		return parse_error(err, errlen, "no list to fill");
 	if (out->n > NETLIST_MAX)
-		return list_error(err, errlen, "list not initialised");
+		return parse_error(err, errlen, "list not initialised");
 	size_t saved = out->n;
 	while (s && *s) {
 		if (is_separator(*s)) {

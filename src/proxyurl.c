@@ -14,26 +14,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "parse_error.h"
+
 #define PROXY_DEFAULT_PORT 1080
 #define QUOTE_MAX 64 /* longest piece of the input quoted in an error */
 
-static int url_error(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Writes the reason; control characters from the input become '?' so it stays one line. */
-static int url_error(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	for (char *p = err; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return -1;
-}
 
 static int quote_len(size_t n)
 {
@@ -70,7 +55,7 @@ static int parse_scheme(const char **s, enum proxy_scheme *scheme, char *err, si
 	else if (n == 7 && strncasecmp(*s, "socks5h", 7) == 0)
 		*scheme = PROXY_SOCKS5H;
 	else
-		return url_error(err, errlen, "unsupported scheme '%.*s' (use socks5:// or socks5h://)",
+		return parse_error(err, errlen, "unsupported scheme '%.*s' (use socks5:// or socks5h://)",
 				 quote_len(n), *s);
 	*s += n + 3;
 	return 0;
@@ -93,22 +78,22 @@ static int percent_decode(const char *s, size_t n, char *out, const char *what, 
 	size_t o = 0;
 
 	if (n == 0)
-		return url_error(err, errlen, "empty %s (RFC 1929 needs 1-255 bytes)", what);
+		return parse_error(err, errlen, "empty %s (RFC 1929 needs 1-255 bytes)", what);
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		if (c == '%') {
 			int hi = i + 2 < n ? hex_value(s[i + 1]) : -1;
 			int lo = hi >= 0 ? hex_value(s[i + 2]) : -1;
 			if (lo < 0)
-				return url_error(err, errlen, "bad percent-encoding in %s (use %%XX with two hex digits)",
+				return parse_error(err, errlen, "bad percent-encoding in %s (use %%XX with two hex digits)",
 						 what);
 			c = (char)(hi << 4 | lo);
 			if (c == '\0')
-				return url_error(err, errlen, "NUL byte (%%00) in %s", what);
+				return parse_error(err, errlen, "NUL byte (%%00) in %s", what);
 			i += 2;
 		}
 		if (o == 255)
-			return url_error(err, errlen, "%s longer than 255 bytes", what);
+			return parse_error(err, errlen, "%s longer than 255 bytes", what);
 		out[o++] = c;
 	}
 	out[o] = '\0';
@@ -121,7 +106,7 @@ static int parse_userinfo(const char *s, size_t n, struct proxy_url *u, char *er
 	const char *colon = memchr(s, ':', n);
 
 	if (!colon)
-		return url_error(err, errlen, "user name without password (RFC 1929 needs user:password@)");
+		return parse_error(err, errlen, "user name without password (RFC 1929 needs user:password@)");
 	if (percent_decode(s, (size_t)(colon - s), u->user, "user name", err, errlen) < 0)
 		return -1;
 	if (percent_decode(colon + 1, n - (size_t)(colon - s) - 1, u->pass, "password", err, errlen) < 0)
@@ -135,7 +120,7 @@ static int parse_port(const char *s, size_t n, uint16_t *port, char *err, size_t
 	unsigned long v = 0;
 
 	if (n == 0)
-		return url_error(err, errlen, "missing port after ':'");
+		return parse_error(err, errlen, "missing port after ':'");
 	for (size_t i = 0; i < n && v <= 65535; i++) {
 		if (s[i] < '0' || s[i] > '9') {
 			v = 0;
@@ -144,7 +129,7 @@ static int parse_port(const char *s, size_t n, uint16_t *port, char *err, size_t
 		v = v * 10 + (unsigned long)(s[i] - '0');
 	}
 	if (v < 1 || v > 65535)
-		return url_error(err, errlen, "bad port '%.*s' (must be 1-65535)", quote_len(n), s);
+		return parse_error(err, errlen, "bad port '%.*s' (must be 1-65535)", quote_len(n), s);
 	*port = (uint16_t)v;
 	return 0;
 }
@@ -162,16 +147,16 @@ static ssize_t parse_bracket_host(const char *s, size_t n, char *host, char *err
 	struct in6_addr a6;
 
 	if (!close)
-		return url_error(err, errlen, "unterminated '[' in IPv6 address");
+		return parse_error(err, errlen, "unterminated '[' in IPv6 address");
 	size_t len = (size_t)(close - s) - 1;
 	if (len == 0)
-		return url_error(err, errlen, "missing host");
+		return parse_error(err, errlen, "missing host");
 	if (len >= INET6_ADDRSTRLEN)
-		return url_error(err, errlen, "bad IPv6 address '%.*s'", quote_len(len), s + 1);
+		return parse_error(err, errlen, "bad IPv6 address '%.*s'", quote_len(len), s + 1);
 	memcpy(host, s + 1, len);
 	host[len] = '\0';
 	if (inet_pton(AF_INET6, host, &a6) != 1)
-		return url_error(err, errlen, "bad IPv6 address '%s'", host);
+		return parse_error(err, errlen, "bad IPv6 address '%s'", host);
 	return (ssize_t)len + 2;
 }
 
@@ -184,14 +169,14 @@ static ssize_t parse_plain_host(const char *s, size_t n, char *host, char *err, 
 	struct in_addr a4;
 
 	if (colon && memchr(colon + 1, ':', n - len - 1))
-		return url_error(err, errlen, "IPv6 address must be in brackets, e.g. socks5://[::1]:1080");
+		return parse_error(err, errlen, "IPv6 address must be in brackets, e.g. socks5://[::1]:1080");
 	if (len == 0)
-		return url_error(err, errlen, "missing host");
+		return parse_error(err, errlen, "missing host");
 	if (len > 255)
-		return url_error(err, errlen, "host name longer than 255 bytes");
+		return parse_error(err, errlen, "host name longer than 255 bytes");
 	for (size_t i = 0; i < len; i++) {
 		if (!is_name_char(s[i]))
-			return url_error(err, errlen, "bad character in host '%.*s'", quote_len(len), s);
+			return parse_error(err, errlen, "bad character in host '%.*s'", quote_len(len), s);
 		if (s[i] != '.' && (s[i] < '0' || s[i] > '9'))
 			only_digits_and_dots = 0;
 	}
@@ -199,7 +184,7 @@ static ssize_t parse_plain_host(const char *s, size_t n, char *host, char *err, 
 	host[len] = '\0';
 	/* "1.2.3.999" or "1234" would be half-parsed by inet_aton as a number; refuse. */
 	if (only_digits_and_dots && inet_pton(AF_INET, host, &a4) != 1)
-		return url_error(err, errlen, "bad IPv4 address '%s'", host);
+		return parse_error(err, errlen, "bad IPv4 address '%s'", host);
 	return (ssize_t)len;
 }
 
@@ -220,7 +205,7 @@ static int parse_hostport(const char *s, size_t n, struct proxy_url *u, char *er
 	if (n == 0)
 		return 0;
 	if (s[0] != ':')
-		return url_error(err, errlen, "unexpected '%.*s' after host", quote_len(n), s);
+		return parse_error(err, errlen, "unexpected '%.*s' after host", quote_len(n), s);
 	return parse_port(s + 1, n - 1, &u->port, err, errlen);
 }
 
@@ -230,7 +215,7 @@ int proxy_url_parse(const char *s, struct proxy_url *out, char *err, size_t errl
 
 	memset(&u, 0, sizeof u);
 	if (!s || !*s)
-		return url_error(err, errlen, "empty proxy URL");
+		return parse_error(err, errlen, "empty proxy URL");
 	if (parse_scheme(&s, &u.scheme, err, errlen) < 0)
 		return -1;
 
@@ -243,7 +228,7 @@ int proxy_url_parse(const char *s, struct proxy_url *out, char *err, size_t errl
 
 	size_t n = strcspn(s, "/?#");
 	if (s[n] != '\0' && strcmp(s + n, "/") != 0)
-		return url_error(err, errlen, "unexpected '%.*s' after host and port (only a trailing '/' is allowed)",
+		return parse_error(err, errlen, "unexpected '%.*s' after host and port (only a trailing '/' is allowed)",
 				 quote_len(strlen(s + n)), s + n);
 	if (parse_hostport(s, n, &u, err, errlen) < 0)
 		return -1;
