@@ -8,6 +8,7 @@ Each mode prints one JSON object on stdout.
   pyclient.py asyncio N HOST PORT PATH    N concurrent asyncio connections
   pyclient.py nonblock HOST PORT PATH     setblocking(False) + connect_ex + select, then GET
   pyclient.py fdtable HOST4 HOST6 PORT PATH  peer names across dup/dup2/fork/close
+  pyclient.py udpdup HOST PORT            a connected UDP socket's peer through dup/dup2
 """
 
 import asyncio
@@ -186,28 +187,51 @@ def mode_nonblock(host, port, path):
     return out
 
 
+def libc_getpeername(libc, fd):
+    """getpeername(2) called through libc (so through our hook), on any fd."""
+    import ctypes
+    buf = ctypes.create_string_buffer(128)
+    ln = ctypes.c_uint32(128)
+    if libc.getpeername(fd, buf, ctypes.byref(ln)) != 0:
+        e = ctypes.get_errno()
+        return "error: " + errno.errorcode.get(e, str(e))
+    raw = buf.raw[:ln.value]
+    fam = int.from_bytes(raw[0:2], sys.byteorder)
+    port = int.from_bytes(raw[2:4], "big")
+    if fam == socket.AF_INET:
+        return [socket.inet_ntop(socket.AF_INET, raw[4:8]), port]
+    if fam == socket.AF_INET6:
+        return [socket.inet_ntop(socket.AF_INET6, raw[8:24]), port]
+    return "family %d" % fam
+
+
 def mode_fdtable(host4, host6, port, path):
-    """A proxied socket's identity must follow its fd through dup/dup2/fork/close."""
+    """A proxied socket's identity must follow its fd through dup/dup2/dup3/fcntl/fork/close.
+    The libc calls are made through ctypes: Python's os.dup() is fcntl(F_DUPFD_CLOEXEC)."""
+    import ctypes
+    import fcntl
+    libc = ctypes.CDLL(None, use_errno=True)
     port = int(port)
     out = {}
+
+    def peer_of(fd):
+        return libc_getpeername(libc, fd)
+
     a = socket.socket(family(host4), socket.SOCK_STREAM)
     a.connect((host4, port))
-    def peer_of(fd):  # wraps a duplicate: the socket object closes it, not fd
-        s = socket.socket(fileno=os.dup(fd))
-        try:
-            return list(s.getpeername()[:2])
-        finally:
-            s.close()
-
-    d = os.dup(a.fileno())
+    out["orig"] = peer_of(a.fileno())
+    d = libc.dup(a.fileno())
     out["dup"] = peer_of(d)
-    os.dup2(a.fileno(), 100)
-    out["dup2"] = peer_of(100)
+    out["dup2"] = peer_of(libc.dup2(a.fileno(), 100))
+    out["dup3"] = peer_of(libc.dup3(a.fileno(), 102, os.O_CLOEXEC))
+    fd_f = fcntl.fcntl(a.fileno(), fcntl.F_DUPFD_CLOEXEC, 0)
+    out["fcntl_dupfd"] = peer_of(fd_f)
+    os.close(fd_f)
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
-            os.write(w, json.dumps(list(a.getpeername()[:2])).encode())
+            os.write(w, json.dumps(peer_of(a.fileno())).encode())
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
@@ -215,6 +239,7 @@ def mode_fdtable(host4, host6, port, path):
     # the data path works on the duplicate after the original is closed
     dupsock = socket.socket(fileno=d)
     a.close()
+    out["dup_after_close"] = peer_of(d)
     dupsock.sendall(request(host4, path))
     chunks = []
     while True:
@@ -227,13 +252,23 @@ def mode_fdtable(host4, host6, port, path):
     # fd 100 reused by another proxied connection: the new target, not the old one
     b = socket.socket(family(host6), socket.SOCK_STREAM)
     b.connect((host6, port))
-    os.dup2(b.fileno(), 100)
-    out["reused"] = peer_of(100)
-    # and by a socket we never proxied (a connected UDP socket): its own peer
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.connect(("127.0.0.1", 9))
-    os.dup2(u.fileno(), 100)
-    out["udp"] = peer_of(100)
+    out["reused"] = peer_of(libc.dup2(b.fileno(), 100))
+    # and by a plain pipe: not a socket at all any more
+    p_r, p_w = os.pipe()
+    libc.dup2(p_r, 100)
+    out["reused_by_pipe"] = peer_of(100)
+    return out
+
+
+def mode_udpdup(host, port):
+    """A connected datagram socket keeps its peer through dup() and dup2()."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    out = {}
+    u = socket.socket(family(host), socket.SOCK_DGRAM)
+    u.connect((host, int(port)))
+    for name, fd in (("orig", u.fileno()), ("dup", libc.dup(u.fileno())), ("dup2", libc.dup2(u.fileno(), 101))):
+        out[name] = libc_getpeername(libc, fd)
     return out
 
 

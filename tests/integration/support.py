@@ -79,6 +79,46 @@ def base_env(**extra):
     return env
 
 
+_P11KIT = {}
+
+
+def _loads_p11kit(word):
+    """True for a program that links libp11-kit (curl, wget: through GnuTLS)."""
+    if word not in _P11KIT:
+        path = word if os.path.isabs(word) else shutil.which(word, path=CLEAN_PATH)
+        found = False
+        if path and os.path.isfile(path) and os.access(path, os.X_OK):
+            r = subprocess.run(["ldd", path], capture_output=True, text=True)
+            found = "libp11-kit" in r.stdout
+        _P11KIT[word] = found
+    return _P11KIT[word]
+
+
+def sanitizer_env_for(args, env):
+    """Sanitizer mode: libp11-kit's constructor calls newlocale(), whose malloc() is then
+    the ASan runtime's first call; ASan initializes inside glibc's locale lock and the
+    program deadlocks in setlocale() (seen with curl and wget, with or without our
+    library). For runs that involve such a program, the runtimes are not preloaded:
+    the library loads them itself (it links them), with verify_asan_link_order=0.
+    ASan then checks our library's stack and globals, UBSan everything, but heap
+    allocations go to libc's malloc. Programs without p11-kit (python3, bash, node)
+    keep the runtimes first and get full heap checking."""
+    if not SANITIZE or not env or not env.get("LD_PRELOAD") or _SAN_PRELOAD is None:
+        return env
+    words = []
+    for a in args:
+        words.extend(re.findall(r"[A-Za-z0-9_./+-]+", a))
+    if not any(_loads_p11kit(w) for w in set(words) if "/" not in w or os.path.isabs(w)):
+        return env
+    env = dict(env)
+    kept = [p for p in env["LD_PRELOAD"].split(":") if p and p not in _SAN_PRELOAD]
+    if kept:
+        env["LD_PRELOAD"] = ":".join(kept)
+    else:
+        del env["LD_PRELOAD"]
+    return env
+
+
 def preload_env(**extra):
     """Environment that preloads the library directly (no wrapper)."""
     env = base_env(**extra)
@@ -112,7 +152,8 @@ def _clip(b, n=4000):
 def run(args, env=None, timeout=30, input=None, text=True, cwd=None, check_sanitizer=True):
     """Run a child to completion in its own process group; kill the group on timeout."""
     t0 = time.monotonic()
-    p = subprocess.Popen(args, env=env if env is not None else base_env(), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+    env = sanitizer_env_for(args, env if env is not None else base_env())
+    p = subprocess.Popen(args, env=env, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text, cwd=cwd, start_new_session=True)
     try:
         out, err = p.communicate(input=input, timeout=timeout)
