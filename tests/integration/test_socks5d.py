@@ -198,15 +198,25 @@ def test_closed_port_gives_rep_05(socks5d):
     socks5d.wait_session("127.0.0.1:%d" % port, result="refused")
 
 
-@pytest.mark.parametrize("cmd", [2, 3])
-def test_bind_and_udp_associate_are_refused_with_rep_07(socks5d, cmd):
+def test_bind_is_refused_with_rep_07(socks5d):
     s = socket.create_connection((socks5d.host, socks5d.port), 10)
     s.sendall(b"\x05\x01\x00")
     assert sock_recv_exact(s, 2) == b"\x05\x00"
-    s.sendall(b"\x05" + bytes([cmd]) + b"\x00" + enc_addr(("127.0.0.1", 9)))
+    s.sendall(b"\x05\x02\x00" + enc_addr(("127.0.0.1", 9)))
     assert read_reply(s)[0] == 7
     s.close()
     socks5d.server.wait_log(r"session .*result=cmd-unsupported")
+
+
+def test_udp_associate_names_a_relay(socks5d):
+    """UDP ASSOCIATE (socks5d supports it): REP 00 and a relay address one can send to."""
+    s = socket.create_connection((socks5d.host, socks5d.port), 10)
+    s.sendall(b"\x05\x01\x00")
+    assert sock_recv_exact(s, 2) == b"\x05\x00"
+    s.sendall(b"\x05\x03\x00" + enc_addr(("0.0.0.0", 0)))
+    rep, atyp, addr, port = read_reply(s)
+    assert rep == 0 and port != 0, (rep, atyp, addr, port)
+    s.close()
 
 
 def test_no_acceptable_method(socks5d):
