@@ -36,6 +36,9 @@
 #define UDP_NAME_TTL_MS 60000 /* then looked up again, the old address used meanwhile */
 #define UDP_NAME_FAIL_TTL_MS 5000 /* a failed lookup is retried after this */
 #define CONTROL_READS 16
+/* Far enough in the past for any TTL, whatever the monotonic clock reads
+ * (it may be near 0 in a fresh VM or sandbox). */
+#define NEVER_MS (INT64_MIN / 4)
 
 struct udp_sock {
 	struct watch w; /* first: the epoll data */
@@ -47,7 +50,7 @@ struct udp_sock {
 struct udp_name {
 	struct udp_assoc *assoc;
 	struct resolve_job *job; /* lookup in flight */
-	int64_t resolved_ms; /* when the last lookup ended; 0: never */
+	int64_t resolved_ms; /* when the last lookup ended; NEVER_MS: not yet */
 	int64_t used_ms; /* for eviction */
 	union sockaddr_any addr; /* port 0 */
 	bool have_addr;
@@ -138,6 +141,17 @@ static void udp_drop(struct udp_assoc *a, const union sockaddr_any *from, const 
 		if (from)
 			sockaddr_format(from, src, sizeof src);
 		log_debug("udp (client=%s): dropped a datagram from %s: %s", client, src, why);
+	}
+}
+
+static void udp_drop_named(struct udp_assoc *a, const char *name, uint16_t port, const char *why)
+{
+	a->dropped++;
+	if (log_get_level() >= LOG_LVL_DEBUG) {
+		char client[64], esc[4 * 255 + 1];
+		sockaddr_format(&a->conn->peer, client, sizeof client);
+		escape_for_log(esc, sizeof esc, name, strnlen(name, 255));
+		log_debug("udp (client=%s): dropped a datagram to %s:%u: %s", client, esc, port, why);
 	}
 }
 
@@ -276,6 +290,7 @@ static struct udp_name *name_new(struct udp_assoc *a, const struct socks5_addr *
 		return NULL;
 	memset(victim, 0, sizeof *victim);
 	victim->assoc = a;
+	victim->resolved_ms = NEVER_MS;
 	victim->len = dst->u.domain.len;
 	memcpy(victim->name, dst->u.domain.name, victim->len);
 	return victim;
@@ -322,7 +337,9 @@ static void udp_on_resolved(struct server *srv, struct resolve_job *job)
 			}
 		}
 	} else {
-		log_debug("udp: resolve %s: %s%s", e->name, job->gai_err ? gai_strerror(job->gai_err) : "no addresses",
+		char esc[4 * 255 + 1];
+		escape_for_log(esc, sizeof esc, e->name, e->len);
+		log_debug("udp: resolve %s: %s%s", esc, job->gai_err ? gai_strerror(job->gai_err) : "no addresses",
 			  e->have_addr ? " (keeping the old address)" : "");
 	}
 	queue_flush(srv, a, e);
@@ -364,12 +381,12 @@ static void queue_push(struct udp_assoc *a, struct udp_name *e, uint16_t port, c
 	struct udp_queued *q;
 
 	if (a->nqueued >= UDP_QUEUE_MAX) {
-		udp_drop(a, NULL, "too many datagrams waiting for name lookups");
+		udp_drop_named(a, e->name, port, "too many datagrams waiting for name lookups");
 		return;
 	}
 	q = malloc(sizeof *q + len);
 	if (!q) {
-		udp_drop(a, NULL, "out of memory");
+		udp_drop_named(a, e->name, port, "out of memory");
 		return;
 	}
 	q->next = NULL;
@@ -404,7 +421,7 @@ static void queue_flush(struct server *srv, struct udp_assoc *a, struct udp_name
 			set_port(&dst, q->port);
 			send_to_target(srv, a, &dst, q->data, q->len);
 		} else {
-			udp_drop(a, NULL, "name not resolved");
+			udp_drop_named(a, e->name, q->port, "name not resolved");
 		}
 		free(q);
 	}
@@ -416,16 +433,16 @@ static void send_to_name(struct server *srv, struct udp_assoc *a, const struct s
 	struct udp_name *e;
 
 	if (strlen(dst->u.domain.name) != dst->u.domain.len) {
-		udp_drop(a, NULL, "NUL byte in the name");
+		udp_drop_named(a, dst->u.domain.name, dst->port, "NUL byte in the name");
 		return;
 	}
 	if (!a->names && !(a->names = calloc(UDP_NAMES, sizeof *a->names))) {
-		udp_drop(a, NULL, "out of memory");
+		udp_drop_named(a, dst->u.domain.name, dst->port, "out of memory");
 		return;
 	}
 	e = name_find(a, dst);
 	if (!e && !(e = name_new(a, dst))) {
-		udp_drop(a, NULL, "too many names being looked up");
+		udp_drop_named(a, dst->u.domain.name, dst->port, "too many names being looked up");
 		return;
 	}
 	e->used_ms = srv->now_ms;
@@ -440,7 +457,7 @@ static void send_to_name(struct server *srv, struct udp_assoc *a, const struct s
 		name_note_port(e, dst->port);
 		queue_push(a, e, dst->port, data, len);
 	} else {
-		udp_drop(a, NULL, "name not resolved");
+		udp_drop_named(a, e->name, dst->port, "name not resolved");
 	}
 }
 
