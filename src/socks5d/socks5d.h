@@ -209,6 +209,7 @@ struct server {
 	uint8_t *udp_buf; /* one datagram at a time: the loop is single-threaded */
 	int64_t now_ms;
 	int64_t limit_warned_ms;
+	int64_t udp_warned_ms;
 	struct server_stats stats;
 };
 

@@ -673,7 +673,11 @@ void udp_assoc_start(struct server *srv, struct conn *c, const struct socks5_add
 	a->client = (struct udp_sock){ .w.kind = WATCH_UDP, .fd = -1, .assoc = a };
 	a->target4 = a->target6 = a->client;
 	if (open_client_sock(srv, c, a, &bnd) < 0) {
-		log_warn("udp associate: cannot open a relay socket: %s", strerror(errno));
+		/* Likely out of fds: say so once per 10 s, not once per client. */
+		if (srv->udp_warned_ms == 0 || srv->now_ms - srv->udp_warned_ms >= 10000) {
+			srv->udp_warned_ms = srv->now_ms;
+			log_warn("udp associate: cannot open a relay socket: %s", strerror(errno));
+		}
 		goto fail;
 	}
 	ip16_of(&c->peer, a->peer_ip, &port);
