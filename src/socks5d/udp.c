@@ -36,6 +36,10 @@
 #define UDP_NAME_TTL_MS 60000 /* then looked up again, the old address used meanwhile */
 #define UDP_NAME_FAIL_TTL_MS 5000 /* a failed lookup is retried after this */
 #define CONTROL_READS 16
+/* Room to absorb bursts while the loop is busy elsewhere: UDP has no flow
+ * control, so a full receive queue means lost datagrams. The kernel caps it
+ * at net.core.rmem_max and charges only for datagrams actually queued. */
+#define UDP_SOCK_RCVBUF (1024 * 1024)
 /* Far enough in the past for any TTL, whatever the monotonic clock reads
  * (it may be near 0 in a fresh VM or sandbox). */
 #define NEVER_MS (INT64_MIN / 4)
@@ -172,8 +176,10 @@ static int watch_fd(struct server *srv, struct udp_sock *s)
 
 static int udp_socket(int family)
 {
-	int one = 1;
+	int one = 1, rcvbuf = UDP_SOCK_RCVBUF;
 	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
 	/* IPv6-only: each family has its own socket, and the client-facing
 	 * socket must not answer on IPv4 when it was announced on IPv6. */
 	if (fd >= 0 && family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) {
