@@ -358,6 +358,31 @@ def test_raw_syscall_sendmmsg_and_recvmmsg(udpnet, dnsnet, proxy, leaks, mmsg_pr
     no_leak(udpnet, leaks, "sendmmsg/recvmmsg")
 
 
+def test_association_ended_by_proxy(udpnet, dnsnet, start_socks5d, leaks):
+    """socks5d ends an idle association (closes the control connection, RFC 1928: the
+    association ends with it). The program's next datagram must not vanish in silence:
+    either the library makes a new association and the exchange works, or the send or
+    the receive fails with an error. A 5 s receive timeout is the silent loss."""
+    d = start_socks5d("-v", "--udp-timeout", "1", listen=("%s:0" % udpnet.net.p4,), netns=udpnet.p)
+    if socks5_udp_probe(udpnet.c, d.host, d.port) != 0:
+        pytest.xfail("socks5d does not support UDP ASSOCIATE yet")
+    fam, host = target(udpnet, "ipv4")
+    p = udpnet.popen_socksified(d.url(), udpclient("pause", fam, host, udpnet.echo_port))
+    try:
+        json.loads(_read_line(p, 10))
+        d.server.wait_log(r"udp associate: idle for \d+ ms, ending it", timeout=10)  # ours (the probe's just closed)
+        d.server.wait_log(r"info: session .* cmd=udp-associate .* dgrams_up=1 ", timeout=10)
+        out, err = p.communicate("go\n", timeout=20)
+    finally:
+        _kill(p)
+    res = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+    dest = check_dest(udpnet, "ipv4", res)
+    assert res["first"] == ["before", dest], res
+    assert res.get("next") == ["after", dest] or res.get("next_errno") not in (None, "TimeoutError"), \
+        "the datagram after the proxy ended the association was lost in silence: %r; stderr: %s" % (res, err)
+    leaks.assert_no_leak("association ended")
+
+
 # ---- failures ----
 
 @pytest.mark.parametrize("tid", ["ipv4", "ipv6", "name4"])

@@ -10,6 +10,8 @@ line starting with '{'). An OSError ends the mode with {"errno": NAME, "where": 
                                              one exchange, prints {"port": P}, waits for a line
                                              on stdin and for the socket to be readable, then
                                              one more exchange: what the next recv returned
+  udpclient.py pause 4|6 HOST PORT           one exchange, prints {"port": P}, waits for a line on
+                                             stdin, one more exchange (its errno if it fails)
   udpclient.py dnslib 4|6 HOST PORT NAME     dnslib DNSRecord.question(NAME).send(HOST, PORT)
 
 HOST may be a name: it is resolved with getaddrinfo (under socksify: a fake
@@ -213,6 +215,26 @@ def mode_stranger(f, host, port, how):
     d, src = exchange(b"after")
     return {"dest": [addr, int(port)], "first": first, "junk_was_queued": bool(r),
             "next": [d.decode("utf-8", "replace"), src_of(src)]}
+
+
+def mode_pause(f, host, port):
+    fam = family(f)
+    to, addr = dest(fam, host, port)
+    s = new_socket(fam)
+    step("first exchange")
+    s.sendto(b"before", to)
+    d, src = s.recvfrom(65536)
+    out = {"dest": [addr, int(port)], "first": [d.decode(), src_of(src)]}
+    print(json.dumps({"port": s.getsockname()[1]}), flush=True)
+    step("wait for go")
+    sys.stdin.readline()
+    try:
+        s.sendto(b"after", to)
+        d, src = s.recvfrom(65536)
+        out["next"] = [d.decode(), src_of(src)]
+    except OSError as e:
+        out["next_errno"] = errno.errorcode.get(e.errno or 0, type(e).__name__)
+    return out
 
 
 def mode_dnslib(f, host, port, name):
