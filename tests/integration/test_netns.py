@@ -270,3 +270,20 @@ def test_closed_port_in_namespace(net, proxy):
     res = json_out(socksified_in_c(net, proxy.url(), pyclient("connect", TARGET4, 1)))
     assert res["errno"] == "ECONNREFUSED", res
     proxy.wait_session("%s:1" % TARGET4, result="refused")
+
+
+def test_proxy_without_route_is_econnrefused(net, counters):
+    """A proxy address C has no route to: ECONNREFUSED at once, nothing sent anywhere."""
+    res = json_out(socksified_in_c(net, "socks5://198.51.100.1:1080", pyclient("connect", TARGET4, net.port)))
+    assert res["errno"] == "ECONNREFUSED", res
+    assert res["elapsed"] < 2, res
+    c = counters.read()
+    assert c["to_target"] == 0 and c["to_other"] == 0, c
+
+
+def test_silent_proxy_address_times_out(net, counters):
+    """A proxy address on the link that nobody answers for: ETIMEDOUT after -t, not a hang."""
+    res = json_out(socksified_in_c(net, "socks5://%s:1080" % SPARE4, pyclient("connect", TARGET6, net.port), opts=["-t", "1"]))
+    assert res["errno"] == "ETIMEDOUT", res
+    assert 0.8 <= res["elapsed"] < 2.5, res
+    assert counters.read()["to_target"] == 0
