@@ -335,6 +335,32 @@ def test_node_dgram(udpnet, dnsnet, proxy, leaks, tid):
 
 
 @pytest.fixture(scope="module")
+def local_echo(udpnet):
+    """A UDP echo server in C on loopback (excluded from the proxy by default): its port."""
+    s = udpnet.net.start(udpnet.c, [PYTHON, "-u", udpnet_mod.UDPECHO, "127.0.0.1", "::1"], "udpecho-c")
+    port = int(s.read_line(r"listening on 127\.0\.0\.1:(\d+)").group(1))
+    s.read_line(r"listening on \[::1\]:%d" % port)
+    return port
+
+
+@pytest.mark.parametrize("tid", ["ipv4", "name6"])
+def test_one_socket_proxied_and_direct_peers(udpnet, dnsnet, proxy, leaks, local_echo, tid):
+    """Default SOCKSIFY_NO_PROXY (loopback direct): one socket talks to the target through
+    the proxy and to a loopback peer directly; every reply has its own peer as source."""
+    fam, host = target(udpnet, tid)
+    lhost = "127.0.0.1" if fam == "4" else "::1"
+    r = udpnet.socksified(proxy.url, udpclient("mixed", fam, host, udpnet.echo_port, lhost, local_echo),
+                          env=support.base_env())
+    res = json_of(r)
+    dest = check_dest(udpnet, tid, res)
+    local = [lhost, local_echo]
+    assert res["replies"] == [["one by one 0", dest], ["one by one 1", local], ["one by one 2", dest],
+                              ["one by one 3", local]], res
+    assert res["both"] == [["both: direct", local], ["both: proxied", dest]], res
+    no_leak(udpnet, leaks, "proxied and direct peers")
+
+
+@pytest.fixture(scope="module")
 def mmsg_prog(tmp_path_factory):
     if not support.tool("gcc"):
         pytest.skip("not installed: gcc")

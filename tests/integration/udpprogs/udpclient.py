@@ -12,6 +12,9 @@ line starting with '{'). An OSError ends the mode with {"errno": NAME, "where": 
                                              one more exchange: what the next recv returned
   udpclient.py pause 4|6 HOST PORT           one exchange, prints {"port": P}, waits for a line on
                                              stdin, one more exchange (its errno if it fails)
+  udpclient.py mixed 4|6 HOST PORT LHOST LPORT
+                                             one socket, two peers (HOST proxied, LHOST direct):
+                                             each in turn, then both at once; replies and sources
   udpclient.py dnslib 4|6 HOST PORT NAME     dnslib DNSRecord.question(NAME).send(HOST, PORT)
 
 HOST may be a name: it is resolved with getaddrinfo (under socksify: a fake
@@ -234,6 +237,25 @@ def mode_pause(f, host, port):
         out["next"] = [d.decode(), src_of(src)]
     except OSError as e:
         out["next_errno"] = errno.errorcode.get(e.errno or 0, type(e).__name__)
+    return out
+
+
+def mode_mixed(f, host, port, lhost, lport):
+    fam = family(f)
+    to, addr = dest(fam, host, port)
+    lto, laddr = dest(fam, lhost, lport)
+    s = new_socket(fam)
+    out = {"dest": [addr, int(port)], "local": [laddr, int(lport)], "replies": []}
+    for i, peer in enumerate((to, lto, to, lto)):
+        step("exchange %d" % i)
+        s.sendto(b"one by one %d" % i, peer)
+        d, src = s.recvfrom(65536)
+        out["replies"].append([d.decode(), src_of(src)])
+    step("both at once")
+    s.sendto(b"both: proxied", to)
+    s.sendto(b"both: direct", lto)
+    got = [s.recvfrom(65536) for _ in range(2)]
+    out["both"] = sorted([d.decode(), src_of(src)] for d, src in got)
     return out
 
 
