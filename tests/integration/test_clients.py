@@ -3,11 +3,12 @@ Each test checks the content and that socks5d logged the session (so the
 connection really went through the proxy)."""
 
 import hashlib
+import json
 
 import pytest
 
 import support
-from support import PYTHON, json_out, needs, pyclient, socksify
+from support import json_out, needs, pyclient, socksify
 
 TARGETS = [pytest.param("127.0.0.1", "127.0.0.1", id="ipv4"), pytest.param("::1", "[::1]", id="ipv6")]
 
@@ -122,7 +123,6 @@ python3 "$PYCLIENT" get ::1 "$PORT" text > "$D/py6"
     assert r.rc == 0, r
     for name in ("curl4", "wget6", "curl6"):
         assert (tmp_path / name).read_bytes() == bodies.data["body"], name
-    import json
     assert json.loads((tmp_path / "py6").read_text())["sha256"] == bodies.sha("text")
     socks5d.wait_session("127.0.0.1:%d" % httpd.port, count=1)
     socks5d.wait_session("[::1]:%d" % httpd.port, count=3)

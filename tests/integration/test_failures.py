@@ -2,8 +2,8 @@
 and never fall back to a direct connection."""
 
 import os
+import re
 import socket
-import time
 
 import pytest
 
@@ -237,7 +237,6 @@ LOGLINE = r"^socksify\[\d+\]: (error|warn|info|debug): "
 
 
 def test_error_is_logged_by_default(socks5d):
-    import re
     r = closed_target_run(socks5d)
     assert re.search(LOGLINE.replace("(error|warn|info|debug)", "error"), r.err, re.M), r
 
@@ -248,7 +247,6 @@ def test_quiet_logs_nothing(socks5d):
 
 
 def test_verbose_logs_info_and_debug(socks5d, httpd):
-    import re
     r = socksify(socks5d.url(), pyclient("get", "127.0.0.1", httpd.port, "small"), opts=["-v"])
     assert r.rc == 0, r
     assert re.search(r"^socksify\[\d+\]: info: .*127\.0\.0\.1:%d" % httpd.port, r.err, re.M), r
@@ -259,7 +257,6 @@ def test_verbose_logs_info_and_debug(socks5d, httpd):
 
 
 def test_log_file(socks5d, tmp_path):
-    import re
     log = tmp_path / "socksify.log"
     r = closed_target_run(socks5d, opts=["--log-file", str(log)])
     assert "socksify[" not in r.err, r

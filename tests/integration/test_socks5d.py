@@ -2,7 +2,6 @@
 as spoken by a small client written here byte by byte (RFC 1928 / RFC 1929)."""
 
 import hashlib
-import os
 import signal
 import socket
 import struct
@@ -11,7 +10,7 @@ import time
 import pytest
 
 import support
-from support import PYTHON, hostport, recv_all, sock_recv_exact
+from support import hostport, recv_all, sock_recv_exact
 
 
 def test_help_exits_zero(built):
