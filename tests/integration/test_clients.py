@@ -222,3 +222,18 @@ def test_connected_udp_socket_peer_survives_dup(socks5d, target):
     the same through every fd that refers to it."""
     out = json_out(socksify(socks5d.url(), pyclient("udpdup", target, 9)))
     assert out == {"orig": [target, 9], "dup": [target, 9], "dup2": [target, 9]}, out
+
+
+def test_ipv4_mapped_ipv6_target(socks5d, httpd, bodies):
+    """An AF_INET6 socket connecting to ::ffff:127.0.0.1 (as the JVM does) is proxied like IPv4."""
+    out = json_out(socksify(socks5d.url(), pyclient("get", "::ffff:127.0.0.1", httpd.port, "body")))
+    assert out["errno"] is None and out["sha256"] == bodies.sha("body"), out
+    assert out["peer"] == ["::ffff:127.0.0.1", httpd.port], out
+    line = socks5d.server.wait_log(r"session .*target=(127\.0\.0\.1|\[::ffff:127\.0\.0\.1\]):%d result=ok" % httpd.port)[0]
+    assert line
+
+
+def test_ipv4_mapped_loopback_is_direct_by_default(socks5d, httpd, bodies):
+    out = json_out(socksify(socks5d.url(), pyclient("get", "::ffff:127.0.0.1", httpd.port, "body"), env=support.base_env()))
+    assert out["sha256"] == bodies.sha("body"), out
+    assert socks5d.sessions() == [], socks5d.sessions()

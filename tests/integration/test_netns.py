@@ -287,3 +287,13 @@ def test_silent_proxy_address_times_out(net, counters):
     assert res["errno"] == "ETIMEDOUT", res
     assert 0.8 <= res["elapsed"] < 2.5, res
     assert counters.read()["to_target"] == 0
+
+
+def test_target_that_never_answers_times_out_at_the_proxy(net, start_socks5d):
+    """socks5d --connect-timeout 1 and a target nobody answers for (no ARP reply): the
+    session ends with result=timeout in about a second and the client gets an error."""
+    d = start_socks5d("--connect-timeout", "1", listen=("%s:0" % PROXY4,), netns=net.p)
+    res = json_out(socksified_in_c(net, d.url(), pyclient("connect", SPARE4, 80)))
+    assert res["errno"] in ("ETIMEDOUT", "EHOSTUNREACH"), res
+    assert 0.8 <= res["elapsed"] < 2.5, res
+    d.wait_session("%s:80" % SPARE4, result="timeout")
