@@ -6,7 +6,9 @@
 # Quick when everything is present: no apt at all.
 set -eu
 
-# package:how-to-tell-it-is-installed (a command on PATH/sbin, a file, or a python module)
+# package:how-to-tell-it-is-installed (a command on PATH/sbin, a file, or a python module).
+# The last four are for the remote-DNS and UDP tests (dig, git over HTTP, a DNS server
+# in python, a Java client).
 checks='
 python3:cmd:/usr/bin/python3
 python3-pytest:py:pytest
@@ -23,6 +25,10 @@ gcc:cmd:gcc
 libc6-dev:file:/usr/include/stdio.h
 make:cmd:make
 binutils:cmd:nm
+bind9-dnsutils:cmd:dig
+git:cmd:git
+python3-dnslib:py:dnslib
+default-jdk-headless:cmd:javac
 '
 
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
