@@ -28,7 +28,11 @@ PROXY6, CLIENT6 = "fd00:5f::1", "fd00:5f::2"
 TARGET4, TARGET6 = "198.18.0.1", "fd00:5f:1::1"
 NOROUTE4, NOROUTE6 = "203.0.113.7", "2001:db8::7"  # P has no route to these
 UNREACH4 = "192.0.2.7"  # P has an 'unreachable' route for 192.0.2.0/24: EHOSTUNREACH
-SPARE4 = "10.200.0.77"  # on the veth subnet, nobody has it: for the counters' positive control
+# On the veth subnet, nobody has them (no ARP answer). One address per test: a failed
+# neighbour entry left by one test would make the next one fail at once instead of waiting.
+SPARE4 = "10.200.0.77"  # the counters' positive control
+SILENT_PROXY4 = "10.200.0.78"  # a proxy address that never answers
+SILENT_TARGET4 = "10.200.0.79"  # a target that never answers (seen from P)
 
 
 def sh(*args, check=True):
@@ -283,7 +287,7 @@ def test_proxy_without_route_is_econnrefused(net, counters):
 
 def test_silent_proxy_address_times_out(net, counters):
     """A proxy address on the link that nobody answers for: ETIMEDOUT after -t, not a hang."""
-    res = json_out(socksified_in_c(net, "socks5://%s:1080" % SPARE4, pyclient("connect", TARGET6, net.port), opts=["-t", "1"]))
+    res = json_out(socksified_in_c(net, "socks5://%s:1080" % SILENT_PROXY4, pyclient("connect", TARGET6, net.port), opts=["-t", "1"]))
     assert res["errno"] == "ETIMEDOUT", res
     assert 0.8 <= res["elapsed"] < 2.5, res
     assert counters.read()["to_target"] == 0
@@ -293,7 +297,7 @@ def test_target_that_never_answers_times_out_at_the_proxy(net, start_socks5d):
     """socks5d --connect-timeout 1 and a target nobody answers for (no ARP reply): the
     session ends with result=timeout in about a second and the client gets an error."""
     d = start_socks5d("--connect-timeout", "1", listen=("%s:0" % PROXY4,), netns=net.p)
-    res = json_out(socksified_in_c(net, d.url(), pyclient("connect", SPARE4, 80)))
+    res = json_out(socksified_in_c(net, d.url(), pyclient("connect", SILENT_TARGET4, 80)))
     assert res["errno"] in ("ETIMEDOUT", "EHOSTUNREACH"), res
     assert 0.8 <= res["elapsed"] < 2.5, res
-    d.wait_session("%s:80" % SPARE4, result="timeout")
+    d.wait_session("%s:80" % SILENT_TARGET4, result="timeout")
