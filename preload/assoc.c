@@ -52,6 +52,16 @@ static int is_unspecified(const struct socks5_addr *a)
 	       (a->atyp == SOCKS5_ATYP_IPV6 && memcmp(a->u.ipv6, zero, 16) == 0);
 }
 
+/* An IPv6 socket reaches an IPv4 relay only without IPV6_V6ONLY (dropped if it still can be). */
+static int reaches_ipv4(int fd)
+{
+	int v6only = 0, off = 0;
+	socklen_t len = sizeof v6only;
+	if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) < 0 || !v6only)
+		return 1;
+	return setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) == 0;
+}
+
 struct udp_assoc *assoc_open(int fd, int domain, const struct config *c, int *err)
 {
 	char relay_text[300];
@@ -86,11 +96,12 @@ struct udp_assoc *assoc_open(int fd, int domain, const struct config *c, int *er
 	}
 	socks5_addr_format(&relay, relay_text, sizeof relay_text);
 	struct udp_assoc *a = calloc(1, sizeof *a);
-	if (a)
+	if (a && !(domain == AF_INET6 && relay.atyp == SOCKS5_ATYP_IPV4 && !reaches_ipv4(fd)))
 		a->relaylen = relay.atyp == SOCKS5_ATYP_DOMAIN ? 0 : to_family(domain, &relay, &a->relay);
 	if (!a || !a->relaylen) {
-		log_error("UDP ASSOCIATE via %s: cannot send to relay %s from an IPv%d socket", c->proxy_text,
-			  relay_text, domain == AF_INET6 ? 6 : 4);
+		log_error("UDP ASSOCIATE via %s: cannot send to relay %s from an IPv%d socket%s", c->proxy_text,
+			  relay_text, domain == AF_INET6 ? 6 : 4,
+			  domain == AF_INET6 ? " set to IPV6_V6ONLY (use an IPv6 proxy address)" : "");
 		free(a);
 		REAL(close)(ctrl);
 		*err = a ? EAFNOSUPPORT : ENOMEM;
@@ -98,6 +109,7 @@ struct udp_assoc *assoc_open(int fd, int domain, const struct config *c, int *er
 	}
 	atomic_init(&a->refs, 1);
 	atomic_init(&a->ctrl, ctrl);
+	atomic_init(&a->checked_ms, monotonic_ms());
 	pthread_mutex_init(&a->lock, NULL);
 	fdtable_set_internal(ctrl, a);
 	log_info("UDP association via %s for fd %d: relay %s", c->proxy_text, fd, relay_text);
@@ -125,6 +137,20 @@ void assoc_unref(struct udp_assoc *a)
 void assoc_ctrl_lost(struct udp_assoc *a)
 {
 	atomic_store(&a->ctrl, -1);
+}
+
+int assoc_alive(struct udp_assoc *a)
+{
+	int ctrl = atomic_load(&a->ctrl);
+	if (ctrl < 0)
+		return 0;
+	long long now = monotonic_ms();
+	if (now - atomic_load_explicit(&a->checked_ms, memory_order_relaxed) < ASSOC_CHECK_MS)
+		return 1;
+	atomic_store_explicit(&a->checked_ms, now, memory_order_relaxed);
+	char c;
+	ssize_t n = REAL(recv)(ctrl, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
 }
 
 /* Address and port of an inet sockaddr as 16 bytes (IPv4 as v4-mapped) and a port. */

@@ -20,6 +20,7 @@ struct config;
 struct udp_assoc {
 	atomic_int refs;
 	atomic_int ctrl; /* TCP control connection, -1 once lost */
+	atomic_llong checked_ms; /* when assoc_alive() last looked at ctrl */
 	struct sockaddr_storage relay; /* in the datagram socket's family */
 	socklen_t relaylen;
 	/* What the program sent to recently, to give replies the source it expects:
@@ -41,6 +42,11 @@ void assoc_ref(struct udp_assoc *a);
 void assoc_unref(struct udp_assoc *a);
 /* The program closed or replaced the control fd: never touch that number again. */
 void assoc_ctrl_lost(struct udp_assoc *a);
+
+/* 0 once the proxy has ended the association (its control connection closed,
+ * or the program closed our fd of it). Looks at most every ASSOC_CHECK_MS. */
+#define ASSOC_CHECK_MS 200
+int assoc_alive(struct udp_assoc *a);
 
 /* 1 if sa is the association's relay. */
 int assoc_is_relay(const struct udp_assoc *a, const struct sockaddr *sa, socklen_t len);

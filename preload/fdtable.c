@@ -134,13 +134,14 @@ int fdtable_set_udp(int fd, const struct sockaddr *peer, socklen_t len)
 	return e ? 0 : -1;
 }
 
-struct udp_assoc *fdtable_attach_assoc(int fd, struct udp_assoc *a)
+struct udp_assoc *fdtable_attach_assoc(int fd, struct udp_assoc *a, struct udp_assoc *stale)
 {
-	struct udp_assoc *have = NULL;
+	struct udp_assoc *have = NULL, *drop = NULL;
 	pthread_mutex_lock(&lock);
 	struct fd_entry *e = entry_of(fd);
 	if (e && (kind_of(e) == FD_UDP || kind_of(e) == FD_UDP_PROXIED)) {
-		if (!e->assoc) {
+		if (!e->assoc || e->assoc == stale) {
+			drop = e->assoc;
 			assoc_ref(a);
 			e->assoc = a;
 		}
@@ -149,6 +150,8 @@ struct udp_assoc *fdtable_attach_assoc(int fd, struct udp_assoc *a)
 		set_kind(e, FD_UDP_PROXIED);
 	}
 	pthread_mutex_unlock(&lock);
+	if (drop)
+		assoc_unref(drop);
 	return have;
 }
 

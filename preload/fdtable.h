@@ -40,9 +40,10 @@ int fdtable_set_proxied(int fd, const struct sockaddr *sa, socklen_t len);
  * len == 0 clears it. Keeps an existing association. */
 int fdtable_set_udp(int fd, const struct sockaddr *peer, socklen_t len);
 
-/* Gives fd the association a unless it already has one. Returns the one fd
- * now has, with a reference for the caller (NULL if fd is not a UDP entry). */
-struct udp_assoc *fdtable_attach_assoc(int fd, struct udp_assoc *a);
+/* Gives fd the association a unless it already has one other than stale
+ * (NULL: none). Returns the one fd now has, with a reference for the caller
+ * (NULL if fd is not a UDP entry). */
+struct udp_assoc *fdtable_attach_assoc(int fd, struct udp_assoc *a, struct udp_assoc *stale);
 
 /* Marks one of the library's own fds; if the program closes or dup2()s over
  * it, the association is told (assoc_ctrl_lost) and never touches it again. */

@@ -51,6 +51,12 @@ static int is_proxied_dest(const struct config *c, const struct sockaddr *sa, so
 	return fakedns_is_fake_sockaddr(sa) || !config_is_direct(c, sa, len);
 }
 
+static int is_direct_source(const struct config *c, const struct sockaddr_storage *ss, socklen_t len)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)ss;
+	return sock_is_inet_addr(sa, len) && !is_proxied_dest(c, sa, len);
+}
+
 /* Binds an unbound socket to the wildcard address, as connect() would. */
 static void bind_if_unbound(int fd, int domain)
 {
@@ -87,23 +93,31 @@ int udp_connect(int fd, int domain, const struct sockaddr *addr, socklen_t len)
 	return 0;
 }
 
-/* The association of fd, made now if it has none. Returns a reference, or NULL with errno set. */
+/* The association of fd, made now if it has none or the proxy ended it.
+ * Takes over the reference in have. Returns a reference, or NULL with errno set. */
 static struct udp_assoc *assoc_of(int fd, struct udp_assoc *have, const struct config *c)
 {
 	int err, domain;
-	if (have)
+	if (have && assoc_alive(have))
 		return have;
+	if (have)
+		log_info("fd %d: the proxy ended its UDP association; making a new one", fd);
 	if (sock_inet_type(fd, &domain) != SOCK_DGRAM) {
 		errno = ENOTSOCK;
 		return NULL;
 	}
 	struct udp_assoc *a = assoc_open(fd, domain, c, &err);
 	if (!a) {
+		if (have)
+			assoc_unref(have);
 		errno = err;
 		return NULL;
 	}
-	struct udp_assoc *won = fdtable_attach_assoc(fd, a); /* another thread may have been first */
+	/* another thread may have been first */
+	struct udp_assoc *won = fdtable_attach_assoc(fd, a, have);
 	assoc_unref(a);
+	if (have)
+		assoc_unref(have);
 	if (!won)
 		errno = EBADF;
 	return won;
@@ -216,7 +230,8 @@ static ssize_t udp_recvmsg(int fd, struct msghdr *msg, int flags)
 				plen = (size_t)(n - hl);
 				fromlen = assoc_reply_source(fi.assoc, fi.assoc->relay.ss_family, &hsrc, &from);
 			}
-		} else if (!fi.peerlen) {
+		} else if (!fi.peerlen && (!fi.assoc || is_direct_source(config_get(), &src, m.msg_namelen))) {
+			/* Besides the relay, a proxied socket hears only excluded peers, which it reaches direct. */
 			memcpy(&from, &src, m.msg_namelen);
 			fromlen = m.msg_namelen;
 		}
