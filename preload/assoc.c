@@ -20,7 +20,7 @@
 
 static int move_high(int fd)
 {
-	int high = fcntl(fd, F_DUPFD_CLOEXEC, HIGH_FD);
+	int high = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, HIGH_FD);
 	if (high < 0)
 		return fd;
 	REAL(close)(fd);

@@ -48,7 +48,7 @@ static int table_create(void)
 	int fd = memfd_create("socksify-dns", 0); /* inherited on exec, on purpose */
 	if (fd < 0)
 		return -1;
-	int high = fcntl(fd, F_DUPFD, HIGH_FD);
+	int high = REAL(fcntl)(fd, F_DUPFD, HIGH_FD);
 	if (high >= 0) {
 		REAL(close)(fd);
 		fd = high;
@@ -133,7 +133,7 @@ static void table_adopt(const char *env)
 		int pfd = open(path, O_RDWR | O_CLOEXEC);
 		if (pfd < 0)
 			return; /* table_attach will say so, if this process ever needs a name */
-		fd = fcntl(pfd, F_DUPFD, HIGH_FD); /* inheritable, like the first process's */
+		fd = REAL(fcntl)(pfd, F_DUPFD, HIGH_FD); /* inheritable, like the first process's */
 		REAL(close)(pfd);
 		if (fd < 0 || fstat(fd, &st) < 0 || (unsigned long)st.st_ino != ino)
 			return;

@@ -1,5 +1,6 @@
 /* fd.c - close and dup family: a proxied socket's state follows its fd. */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -43,4 +44,32 @@ EXPORT int dup3(int oldfd, int newfd, int flags)
 	if (fdtable_kind(oldfd) == FD_UNMANAGED && fdtable_kind(newfd) == FD_UNMANAGED)
 		return r;
 	return after_dup(oldfd, r);
+}
+
+/* F_DUPFD and F_DUPFD_CLOEXEC duplicate like dup(); every other command passes through.
+ * The third argument is an int or a pointer: forwarding it as a long carries either. */
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, long arg)
+{
+	int r = real(fd, cmd, arg);
+	if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && fdtable_kind(fd) != FD_UNMANAGED)
+		return after_dup(fd, r);
+	return r;
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	long arg = va_arg(ap, long);
+	va_end(ap);
+	return fcntl_common(REAL(fcntl), fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	long arg = va_arg(ap, long);
+	va_end(ap);
+	return fcntl_common(REAL(fcntl64), fd, cmd, arg);
 }

@@ -46,7 +46,7 @@ static int replace_socket(int fd, int family)
 		{ SOL_SOCKET, SO_KEEPALIVE }, { SOL_SOCKET, SO_RCVBUF }, { SOL_SOCKET, SO_SNDBUF },
 		{ IPPROTO_TCP, TCP_NODELAY }, { SOL_SOCKET, SO_OOBINLINE },
 	};
-	int fdflags = fcntl(fd, F_GETFD), flflags = fcntl(fd, F_GETFL);
+	int fdflags = REAL(fcntl)(fd, F_GETFD), flflags = REAL(fcntl)(fd, F_GETFL);
 	int s = socket(family, SOCK_STREAM, 0);
 	if (s < 0 || fdflags < 0 || flflags < 0)
 		goto fail;
@@ -56,7 +56,7 @@ static int replace_socket(int fd, int family)
 		if (getsockopt(fd, opts[i].level, opts[i].name, &v, &vl) == 0)
 			setsockopt(s, opts[i].level, opts[i].name, &v, vl);
 	}
-	fcntl(s, F_SETFL, flflags);
+	REAL(fcntl)(s, F_SETFL, flflags);
 	if (REAL(dup3)(s, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
 		goto fail;
 	REAL(close)(s);
@@ -98,14 +98,14 @@ static int connect_via_proxy(int fd, int domain, const struct sockaddr *addr, so
 		plen = proxy_addr_for(fd, c->proxy_addr.ss_family, c, &proxy);
 	}
 
-	int flags = fcntl(fd, F_GETFL);
+	int flags = REAL(fcntl)(fd, F_GETFL);
 	if (flags >= 0 && !(flags & O_NONBLOCK))
-		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+		REAL(fcntl)(fd, F_SETFL, flags | O_NONBLOCK);
 	struct handshake hs;
 	handshake_init(&hs, c, (struct sockaddr *)&proxy, plen, SOCKS5_CMD_CONNECT, &target);
 	int err = handshake_run(&hs, fd, monotonic_ms() + c->timeout_ms);
 	if (flags >= 0 && !(flags & O_NONBLOCK))
-		fcntl(fd, F_SETFL, flags);
+		REAL(fcntl)(fd, F_SETFL, flags);
 
 	if (err) {
 		log_error("connect to %s via %s failed: %s", tname, c->proxy_text, hs.why);
