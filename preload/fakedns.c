@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fdtable.h"
 #include "log.h"
 #include "real.h"
 
@@ -72,6 +73,7 @@ static int table_create(void)
 	char env[64];
 	snprintf(env, sizeof env, "%d:%d:%lu", (int)getpid(), fd, (unsigned long)st.st_ino);
 	setenv(ENV_NAME, env, 1);
+	fdtable_set_internal(fd, NULL);
 	table = t;
 	return 0;
 }
@@ -125,8 +127,13 @@ static void table_adopt(const char *env)
 	int pid, fd;
 	unsigned long ino;
 	struct stat st;
-	if (sscanf(env, "%d:%d:%lu", &pid, &fd, &ino) != 3 || pid == getpid())
-		return; /* exec'd in place: the fd is still ours */
+	if (sscanf(env, "%d:%d:%lu", &pid, &fd, &ino) != 3)
+		return;
+	if (pid == getpid()) { /* exec'd in place: the fd is still ours */
+		if (fstat(fd, &st) == 0 && (unsigned long)st.st_ino == ino)
+			fdtable_set_internal(fd, NULL);
+		return;
+	}
 	if (fstat(fd, &st) < 0 || (unsigned long)st.st_ino != ino) {
 		char path[64];
 		snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
@@ -141,6 +148,7 @@ static void table_adopt(const char *env)
 	char mine[64];
 	snprintf(mine, sizeof mine, "%d:%d:%lu", (int)getpid(), fd, ino);
 	setenv(ENV_NAME, mine, 1);
+	fdtable_set_internal(fd, NULL);
 }
 
 void fakedns_init_early(void)

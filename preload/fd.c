@@ -2,16 +2,49 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 #include "export.h"
 #include "fdtable.h"
 #include "real.h"
 
+/* The library's own fds (UDP association control connections, the name
+ * table) survive programs that close every fd: closing one "succeeds" and
+ * leaves it to us; nothing of the program's can ever get that number. */
 EXPORT int close(int fd)
 {
-	fdtable_forget(fd);
+	enum fd_kind k = fdtable_kind(fd);
+	if (k == FD_INTERNAL)
+		return 0;
+	if (k != FD_UNMANAGED)
+		fdtable_forget(fd);
 	return REAL(close)(fd);
+}
+
+static int close_span(unsigned int first, unsigned int last, int flags)
+{
+	if (!(flags & CLOSE_RANGE_CLOEXEC))
+		for (unsigned int fd = first; fd <= last && fd < FDTABLE_MAX_FD; fd++)
+			if (fdtable_kind((int)fd) != FD_UNMANAGED)
+				fdtable_forget((int)fd);
+	return REAL(close_range)(first, last, flags);
+}
+
+/* Closes [first, last] but for our own fds: the spans between them. */
+EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	int ours[64];
+	size_t n = first <= last ? fdtable_internal_in(first, last, ours, 64) : 0;
+	unsigned int from = first;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned int)ours[i] > from && close_span(from, (unsigned int)ours[i] - 1, flags) < 0)
+			return -1;
+		from = (unsigned int)ours[i] + 1;
+	}
+	if (n && from > last)
+		return 0;
+	return close_span(from, last, flags);
 }
 
 static int after_dup(int oldfd, int newfd)
@@ -32,6 +65,8 @@ EXPORT int dup(int fd)
 
 EXPORT int dup2(int oldfd, int newfd)
 {
+	if (oldfd != newfd)
+		fdtable_evacuate(newfd);
 	int r = REAL(dup2)(oldfd, newfd);
 	if (fdtable_kind(oldfd) == FD_UNMANAGED && fdtable_kind(newfd) == FD_UNMANAGED)
 		return r;
@@ -40,6 +75,8 @@ EXPORT int dup2(int oldfd, int newfd)
 
 EXPORT int dup3(int oldfd, int newfd, int flags)
 {
+	if (oldfd != newfd)
+		fdtable_evacuate(newfd);
 	int r = REAL(dup3)(oldfd, newfd, flags);
 	if (fdtable_kind(oldfd) == FD_UNMANAGED && fdtable_kind(newfd) == FD_UNMANAGED)
 		return r;

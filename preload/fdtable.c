@@ -1,12 +1,14 @@
 /* fdtable.c - a two-level table indexed by fd, pages allocated on first use. */
 #include "fdtable.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "assoc.h"
+#include "real.h"
 
 #define PAGE_BITS 10
 #define PAGE_SIZE (1 << PAGE_BITS)
@@ -25,6 +27,20 @@ struct fd_page {
 
 static _Atomic(struct fd_page *) pages[PAGES];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The FD_INTERNAL fds, so that close_range() can step around them without scanning the table. */
+#define INTERNAL_MAX 256
+static int internal[INTERNAL_MAX];
+static size_t ninternal;
+
+static void internal_remove(int fd)
+{
+	for (size_t i = 0; i < ninternal; i++)
+		if (internal[i] == fd) {
+			internal[i] = internal[--ninternal];
+			return;
+		}
+}
 
 static struct fd_entry *entry_of(int fd)
 {
@@ -64,13 +80,16 @@ enum fd_kind fdtable_kind(int fd)
 }
 
 /* Empties e, with the lock held. Returns a reference the caller must drop after unlocking. */
-static struct udp_assoc *entry_clear(struct fd_entry *e)
+static struct udp_assoc *entry_clear(int fd, struct fd_entry *e)
 {
 	struct udp_assoc *drop = NULL;
-	if (kind_of(e) == FD_INTERNAL)
-		assoc_ctrl_lost(e->assoc);
-	else
+	if (kind_of(e) == FD_INTERNAL) {
+		if (e->assoc)
+			assoc_ctrl_lost(e->assoc);
+		internal_remove(fd);
+	} else {
 		drop = e->assoc;
+	}
 	e->assoc = NULL;
 	e->peerlen = 0;
 	set_kind(e, FD_UNMANAGED);
@@ -103,7 +122,7 @@ int fdtable_set_proxied(int fd, const struct sockaddr *sa, socklen_t len)
 	pthread_mutex_lock(&lock);
 	struct fd_entry *e = entry_alloc(fd);
 	if (e) {
-		drop = entry_clear(e);
+		drop = entry_clear(fd, e);
 		memcpy(&e->peer, sa, len);
 		e->peerlen = len;
 		set_kind(e, FD_TCP_PROXIED);
@@ -122,7 +141,7 @@ int fdtable_set_udp(int fd, const struct sockaddr *peer, socklen_t len)
 	struct fd_entry *e = entry_alloc(fd);
 	if (e) {
 		if (kind_of(e) != FD_UDP && kind_of(e) != FD_UDP_PROXIED) {
-			struct udp_assoc *drop = entry_clear(e); /* not UDP before: nothing to keep */
+			struct udp_assoc *drop = entry_clear(fd, e); /* not UDP before: nothing to keep */
 			(void)drop;
 		}
 		if (len)
@@ -160,10 +179,11 @@ int fdtable_set_internal(int fd, struct udp_assoc *a)
 	struct udp_assoc *drop = NULL;
 	pthread_mutex_lock(&lock);
 	struct fd_entry *e = entry_alloc(fd);
-	if (e) {
-		drop = entry_clear(e);
+	if (e && ninternal < INTERNAL_MAX) {
+		drop = entry_clear(fd, e);
 		e->assoc = a;
 		set_kind(e, FD_INTERNAL);
+		internal[ninternal++] = fd;
 	}
 	pthread_mutex_unlock(&lock);
 	if (drop)
@@ -192,7 +212,7 @@ void fdtable_forget(int fd)
 	if (!e || kind_of(e) == FD_UNMANAGED)
 		return;
 	pthread_mutex_lock(&lock);
-	struct udp_assoc *drop = entry_clear(e);
+	struct udp_assoc *drop = entry_clear(fd, e);
 	pthread_mutex_unlock(&lock);
 	if (drop)
 		assoc_unref(drop);
@@ -211,7 +231,7 @@ void fdtable_dup(int oldfd, int newfd)
 	pthread_mutex_lock(&lock);
 	struct fd_entry *from = entry_of(oldfd), *to = entry_alloc(newfd);
 	if (from && to) {
-		drop = entry_clear(to);
+		drop = entry_clear(newfd, to);
 		to->peer = from->peer;
 		to->peerlen = from->peerlen;
 		to->assoc = from->assoc;
@@ -222,6 +242,48 @@ void fdtable_dup(int oldfd, int newfd)
 	pthread_mutex_unlock(&lock);
 	if (drop)
 		assoc_unref(drop);
+}
+
+void fdtable_evacuate(int fd)
+{
+	if (fdtable_kind(fd) != FD_INTERNAL)
+		return;
+	pthread_mutex_lock(&lock);
+	struct fd_entry *e = entry_of(fd), *to = NULL;
+	struct udp_assoc *a = e ? e->assoc : NULL;
+	int moved = -1;
+	if (e && kind_of(e) == FD_INTERNAL) {
+		if (a && ninternal < INTERNAL_MAX)
+			moved = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, fd + 1);
+		if (moved >= 0 && (to = entry_alloc(moved))) {
+			to->assoc = a;
+			set_kind(to, FD_INTERNAL);
+			internal[ninternal++] = moved;
+			atomic_store(&a->ctrl, moved);
+			e->assoc = NULL; /* so clearing e does not tell a it lost its connection */
+		} else if (moved >= 0) {
+			REAL(close)(moved);
+		}
+		entry_clear(fd, e); /* the number is the program's now; a (if not moved) stops using it */
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+size_t fdtable_internal_in(unsigned int first, unsigned int last, int *out, size_t max)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < ninternal && n < max; i++)
+		if ((unsigned int)internal[i] >= first && (unsigned int)internal[i] <= last)
+			out[n++] = internal[i];
+	pthread_mutex_unlock(&lock);
+	for (size_t i = 1; i < n; i++) /* ascending, for stepping around them */
+		for (size_t j = i; j > 0 && out[j - 1] > out[j]; j--) {
+			int t = out[j];
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return n;
 }
 
 void fdtable_atfork_prepare(void) { pthread_mutex_lock(&lock); }

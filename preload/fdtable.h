@@ -10,6 +10,8 @@
 
 struct udp_assoc;
 
+#define FDTABLE_MAX_FD (1u << 20) /* fds the table can describe */
+
 enum fd_kind {
 	FD_UNMANAGED = 0,
 	FD_TCP_PROXIED, /* connected through the proxy; peer is the target */
@@ -45,9 +47,17 @@ int fdtable_set_udp(int fd, const struct sockaddr *peer, socklen_t len);
  * (NULL if fd is not a UDP entry). */
 struct udp_assoc *fdtable_attach_assoc(int fd, struct udp_assoc *a, struct udp_assoc *stale);
 
-/* Marks one of the library's own fds; if the program closes or dup2()s over
- * it, the association is told (assoc_ctrl_lost) and never touches it again. */
+/* Marks one of the library's own fds (a's control connection, or with a
+ * NULL the name table). The program's close() and close_range() leave it
+ * open; a dup2() onto its number first moves it (fdtable_evacuate). */
 int fdtable_set_internal(int fd, struct udp_assoc *a);
+
+/* Before the program takes the number fd: move our own fd elsewhere (the
+ * association learns its new number) or, for the name table, let it go. */
+void fdtable_evacuate(int fd);
+
+/* The library's own fds within [first, last], ascending, at most max. Returns the count. */
+size_t fdtable_internal_in(unsigned int first, unsigned int last, int *out, size_t max);
 
 /* Copies the peer into sa/len with getpeername()'s truncation rules. Returns 0, or -1 if none. */
 int fdtable_get_peer(int fd, struct sockaddr *sa, socklen_t *len);
