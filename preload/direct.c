@@ -5,6 +5,7 @@
  * that the address stands for an excluded name. A small ring, newest first
  * to be kept; forked children inherit it. */
 #include "direct.h"
+#include "fork.h"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -54,6 +55,14 @@ static void note(int family, const void *addr)
 			atomic_store(&ring.count, n + 1);
 	}
 	pthread_mutex_unlock(&ring.lock);
+}
+
+void direct_fork(enum fork_phase phase)
+{
+	if (phase == FORK_PREPARE)
+		pthread_mutex_lock(&ring.lock);
+	else
+		pthread_mutex_unlock(&ring.lock);
 }
 
 void direct_note_addrinfo(const struct addrinfo *ai)

@@ -25,6 +25,7 @@
 #include "export.h"
 #include "direct.h"
 #include "fakedns.h"
+#include "fork.h"
 #include "handshake.h"
 #include "hostsfile.h"
 #include "log.h"
@@ -55,6 +56,11 @@ static struct {
 	size_t len;
 	struct stat st;
 } hosts = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void hosts_acquire_lock_only(void)
+{
+	pthread_mutex_lock(&hosts.lock);
+}
 
 /* Locks the cache and returns its text up to date; unlock with hosts_release(). */
 static const char *hosts_acquire(size_t *len)
@@ -90,6 +96,14 @@ static const char *hosts_acquire(size_t *len)
 static void hosts_release(void)
 {
 	pthread_mutex_unlock(&hosts.lock);
+}
+
+void dns_fork(enum fork_phase phase)
+{
+	if (phase == FORK_PREPARE)
+		hosts_acquire_lock_only();
+	else
+		hosts_release();
 }
 
 /* Addresses for a name without asking any server: /etc/hosts, then localhost. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "assoc.h"
+#include "fork.h"
 #include "real.h"
 
 #define PAGE_BITS 10
@@ -286,6 +287,17 @@ size_t fdtable_internal_in(unsigned int first, unsigned int last, int *out, size
 	return n;
 }
 
-void fdtable_atfork_prepare(void) { pthread_mutex_lock(&lock); }
-void fdtable_atfork_parent(void) { pthread_mutex_unlock(&lock); }
-void fdtable_atfork_child(void) { pthread_mutex_init(&lock, NULL); }
+void fdtable_fork(enum fork_phase phase)
+{
+	if (phase == FORK_PREPARE) {
+		pthread_mutex_lock(&lock);
+		return;
+	}
+	if (phase == FORK_CHILD) /* another thread may have held an association's lock: the child has no such thread */
+		for (size_t i = 0; i < ninternal; i++) {
+			struct fd_entry *e = entry_of(internal[i]);
+			if (e && e->assoc)
+				pthread_mutex_init(&e->assoc->lock, NULL);
+		}
+	pthread_mutex_unlock(&lock);
+}

@@ -67,9 +67,5 @@ void fdtable_forget(int fd);
 /* After dup-like calls: newfd now refers to what oldfd refers to. */
 void fdtable_dup(int oldfd, int newfd);
 
-/* pthread_atfork handlers: the child never inherits a held lock. */
-void fdtable_atfork_prepare(void);
-void fdtable_atfork_parent(void);
-void fdtable_atfork_child(void);
 
 #endif

@@ -3,12 +3,34 @@
 #include <pthread.h>
 
 #include "fakedns.h"
-#include "fdtable.h"
+#include "fork.h"
 #include "real.h"
+
+/* Locks in one order: hosts cache, direct ring, fd table. */
+static void fork_prepare(void)
+{
+	dns_fork(FORK_PREPARE);
+	direct_fork(FORK_PREPARE);
+	fdtable_fork(FORK_PREPARE);
+}
+
+static void fork_parent(void)
+{
+	fdtable_fork(FORK_PARENT);
+	direct_fork(FORK_PARENT);
+	dns_fork(FORK_PARENT);
+}
+
+static void fork_child(void)
+{
+	fdtable_fork(FORK_CHILD);
+	direct_fork(FORK_CHILD);
+	dns_fork(FORK_CHILD);
+}
 
 __attribute__((constructor)) static void socksify_init(void)
 {
 	real_init();
 	fakedns_init_early();
-	pthread_atfork(fdtable_atfork_prepare, fdtable_atfork_parent, fdtable_atfork_child);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
