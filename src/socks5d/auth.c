@@ -22,12 +22,11 @@ const struct user *auth_check(const struct config *cfg, const struct socks5_cred
 	static const char dummy[] = "socks5d-no-such-user-password";
 	const struct user *found = NULL;
 
+	/* Every name is compared, in constant time, with no early exit. */
 	for (size_t i = 0; i < cfg->nusers; i++) {
 		const struct user *u = &cfg->users[i];
-		if (u->name_len == cred->ulen && memcmp(u->name, cred->user, cred->ulen) == 0) {
+		if (secret_equal(u->name, u->name_len, cred->user, cred->ulen) && !found)
 			found = u;
-			break;
-		}
 	}
 	if (!found) {
 		(void)secret_equal(dummy, sizeof dummy - 1, cred->pass, cred->plen);

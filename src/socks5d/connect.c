@@ -123,6 +123,42 @@ void connect_on_target(struct server *srv, struct conn *c, uint32_t events)
 	connect_next(srv, c);
 }
 
+/* Drops the addresses the rules refuse, keeping the order of the rest.
+ * False, with the client answered REP 02, when none remain. */
+static bool addrs_filter(struct server *srv, struct conn *c)
+{
+	enum target_verdict worst = TARGET_OK;
+	uint8_t kept = 0;
+
+	for (uint8_t i = 0; i < c->naddrs; i++) {
+		enum target_verdict v = target_check(srv, &c->addrs[i]);
+		if (v == TARGET_OK) {
+			c->addrs[kept++] = c->addrs[i];
+			continue;
+		}
+		if (v == TARGET_LOOP || worst == TARGET_OK)
+			worst = v;
+		char name[64];
+		sockaddr_format(&c->addrs[i], name, sizeof name);
+		if (v == TARGET_LOOP)
+			log_info("refusing target=%s (%s): %s", c->target_name, name, target_verdict_reason(v));
+		else
+			log_debug("skipping target=%s (%s): %s", c->target_name, name, target_verdict_reason(v));
+	}
+	c->naddrs = kept;
+	if (kept > 0)
+		return true;
+	connect_fail(srv, c, SOCKS5_REP_NOT_ALLOWED, RES_NOT_ALLOWED);
+	return false;
+}
+
+/* The first connect of a session, once its addresses are known. */
+static void connect_first(struct server *srv, struct conn *c)
+{
+	if (addrs_filter(srv, c))
+		connect_next(srv, c);
+}
+
 static int gai_to_addrs(struct conn *c, const char *host, uint16_t port)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST };
@@ -147,12 +183,12 @@ void connect_start(struct server *srv, struct conn *c, const struct socks5_addr 
 			return;
 		}
 		c->naddrs = 1;
-		connect_next(srv, c);
+		connect_first(srv, c);
 		return;
 	}
 	/* A literal address sent as a name needs no lookup thread. */
 	if (gai_to_addrs(c, dst->u.domain.name, dst->port) == 0) {
-		connect_next(srv, c);
+		connect_first(srv, c);
 		return;
 	}
 	struct resolve_job *job = calloc(1, sizeof *job);
@@ -193,7 +229,7 @@ static void connect_use_resolved(struct server *srv, struct conn *c, struct reso
 	c->addrs = job->addrs;
 	c->naddrs = job->naddrs;
 	job->addrs = NULL;
-	connect_next(srv, c);
+	connect_first(srv, c);
 }
 
 void connect_on_resolved(struct server *srv, struct resolve_job *job)

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_RESOLVER_THREADS 32
@@ -19,11 +21,33 @@ static void usage(FILE *f)
 	      "\n"
 	      "  -l, --listen ADDR:PORT      listen here (repeatable; default 127.0.0.1:1080)\n"
 	      "                              IPv4 127.0.0.1:1080, IPv6 [::1]:1080; port 0 = any\n"
-	      "  -u, --user USER:PASS        require RFC 1929 login; accept this user (repeatable)\n"
-	      "      --users FILE            users from FILE, one USER:PASS a line, # comments\n"
+	      "  -u, --login USER:PASS       require RFC 1929 login; accept this user (repeatable)\n"
+	      "      --users FILE            users from FILE, one USER:PASS a line, # comments;\n"
+	      "                              FILE must be owned by us or root and not readable\n"
+	      "                              or writable by group or others (chmod 600)\n"
+	      "      --allow-open            allow a non-loopback listener without a login\n"
+	      "                              (refused otherwise: anyone reaching it could use us)\n"
+	      "\n"
+	      "Access rules (ADDR, ADDR/PREFIX, [IPv6]/PREFIX, optionally :PORT; '*' = any):\n"
+	      "      --allow-to CIDR[:PORT]  targets that may be reached (repeatable)\n"
+	      "      --deny-to CIDR[:PORT]   targets that may not be reached (repeatable);\n"
+	      "                              --allow-to/--deny-to are tried in order, the first\n"
+	      "                              match wins, no match allows. A denied CONNECT gets\n"
+	      "                              REP 02 (not allowed by ruleset); for a name, denied\n"
+	      "                              addresses are skipped. Denied UDP datagrams are\n"
+	      "                              dropped and counted (denied=N in the session line).\n"
+	      "      --allow-from CIDR       only these clients (repeatable); others are closed\n"
+	      "                              right after accept\n"
+	      "  Targets that are socks5d's own listeners are always refused (REP 02): the\n"
+	      "  listener's address and port, or for a 0.0.0.0/:: listener its port on any\n"
+	      "  local address (one that a socket can be bound to right now), 0.0.0.0 and ::.\n"
+	      "\n"
+	      "      --user NAME             after binding, switch to account NAME (groups, gid,\n"
+	      "                              uid; needs root); fails rather than run as root\n"
 	      "      --connect-timeout SEC   give up connecting to a target after SEC (default 10)\n"
 	      "      --handshake-timeout SEC drop clients that do not finish the handshake (default 10)\n"
-	      "      --max-conns N           at most N sessions (default from RLIMIT_NOFILE)\n"
+	      "      --max-conns N           at most N sessions (default from RLIMIT_NOFILE);\n"
+	      "                              clients beyond it are accepted and closed at once\n"
 	      "      --resolver-threads N    at most N threads for name lookups (default 32)\n"
 	      "      --udp-timeout SEC       end UDP associations idle for SEC (default 120)\n"
 	      "  -q, --quiet                 log errors only\n"
@@ -32,7 +56,9 @@ static void usage(FILE *f)
 	      "  -V, --version               show the version\n"
 	      "\n"
 	      "Each listener is announced on stdout as 'socks5d: listening on ADDR:PORT'.\n"
-	      "One line per session is logged on stderr when it ends.\n",
+	      "One line per session is logged on stderr when it ends; passwords never are.\n"
+	      "Exit status: 0 on SIGTERM/SIGINT, 2 on a bad command line or an unsafe setup\n"
+	      "(open listener, users file others can read), 1 on any other failure to start.\n",
 	      f);
 }
 
@@ -160,6 +186,33 @@ static void hide_password(char *arg)
 		memset(colon + 1, '*', strlen(colon + 1));
 }
 
+/* Like ssh with a private key: a password file others can read, or that
+ * someone else owns (and so may rewrite), is refused, not silently used. */
+static bool users_file_unsafe(FILE *f, const char *path)
+{
+	struct stat st;
+
+	if (fstat(fileno(f), &st) < 0) {
+		fprintf(stderr, "socks5d: users file '%s': %s\n", path, strerror(errno));
+		return true;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(stderr, "socks5d: users file '%s' is not a regular file\n", path);
+		return true;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		fprintf(stderr, "socks5d: users file '%s' is owned by uid %u, not by us (uid %u) or root; refusing it\n",
+			path, (unsigned)st.st_uid, (unsigned)geteuid());
+		return true;
+	}
+	if (st.st_mode & 077) {
+		fprintf(stderr, "socks5d: users file '%s' has mode %04o: group or others may access it; "
+			"refusing it (fix: chmod 600 '%s')\n", path, (unsigned)(st.st_mode & 07777), path);
+		return true;
+	}
+	return false;
+}
+
 static int load_users_file(struct config *cfg, const char *path)
 {
 	FILE *f = fopen(path, "re");
@@ -170,6 +223,10 @@ static int load_users_file(struct config *cfg, const char *path)
 
 	if (!f) {
 		fprintf(stderr, "socks5d: cannot read users file '%s': %s\n", path, strerror(errno));
+		return OPTIONS_BAD;
+	}
+	if (users_file_unsafe(f, path)) {
+		fclose(f);
 		return OPTIONS_BAD;
 	}
 	while ((n = getline(&line, &cap, f)) >= 0) {
@@ -215,8 +272,48 @@ static int parse_count(const char *s, long min, long max, long *out)
 	return 0;
 }
 
+static int add_target_rule(struct config *cfg, bool allow, const char *arg)
+{
+	char err[160] = "";
+	struct target_rule *n = realloc(cfg->target_rules, (cfg->ntarget_rules + 1) * sizeof *n);
+
+	if (!n)
+		return bad_option("%s", "out of memory");
+	cfg->target_rules = n;
+	struct target_rule *r = &n[cfg->ntarget_rules];
+	memset(r, 0, sizeof *r);
+	r->allow = allow;
+	if (netlist_parse(arg, &r->net, err, sizeof err) < 0 || r->net.n == 0) {
+		fprintf(stderr, "socks5d: bad --%s '%s': %s (see socks5d --help)\n", allow ? "allow-to" : "deny-to",
+			arg, r->net.n == 0 && !err[0] ? "empty" : err);
+		return OPTIONS_BAD;
+	}
+	cfg->ntarget_rules++;
+	return OPTIONS_OK;
+}
+
+static int add_allow_from(struct config *cfg, const char *arg)
+{
+	char err[160] = "";
+
+	if (!cfg->allow_from && !(cfg->allow_from = calloc(1, sizeof *cfg->allow_from)))
+		return bad_option("%s", "out of memory");
+	size_t before = cfg->allow_from->n;
+	if (netlist_parse(arg, cfg->allow_from, err, sizeof err) < 0 || cfg->allow_from->n == before) {
+		fprintf(stderr, "socks5d: bad --allow-from '%s': %s (see socks5d --help)\n", arg,
+			err[0] ? err : "empty");
+		return OPTIONS_BAD;
+	}
+	return OPTIONS_OK;
+}
+
 enum {
 	OPT_USERS = 256,
+	OPT_RUN_AS,
+	OPT_ALLOW_OPEN,
+	OPT_ALLOW_TO,
+	OPT_DENY_TO,
+	OPT_ALLOW_FROM,
 	OPT_CONNECT_TIMEOUT,
 	OPT_HANDSHAKE_TIMEOUT,
 	OPT_MAX_CONNS,
@@ -226,7 +323,12 @@ enum {
 
 static const struct option long_options[] = {
 	{ "listen", required_argument, NULL, 'l' },
-	{ "user", required_argument, NULL, 'u' },
+	{ "login", required_argument, NULL, 'u' },
+	{ "user", required_argument, NULL, OPT_RUN_AS },
+	{ "allow-open", no_argument, NULL, OPT_ALLOW_OPEN },
+	{ "allow-to", required_argument, NULL, OPT_ALLOW_TO },
+	{ "deny-to", required_argument, NULL, OPT_DENY_TO },
+	{ "allow-from", required_argument, NULL, OPT_ALLOW_FROM },
 	{ "users", required_argument, NULL, OPT_USERS },
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
@@ -254,6 +356,24 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 		return OPTIONS_OK;
 	case OPT_USERS:
 		return load_users_file(cfg, arg);
+	case OPT_RUN_AS:
+		/* Account names cannot hold ':'; this is an old-style --user USER:PASS. */
+		if (strchr(arg, ':')) {
+			hide_password((char *)arg);
+			return bad_option("%s", "--user takes the account to run as; give logins with -u/--login USER:PASS");
+		}
+		if (!*arg)
+			return bad_option("%s", "--user needs an account name");
+		cfg->run_as = arg;
+		return OPTIONS_OK;
+	case OPT_ALLOW_OPEN:
+		cfg->allow_open = true;
+		return OPTIONS_OK;
+	case OPT_ALLOW_TO:
+	case OPT_DENY_TO:
+		return add_target_rule(cfg, opt == OPT_ALLOW_TO, arg);
+	case OPT_ALLOW_FROM:
+		return add_allow_from(cfg, arg);
 	case OPT_CONNECT_TIMEOUT:
 		if (parse_seconds(arg, &cfg->connect_timeout_ms) < 0)
 			return bad_option("bad --connect-timeout '%s' (seconds, > 0)", arg);
@@ -291,6 +411,37 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 	return OPTIONS_BAD;
 }
 
+static bool is_loopback(const union sockaddr_any *a)
+{
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (a->sa.sa_family == AF_INET)
+		return ((const uint8_t *)&a->sin.sin_addr)[0] == 127;
+	if (IN6_IS_ADDR_LOOPBACK(&a->sin6.sin6_addr))
+		return true;
+	return memcmp(&a->sin6.sin6_addr, v4mapped, 12) == 0 && a->sin6.sin6_addr.s6_addr[12] == 127;
+}
+
+/* An open proxy on a reachable address is how proxies end up abused:
+ * without a login, only loopback unless the operator says otherwise. */
+static int check_open_listeners(const struct config *cfg)
+{
+	char name[64];
+
+	if (cfg->nusers > 0 || cfg->allow_open)
+		return OPTIONS_OK;
+	for (size_t i = 0; i < cfg->nlistens; i++) {
+		if (is_loopback(&cfg->listens[i].addr))
+			continue;
+		sockaddr_format(&cfg->listens[i].addr, name, sizeof name);
+		fprintf(stderr, "socks5d: refusing to listen on %s without authentication (anyone who reaches it "
+			"could use this proxy); require a login with -u USER:PASS or --users FILE, "
+			"or pass --allow-open if an open proxy is intended\n", name);
+		return OPTIONS_BAD;
+	}
+	return OPTIONS_OK;
+}
+
 int options_parse(int argc, char **argv, struct config *cfg)
 {
 	int opt, rc;
@@ -321,7 +472,7 @@ int options_parse(int argc, char **argv, struct config *cfg)
 		return bad_option("unexpected argument '%s'", argv[optind]);
 	if (cfg->nlistens == 0 && add_listen(cfg, "127.0.0.1:1080") != OPTIONS_OK)
 		return OPTIONS_BAD;
-	return OPTIONS_OK;
+	return check_open_listeners(cfg);
 }
 
 void options_free(struct config *cfg)
@@ -334,7 +485,12 @@ void options_free(struct config *cfg)
 	}
 	free(cfg->users);
 	free(cfg->listens);
+	free(cfg->target_rules);
+	free(cfg->allow_from);
 	cfg->users = NULL;
 	cfg->listens = NULL;
+	cfg->target_rules = NULL;
+	cfg->allow_from = NULL;
+	cfg->ntarget_rules = 0;
 	cfg->nusers = cfg->nlistens = 0;
 }

@@ -27,6 +27,7 @@ static const char *const result_names[] = {
 	[RES_BAD_REQUEST] = "bad-request",
 	[RES_CMD_UNSUPPORTED] = "cmd-unsupported",
 	[RES_HANDSHAKE_TIMEOUT] = "handshake-timeout",
+	[RES_NOT_ALLOWED] = "not-allowed",
 	[RES_ERROR] = "error",
 };
 
@@ -271,9 +272,34 @@ static bool accept_drop_with_spare(struct server *srv, int lfd)
 	return fd >= 0;
 }
 
+/* Refused by --allow-from: one log line per second at most, counting the
+ * ones in between, so a scan cannot flood the log. */
+static void refuse_client(struct server *srv, int fd, const union sockaddr_any *peer)
+{
+	close(fd);
+	srv->stats.rejected++;
+	if (srv->from_warned_ms != 0 && srv->now_ms - srv->from_warned_ms < 1000) {
+		srv->from_refused_unlogged++;
+		return;
+	}
+	char name[64], more[80] = "";
+	sockaddr_format(peer, name, sizeof name);
+	if (srv->from_refused_unlogged)
+		snprintf(more, sizeof more, " (and %llu more since the last such line)",
+			 (unsigned long long)srv->from_refused_unlogged);
+	log_info("refused client=%s: not in --allow-from%s", name, more);
+	srv->from_warned_ms = srv->now_ms;
+	srv->from_refused_unlogged = 0;
+}
+
 static void accept_one(struct server *srv, int fd, const union sockaddr_any *peer)
 {
 	struct conn *c;
+
+	if (!client_allowed_by_rules(srv->cfg, peer)) {
+		refuse_client(srv, fd, peer);
+		return;
+	}
 
 	if (srv->nconns >= (size_t)srv->max_conns) {
 		srv->stats.rejected++;
@@ -387,6 +413,9 @@ int server_init(struct server *srv, const struct config *cfg, long max_conns)
 		if (listener_open(srv, &srv->listeners[i], &cfg->listens[i]) < 0)
 			return -1;
 	}
+	/* Before any thread exists, so every thread runs as the new user. */
+	if (cfg->run_as && privileges_drop(cfg->run_as) < 0)
+		return -1;
 	srv->resolver = resolver_start(cfg->resolver_threads, srv->epfd);
 	if (!srv->resolver) {
 		fprintf(stderr, "socks5d: cannot start resolver threads\n");

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "netlist.h"
 #include "socks5.h"
 
 #define SOCKS5D_VERSION "0.1.0"
@@ -43,11 +44,22 @@ struct listen_spec {
 	socklen_t len;
 };
 
+/* One --allow-to or --deny-to; the rules are tried in command-line order. */
+struct target_rule {
+	bool allow;
+	struct netlist net;
+};
+
 struct config {
 	struct listen_spec *listens;
 	size_t nlistens;
 	struct user *users; /* RFC 1929 is required iff nusers > 0 */
 	size_t nusers;
+	bool allow_open; /* a non-loopback listener without auth is allowed */
+	struct target_rule *target_rules;
+	size_t ntarget_rules;
+	struct netlist *allow_from; /* NULL: every client */
+	const char *run_as; /* --user: drop to this account after binding */
 	int connect_timeout_ms;
 	int handshake_timeout_ms;
 	long max_conns; /* 0: derive from RLIMIT_NOFILE */
@@ -61,6 +73,14 @@ enum { OPTIONS_OK, OPTIONS_EXIT_OK, OPTIONS_BAD };
 int options_parse(int argc, char **argv, struct config *cfg);
 void options_free(struct config *cfg);
 int sockaddr_format(const union sockaddr_any *a, char *buf, size_t cap);
+
+/* rules.c: who may use us, and where to */
+enum target_verdict { TARGET_OK, TARGET_DENIED, TARGET_LOOP };
+struct server;
+bool client_allowed_by_rules(const struct config *cfg, const union sockaddr_any *peer);
+enum target_verdict target_check(const struct server *srv, const union sockaddr_any *dst);
+const char *target_verdict_reason(enum target_verdict v);
+int privileges_drop(const char *name);
 
 /* auth.c */
 const struct user *auth_check(const struct config *cfg, const struct socks5_credentials *cred);
@@ -136,6 +156,7 @@ enum session_result {
 	RES_BAD_REQUEST,
 	RES_CMD_UNSUPPORTED,
 	RES_HANDSHAKE_TIMEOUT,
+	RES_NOT_ALLOWED,
 	RES_ERROR,
 };
 
@@ -210,6 +231,8 @@ struct server {
 	int64_t now_ms;
 	int64_t limit_warned_ms;
 	int64_t udp_warned_ms;
+	int64_t from_warned_ms;
+	uint64_t from_refused_unlogged; /* --allow-from refusals not logged yet */
 	struct server_stats stats;
 };
 

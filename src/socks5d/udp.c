@@ -90,6 +90,7 @@ struct udp_assoc {
 	struct udp_queued *queue_head, *queue_tail;
 	unsigned nqueued;
 	uint64_t bytes_up, bytes_down, dgrams_up, dgrams_down, dropped;
+	uint64_t denied; /* refused by the target rules; not in dropped */
 };
 
 static socklen_t sockaddr_len(const union sockaddr_any *a)
@@ -213,9 +214,21 @@ static struct udp_sock *target_sock(struct server *srv, struct udp_assoc *a, int
 static int send_to_target(struct server *srv, struct udp_assoc *a, const union sockaddr_any *dst,
 			  const uint8_t *data, size_t len)
 {
-	struct udp_sock *s = target_sock(srv, a, dst->sa.sa_family);
+	struct udp_sock *s;
 	ssize_t n = -1;
 
+	enum target_verdict v = target_check(srv, dst);
+	if (v != TARGET_OK) {
+		a->denied++;
+		if (log_get_level() >= LOG_LVL_DEBUG) {
+			char client[64], to[64];
+			sockaddr_format(&a->conn->peer, client, sizeof client);
+			sockaddr_format(dst, to, sizeof to);
+			log_debug("udp (client=%s): refused a datagram to %s: %s", client, to, target_verdict_reason(v));
+		}
+		return -1;
+	}
+	s = target_sock(srv, a, dst->sa.sa_family);
 	if (s) {
 		do
 			n = sendto(s->fd, data, len, 0, &dst->sa, sockaddr_len(dst));
@@ -801,6 +814,7 @@ int udp_assoc_format_counts(const struct udp_assoc *a, char *buf, size_t cap, ui
 {
 	*up = a->bytes_up;
 	*down = a->bytes_down;
-	return snprintf(buf, cap, " dgrams_up=%llu dgrams_down=%llu dropped=%llu", (unsigned long long)a->dgrams_up,
-			(unsigned long long)a->dgrams_down, (unsigned long long)a->dropped);
+	return snprintf(buf, cap, " dgrams_up=%llu dgrams_down=%llu dropped=%llu denied=%llu",
+			(unsigned long long)a->dgrams_up, (unsigned long long)a->dgrams_down,
+			(unsigned long long)a->dropped, (unsigned long long)a->denied);
 }
