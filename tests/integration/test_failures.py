@@ -230,6 +230,7 @@ def closed_target_run(socks5d, opts=(), env=None):
     finally:
         keep.close()
     assert out["errno"] == "ECONNREFUSED", out
+    socks5d.wait_session("127.0.0.1:%d" % port, result="refused")  # it did go through the library
     return r
 
 

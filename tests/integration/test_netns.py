@@ -222,6 +222,7 @@ def test_proxy_down_curl_and_wget_send_nothing(net, counters):
     assert r.rc != 0, r
     c = counters.read()
     assert c["to_target"] == 0 and c["to_other"] == 0, c
+    assert c["to_proxy"] >= 2, "curl and wget did not even try the proxy: %r" % c
 
 
 def test_no_proxy_configured_sends_nothing(net, counters):
