@@ -1,10 +1,12 @@
 """A deliberately broken SOCKS5 proxy for test_hostile_proxy.py / test_hostile_programs.py.
 
-  hostile_proxy.py --listen ADDR --mode MODE [--banner-hex HEX] [--delay SECS]
+  hostile_proxy.py --listen ADDR --mode MODE[,MODE...] [--banner-hex HEX] [--delay SECS]
 
-Prints 'hostile: listening on ADDR:PORT' on stdout once bound. Every event goes to
-stderr, one line each, flushed: 'conn N', 'greeting HEX', 'auth HEX', 'request HEX',
-'sent HEX', 'echo N', 'end N'. It never connects anywhere: where a mode "succeeds",
+One listener per mode; prints 'hostile: MODE listening on ADDR:PORT' on stdout for each
+once all are bound. Every event goes to stderr, one line each, flushed, tagged with
+the mode and the connection number: 'conn MODE N', 'greeting MODE N HEX', 'auth MODE N
+USER', 'request MODE N HEX', 'sent HEX', 'echo MODE N BYTES', 'end MODE N'.
+It never connects anywhere: where a mode "succeeds",
 the proxy itself plays the target: it sends --banner-hex right after the reply,
 then echoes what it gets until EOF, then closes. So whatever the program reads
 must be exactly banner + its own bytes; any reply byte among them is a bug.
@@ -99,8 +101,8 @@ def play_target(c, n, banner):
     log("echo", n, total)
 
 
-def serve(c, n, a):
-    mode = a.mode
+def serve(c, n, a, mode):
+    tag = "%s %d" % (mode, n)
     banner = bytes.fromhex(a.banner_hex)
     c.settimeout(30)
     try:
@@ -109,7 +111,7 @@ def serve(c, n, a):
             return
         g = recv_exact(c, 2)
         g += recv_exact(c, g[1])
-        log("greeting", n, g.hex())
+        log("greeting", tag, g.hex())
         if mode == "badver":
             return send(c, b"\x04\x00")
         if mode == "badmethod":
@@ -122,13 +124,13 @@ def serve(c, n, a):
             user = recv_exact(c, ulen)
             plen = recv_exact(c, 1)[0]
             recv_exact(c, plen)
-            log("auth", n, user.decode("ascii", "replace"))
+            log("auth", tag, user.decode("ascii", "replace"))
             return send(c, b"\x01\x01")
         send(c, b"\x05\x00")
         if mode == "rstgreeting":
             return rst(c)
         req = read_request(c)
-        log("request", n, req.hex())
+        log("request", tag, req.hex())
         if mode == "badatyp":
             return send(c, b"\x05\x00\x00\x07" + b"\x01\x02\x03\x04\x00\x50")
         if mode == "domlen0":
@@ -155,31 +157,31 @@ def serve(c, n, a):
                 c.sendall(bytes([b]))
                 time.sleep(0.02)
             log("sent", GOOD_REPLY.hex())
-            return play_target(c, n, banner)
+            return play_target(c, tag, banner)
         if mode == "withdata":
             c.sendall(GOOD_REPLY + banner)
             log("sent", GOOD_REPLY.hex(), "+banner")
-            return play_target(c, n, b"")
+            return play_target(c, tag, b"")
         if mode == "slow":
             time.sleep(a.delay)
             send(c, GOOD_REPLY)
-            return play_target(c, n, banner)
+            return play_target(c, tag, banner)
         if mode in ("bndabsurd", "udpabsurd"):
             send(c, ABSURD_REPLY)
             if req[1] == 3:  # UDP ASSOCIATE: hold the control connection open
                 while c.recv(4096):
                     pass
                 return
-            return play_target(c, n, banner)
+            return play_target(c, tag, banner)
         log("unknown mode", mode)
     except (EOFError, OSError) as e:
-        log("error", n, e)
+        log("error", tag, e)
     finally:
         try:
             c.close()
         except OSError:
             pass
-        log("end", n)
+        log("end", tag)
 
 
 def main():
@@ -190,17 +192,29 @@ def main():
     ap.add_argument("--delay", type=float, default=0.3)
     a = ap.parse_args()
     fam = socket.AF_INET6 if ":" in a.listen else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    s.bind((a.listen, 0))
-    s.listen(64)
-    port = s.getsockname()[1]
-    print("hostile: listening on %s:%d" % ("[%s]" % a.listen if ":" in a.listen else a.listen, port), flush=True)
+    listeners = []
+    for mode in a.mode.split(","):
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.bind((a.listen, 0))
+        s.listen(64)
+        listeners.append((mode, s))
+    for mode, s in listeners:
+        print("hostile: %s listening on %s:%d" % (mode, "[%s]" % a.listen if ":" in a.listen else a.listen,
+                                                   s.getsockname()[1]), flush=True)
+    threads = [threading.Thread(target=accept_loop, args=(s, mode, a), daemon=True) for mode, s in listeners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def accept_loop(s, mode, a):
     n = 0
     while True:
         c, peer = s.accept()
         n += 1
-        log("conn", n, peer[0])
-        threading.Thread(target=serve, args=(c, n, a), daemon=True).start()
+        log("conn", mode, n, peer[0])
+        threading.Thread(target=serve, args=(c, n, a, mode), daemon=True).start()
 
 
 if __name__ == "__main__":
