@@ -131,6 +131,9 @@ def start_socks5d(built, tmp_path):
         for l in listen:
             cmd += ["-l", l]
         cmd += list(args)
+        if netns and not {"-u", "--users", "--allow-open"} & set(args):
+            # a veth address inside the test's own namespace: open on purpose
+            cmd.append("--allow-open")
         if netns:
             cmd = ["ip", "netns", "exec", netns] + cmd
         env = support.base_env()

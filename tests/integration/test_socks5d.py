@@ -260,6 +260,7 @@ def test_auth_right_password(start_socks5d, httpd, bodies):
 def test_auth_users_file(start_socks5d, httpd, bodies, tmp_path):
     users = tmp_path / "users"
     users.write_text("# test users\ncarol:pa:ss\ndave:x\n")
+    users.chmod(0o600)  # socks5d refuses a users file others can read
     d = start_socks5d("--users", str(users))
     s = socks_connect(d.host, d.port, ("::1", httpd.port), auth=("carol", "pa:ss"))
     assert http_get_on(s, "::1", "small") == bodies.data["small"]
