@@ -97,14 +97,17 @@ def sockets_in(fdlist):
 
 # ---- closing every fd ----
 
-@pytest.mark.parametrize("how", ["loop", "range"], ids=["close-loop", "close_range"])
+@pytest.mark.parametrize("how", ["loop", "range", "syscall", "closefrom"],
+                         ids=["close-loop", "close_range", "syscall-close_range", "closefrom"])
 def test_close_every_fd(udpnet, dnsnet, leaks, socks5d_p, prog, how):
-    """A UDP exchange and a TCP connect by name, then close(3..1024) or close_range(3, ~0U, 0),
-    then the program's own socketpairs at fd >= 700 and >= 900 (where the library keeps its
+    """A UDP exchange and a TCP connect by name, then close(3..1024), close_range(3, ~0U, 0),
+    syscall(SYS_close_range, ...) or closefrom(3) (glibc's makes the system call itself),
+    then new sockets (they get the closed proxied sockets' numbers) and the program's own socketpairs at fd >= 700 and >= 900 (where the library keeps its
     association control connection and its name table): the library must neither write to
     them nor close them; the name still resolves to the same address; a new UDP exchange
-    (a new association) and a new connect through the same fd numbers are proxied; an
-    exec'd child connects to the fake address this process got; nothing leaks."""
+    (a new association) and a new connect through the same fd numbers are proxied; the
+    program can close its own fds there; an exec'd child connects to the fake address this
+    process got; nothing leaks."""
     out, r = run_prog(udpnet, socks5d_p.url(), [prog, "closeall", how, TARGET_NAME, udpnet.net.http_port,
                                                 udpnet.echo_port])
     assert r.rc == 0, r
@@ -114,13 +117,25 @@ def test_close_every_fd(udpnet, dnsnet, leaks, socks5d_p, prog, how):
     assert re.search(r"(^|,)9\d\d:memfd", before), "no name table memfd at >= 900: %s" % before
     problems = ["%s: want %r, got %r" % (k, v, out.get(k)) for k, v in (
         ("resolve_after", "same"), ("udp_after", "ok"), ("tcp_after", "ok"),
-        ("mine700", "ok"), ("mine900", "ok"), ("child", "0")) if out.get(k) != v]
+        ("mine700", "ok"), ("mine900", "ok"), ("own_close", "ok"), ("child", "0")) if out.get(k) != v]
     end_sockets = sockets_in(out.get("fds_end", ""))
-    if len(end_sockets) != 4:  # our two socketpairs, nothing of the library's
-        problems.append("sockets left at the end: want only the program's 4, got %s" % out.get("fds_end"))
+    if len(end_sockets) != 2:  # the other ends of the program's socketpairs, nothing of the library's
+        problems.append("sockets left at the end: want only the program's 2, got %s" % out.get("fds_end"))
     assert not problems, "\n".join(problems) + "\n%r" % r
     socks5d_p.wait_session("%s:%d" % (TARGET_NAME, udpnet.net.http_port), count=2)
     no_leak(udpnet, dnsnet, leaks, "closeall " + how)
+
+
+def test_fd_closed_behind_the_library_is_not_reused_direct(udpnet, dnsnet, leaks, socks5d_p, prog):
+    """fclose() of an fdopen()ed proxied socket closes the fd inside glibc (no close() call),
+    and so does syscall(SYS_close): a new socket that gets the same number must still be
+    proxied (not connected direct because of what the library remembered of the old one)."""
+    out, r = run_prog(udpnet, socks5d_p.url(), [prog, "fclose", TARGET_NAME, udpnet.net.http_port, udpnet.target4])
+    assert r.rc == 0, r
+    assert out.get("same_fd_fclose") == "1" and out.get("same_fd_syscall") == "1", r
+    expect(out, r, second_fclose="ok", second_syscall="ok", peer_before_fclose="ENOTCONN",
+           peer_before_syscall="ENOTCONN")
+    no_leak(udpnet, dnsnet, leaks, "fclose")
 
 
 def test_dup2_over_proxied_socket_and_control_fd(udpnet, dnsnet, leaks, socks5d_p, prog):

@@ -3,7 +3,8 @@
  * reads them. Targets are given by name (resolved with getaddrinfo: a fake
  * address under socksify) or by address.
  *
- *   closeall loop|range NAME HTTPPORT UDPPORT
+ *   closeall loop|range|syscall|closefrom NAME HTTPPORT UDPPORT
+ *   fclose NAME HTTPPORT TARGETADDR
  *   dup2 NAME HTTPPORT UDPPORT
  *   nonblock NAME HTTPPORT
  *   eintr restart|norestart NAME PORT
@@ -248,12 +249,18 @@ static int mode_closeall(int argc, char **argv)
 	out("fds_u_t", "%d,%d", u, t);
 	list_fds("fds_before", 3);
 
-	if (strcmp(how, "range") == 0) {
+	if (strcmp(how, "range") == 0)
 		out("close_range", "%d", close_range(3, ~0U, 0) == 0 ? 0 : errno);
-	} else {
+	else if (strcmp(how, "syscall") == 0)
+		out("close_range", "%ld", syscall(SYS_close_range, 3, ~0U, 0) == 0 ? 0L : (long)errno);
+	else if (strcmp(how, "closefrom") == 0)
+		closefrom(3);
+	else
 		for (int fd = 3; fd <= 1024; fd++)
 			close(fd);
-	}
+	/* New sockets first, so that they get the numbers of the closed proxied ones. */
+	int u2 = socket(AF_INET, SOCK_DGRAM, 0), t2 = socket(AF_INET, SOCK_STREAM, 0);
+	out("fds_u2_t2", "%d,%d", u2, t2);
 	/* The program's own fds where the library had its own: socketpairs at >= 700 and >= 900. */
 	int sp1[2], sp2[2];
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sp1);
@@ -268,21 +275,64 @@ static int mode_closeall(int argc, char **argv)
 	socklen_t wl2;
 	out("resolve_after", "%s", resolve(name, hport, AF_INET, &web2, &wl2) ? "failed"
 				   : strcmp(addr_text(&web2), addr_text(&web)) == 0 ? "same" : addr_text(&web2));
-	int u2 = socket(AF_INET, SOCK_DGRAM, 0);
 	out("udp_after", "%s", udp_exchange(u2, &echo, el, "two"));
-	int t2 = -1;
-	out("tcp_after", "%s", http_via(&web, wl, &t2));
-	out("fds_u2_t2", "%d,%d", u2, t2);
+	out("tcp_after", "%s", connect(t2, (struct sockaddr *)&web, wl) < 0 ? ename(errno) : http_check(t2));
 	close(u2);
-	if (t2 >= 0)
-		close(t2);
+	close(t2);
 	out("mine700", "%s", untouched(mine700, sp1[1]));
 	out("mine900", "%s", untouched(mine900, sp2[1]));
+	/* and ours to close */
+	close(mine700);
+	close(mine900);
+	out("own_close", "%s", fcntl(mine700, F_GETFD) < 0 && fcntl(mine900, F_GETFD) < 0 ? "ok" : "still-open");
 	/* an exec'd child connects to the fake address this process got */
 	char port[16];
 	snprintf(port, sizeof port, "%d", hport);
 	out("child", "%d", spawn_child(name, port, addr_text(&web), 0));
 	list_fds("fds_end", 3);
+	return 0;
+}
+
+/* ---- fclose: glibc closes the fd of a FILE without calling close() ---- */
+
+static int mode_fclose(int argc, char **argv)
+{
+	struct sockaddr_storage web, ip;
+	socklen_t wl, il = sizeof(struct sockaddr_in);
+	int port = atoi(argv[3]);
+	if (resolve(argv[2], port, AF_INET, &web, &wl)) {
+		out("resolve", "failed");
+		return 1;
+	}
+	memset(&ip, 0, sizeof ip);
+	((struct sockaddr_in *)&ip)->sin_family = AF_INET;
+	((struct sockaddr_in *)&ip)->sin_port = htons(port);
+	inet_pton(AF_INET, argv[4], &((struct sockaddr_in *)&ip)->sin_addr);
+	for (int round = 0; round < 2; round++) {
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(s, (struct sockaddr *)&web, wl) < 0) {
+			out("first", "%s", ename(errno));
+			return 0;
+		}
+		out("first", "ok");
+		if (round == 0) {
+			FILE *f = fdopen(s, "r+");
+			fprintf(f, "GET /small HTTP/1.0\r\n\r\n");
+			fflush(f);
+			fclose(f);
+		} else {
+			syscall(SYS_close, s);
+		}
+		int t = socket(AF_INET, SOCK_STREAM, 0); /* the same number again */
+		out(round ? "same_fd_syscall" : "same_fd_fclose", "%d", t == s);
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof peer;
+		out(round ? "peer_before_syscall" : "peer_before_fclose", "%s",
+		    getpeername(t, (struct sockaddr *)&peer, &pl) < 0 ? ename(errno) : addr_text(&peer));
+		int rc = connect(t, (struct sockaddr *)&ip, il);
+		out(round ? "second_syscall" : "second_fclose", "%s", rc < 0 ? ename(errno) : http_check(t));
+		close(t);
+	}
 	return 0;
 }
 
@@ -601,6 +651,7 @@ int main(int argc, char **argv)
 		return 2;
 	const char *m = argv[1];
 	if (!strcmp(m, "closeall") && argc == 6) return mode_closeall(argc, argv);
+	if (!strcmp(m, "fclose") && argc == 5) return mode_fclose(argc, argv);
 	if (!strcmp(m, "dup2") && argc == 5) return mode_dup2(argc, argv);
 	if (!strcmp(m, "nonblock") && argc == 4) return mode_nonblock(argc, argv);
 	if (!strcmp(m, "eintr") && argc == 5) return mode_eintr(argc, argv);
