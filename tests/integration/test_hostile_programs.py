@@ -138,12 +138,14 @@ def test_fd_closed_behind_the_library_is_not_reused_direct(udpnet, dnsnet, leaks
     no_leak(udpnet, dnsnet, leaks, "fclose")
 
 
-def test_dup2_over_proxied_socket_and_control_fd(udpnet, dnsnet, leaks, socks5d_p, prog):
+def test_dup2_over_proxied_socket_and_library_fds(udpnet, dnsnet, leaks, socks5d_p, prog):
     out, r = run_prog(udpnet, socks5d_p.url(), [prog, "dup2", TARGET_NAME, udpnet.net.http_port, udpnet.echo_port])
     assert r.rc == 0, r
     assert out.get("ctrl", "-1") != "-1" and int(out["ctrl"]) >= 700, r
+    assert int(out.get("table", "-1")) >= 900, r
     expect(out, r, tcp_first="ok", peer_after_pipe="ENOTSOCK", tcp_on_dup2="ok", udp_first="ok",
-           udp_after_dup2="ok", mine_at_ctrl="ok")
+           udp_after_dup2="ok", mine_at_ctrl="ok", child_after_dup2_table="0", child_parent_fake="ok",
+           mine_at_table="ok")
     socks5d_p.wait_session("%s:%d" % (TARGET_NAME, udpnet.net.http_port), count=2)
     no_leak(udpnet, dnsnet, leaks, "dup2")
 

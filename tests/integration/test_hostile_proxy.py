@@ -35,7 +35,7 @@ SEND = b"from the program \x05\x00\x00\x01" + os.urandom(64)
 
 ALL_MODES = ["badver", "badmethod", "methodff", "authfail", "badatyp", "domlen0", "domlong", "domlongstall",
              "split", "withdata", "closemid", "rst", "rstmid", "rstgreeting", "close", "never", "bndabsurd",
-             "udpabsurd"]
+             "udpabsurd", "badverreply", "bnddomain"]
 
 
 class Hostile:
@@ -117,6 +117,7 @@ FAILURES = {
     "badver": ("ECONNREFUSED", (), 2),
     "badmethod": ("ECONNREFUSED", (), 2),
     "methodff": ("EACCES", (), 2),
+    "badverreply": ("ECONNREFUSED", (), 2),
     "badatyp": ("ECONNREFUSED", (), 2),
     "domlen0": ("ECONNREFUSED", (), 2),
     "domlong": ("ECONNREFUSED", (), 2),
@@ -163,7 +164,7 @@ def test_auth_failure(udpnet, dnsnet, leaks, hostile):
 
 # odd but valid answers: the connection works, and the program reads only what the target sent
 @pytest.mark.parametrize("mode, tid", [("split", "name4"), ("split", "ipv6"), ("withdata", "name4"),
-                                       ("withdata", "ipv6"), ("bndabsurd", "name4")])
+                                       ("withdata", "ipv6"), ("bndabsurd", "name4"), ("bnddomain", "ipv6")])
 def test_odd_answer_still_connects(udpnet, dnsnet, leaks, hostile, mode, tid):
     h = hostile(mode)
     fam, host = target_args(udpnet, tid)
@@ -186,15 +187,16 @@ def test_odd_answer_still_connects(udpnet, dnsnet, leaks, hostile, mode, tid):
     check_clean(udpnet, dnsnet, leaks, mode)
 
 
-@pytest.mark.parametrize("fam", ["4", "6"])
-def test_udp_associate_unusable_relay(udpnet, dnsnet, leaks, hostile, fam):
-    """UDP ASSOCIATE answered with BND = ffff:...:ffff port 0: no usable relay. sendto() must
-    fail with an errno and a log line saying why; nothing goes anywhere but the proxy."""
-    h = hostile("udpabsurd")
+@pytest.mark.parametrize("mode, fam", [("udpabsurd", "4"), ("udpabsurd", "6"), ("bnddomain", "4")])
+def test_udp_associate_unusable_relay(udpnet, dnsnet, leaks, hostile, mode, fam):
+    """UDP ASSOCIATE answered with BND = ffff:...:ffff port 0 (or a name): no usable relay.
+    sendto() must fail with an errno and a log line saying why; nothing goes anywhere but
+    the proxy."""
+    h = hostile(mode)
     out, r = run_client(udpnet, h.url(), ["udp", fam, TARGET_NAME, udpnet.echo_port])
     assert out["errno"] is not None, "sendto() through an unusable relay 'succeeded': %r" % (out,)
     assert out["elapsed"] < 2, out
     assert ERROR_LINE.search(r.err), "no 'socksify: error:' line for the unusable relay: %r" % r
     reqs = h.requests()
     assert reqs and reqs[0][:2] == b"\x05\x03", reqs
-    check_clean(udpnet, dnsnet, leaks, "udpabsurd/%s" % fam)
+    check_clean(udpnet, dnsnet, leaks, "%s/%s" % (mode, fam))

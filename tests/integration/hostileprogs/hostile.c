@@ -213,6 +213,19 @@ static int first_socket_at_or_above(int from)
 	return -1;
 }
 
+static int first_memfd_at_or_above(int from)
+{
+	char path[64], target[256];
+	for (int fd = from; fd < from + 200; fd++) {
+		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(path, target, sizeof target - 1);
+		target[n > 0 ? n : 0] = 0;
+		if (n > 0 && strstr(target, "memfd:"))
+			return fd;
+	}
+	return -1;
+}
+
 /* Nothing written to the peer of our own fd, and the fd still open. */
 static const char *untouched(int ours, int peer)
 {
@@ -378,6 +391,19 @@ static int mode_dup2(int argc, char **argv)
 	close(u);
 	if (ctrl >= 0)
 		out("mine_at_ctrl", "%s", untouched(ctrl, q[1]));
+
+	/* dup2 over the name table's fd; then an exec'd child connects to our fake address */
+	int table = first_memfd_at_or_above(900);
+	out("table", "%d", table);
+	int r[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, r);
+	if (table >= 0)
+		dup2(r[0], table);
+	char port[16];
+	snprintf(port, sizeof port, "%d", hport);
+	out("child_after_dup2_table", "%d", spawn_child(name, port, addr_text(&web), 0));
+	if (table >= 0)
+		out("mine_at_table", "%s", untouched(table, r[1]));
 	return 0;
 }
 

@@ -16,6 +16,7 @@ Modes (what the proxy answers):
   badmethod     greeting answered 05 03 (a method nobody offered)
   methodff      greeting answered 05 ff
   authfail      chooses user/pass (05 02), then answers 01 01
+  badverreply   a CONNECT reply that starts 04 00 (greeting fine)
   badatyp       reply 05 00 00 07 ...
   domlen0       reply with ATYP DOMAIN, length 0
   domlong       reply with ATYP DOMAIN, length 255, 10 bytes of it, then close
@@ -31,6 +32,8 @@ Modes (what the proxy answers):
   slow          a good reply after --delay seconds (default 0.3)
   bndabsurd     a good reply with BND = ATYP IPv6 ffff:...:ffff port 0
   udpabsurd     like bndabsurd (for UDP ASSOCIATE: the relay is unusable)
+  bnddomain     a good reply with BND = ATYP DOMAIN "relay.invalid" port 1080
+                (for CONNECT: informational; for UDP ASSOCIATE: a relay we cannot send to)
 """
 
 import argparse
@@ -42,6 +45,7 @@ import time
 
 GOOD_REPLY = b"\x05\x00\x00\x01" + socket.inet_aton("10.9.8.7") + struct.pack("!H", 4321)
 ABSURD_REPLY = b"\x05\x00\x00\x04" + b"\xff" * 16 + b"\x00\x00"
+DOMAIN_REPLY = b"\x05\x00\x00\x03\x0drelay.invalid\x04\x38"
 
 lock = threading.Lock()
 
@@ -131,6 +135,8 @@ def serve(c, n, a, mode):
             return rst(c)
         req = read_request(c)
         log("request", tag, req.hex())
+        if mode == "badverreply":
+            return send(c, b"\x04" + GOOD_REPLY[1:])
         if mode == "badatyp":
             return send(c, b"\x05\x00\x00\x07" + b"\x01\x02\x03\x04\x00\x50")
         if mode == "domlen0":
@@ -166,8 +172,8 @@ def serve(c, n, a, mode):
             time.sleep(a.delay)
             send(c, GOOD_REPLY)
             return play_target(c, tag, banner)
-        if mode in ("bndabsurd", "udpabsurd"):
-            send(c, ABSURD_REPLY)
+        if mode in ("bndabsurd", "udpabsurd", "bnddomain"):
+            send(c, DOMAIN_REPLY if mode == "bnddomain" else ABSURD_REPLY)
             if req[1] == 3:  # UDP ASSOCIATE: hold the control connection open
                 while c.recv(4096):
                     pass
