@@ -200,3 +200,19 @@ def test_udp_associate_unusable_relay(udpnet, dnsnet, leaks, hostile, mode, fam)
     reqs = h.requests()
     assert reqs and reqs[0][:2] == b"\x05\x03", reqs
     check_clean(udpnet, dnsnet, leaks, "%s/%s" % (mode, fam))
+
+
+@pytest.mark.parametrize("mode", ["methodff", "badatyp", "domlen0", "rstmid", "never"])
+def test_broken_answer_to_udp_associate(udpnet, dnsnet, leaks, hostile, mode):
+    """The same broken answers to UDP ASSOCIATE: sendto() fails with README's errno and a log line."""
+    err, opts, deadline = FAILURES[mode]
+    h = hostile(mode)
+    env = support.base_env(SOCKSIFY_NO_PROXY="")
+    if opts:
+        env["SOCKSIFY_TIMEOUT"] = opts[1]
+    out, r = run_client(udpnet, h.url(), ["udp", "4", TARGET_NAME, udpnet.echo_port], env=env)
+    assert out["errno"] == err, (out, r)
+    assert out["elapsed"] < deadline, out
+    assert ERROR_LINE.search(r.err), "no 'socksify: error:' line: %r" % r
+    h.wait("conn")
+    check_clean(udpnet, dnsnet, leaks, "udp " + mode)
