@@ -177,7 +177,7 @@ def test_signals_during_handshake(udpnet, dnsnet, leaks, hostile_p, prog, restar
 @pytest.mark.parametrize("disposition", ["dfl", "ign", "catch"])
 def test_handshake_never_raises_sigpipe(udpnet, dnsnet, leaks, hostile_p, prog, mode, disposition):
     out, r = run_prog(udpnet, hostile_p[mode], [prog, "sigpipe", disposition, TARGET_NAME, 80])
-    assert r.rc == 0, "the program died (SIGPIPE is %d): %r" % (-13, r)
+    assert r.rc == 0, "the program died (a signal shows as a negative status): %r" % r
     assert out.get("alive") == "1" and out.get("sigpipes") == "0", r
     assert out["_all"]["connect"] == ["ECONNREFUSED"] * 5, r
     assert out["_all"]["sendto"] == ["ECONNREFUSED"] * 5, r

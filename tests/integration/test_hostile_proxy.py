@@ -9,6 +9,7 @@ stays empty) or a byte of the proxy's reply as data. Where the answer is odd but
 valid, the connection must work and the program must read exactly what the
 "target" (the proxy itself, after its reply) sent."""
 
+import json
 import os
 import re
 import socket
@@ -102,7 +103,6 @@ def run_client(udpnet, proxy_url, args, env=None, timeout=20):
     r = udpnet.socksified(proxy_url, [PYTHON, HCLIENT] + [str(a) for a in args], env=env, timeout=timeout)
     lines = [l for l in r.out.splitlines() if l.startswith("{")]
     assert r.rc == 0 and lines, "the program failed or died (no crash allowed): %r" % r
-    import json
     return json.loads(lines[-1]), r
 
 
