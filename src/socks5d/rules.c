@@ -97,8 +97,12 @@ static bool target_is_listener(const struct server *srv, const union sockaddr_an
 	if (!ip16_port(dst, ip, &port))
 		return false;
 	ip16_any_to_loopback(ip);
+	bool v4 = memcmp(ip, v4mapped_prefix, 12) == 0;
 	for (size_t i = 0; i < srv->nlisteners; i++) {
 		if (!ip16_port(&srv->listeners[i].addr, lip, &lport) || lport != port)
+			continue;
+		/* Listeners are IPV6_V6ONLY: [::]:P does not hear IPv4, 0.0.0.0:P not IPv6. */
+		if (v4 != (memcmp(lip, v4mapped_prefix, 12) == 0))
 			continue;
 		if (ip16_is_any(lip) ? ip16_is_local(ip) : memcmp(ip, lip, 16) == 0)
 			return true;

@@ -77,7 +77,7 @@ def start(built, tmp_path):
             rc = d.stop()
             if rc != 0:
                 problems.append("socks5d exited with %r on SIGTERM; log:\n%s" % (rc, d.log()[-3000:]))
-        else:
+        elif d.server.returncode is None:  # not stopped by the test itself
             problems.append("socks5d died during the test (status %r); log:\n%s" % (
                 d.server.proc.returncode, d.log()[-3000:]))
         if support.SANITIZE:
@@ -578,3 +578,219 @@ def test_deny_to_gives_rep_02(start, httpd, bodies, tmp_path):
         assert f.read() == bodies.data["small"]
     d.wait_session("[::1]:%d" % httpd.port, result="not-allowed", count=2)
     d.wait_session("127.0.0.1:%d" % closed, result="not-allowed")
+
+
+def test_domain_target_skips_denied_addresses(start, httpd, bodies, tmp_path):
+    """A name with two addresses, one denied: the other is used; both denied: REP 02.
+    socks5d runs in its own mount namespace with a hosts file of ours over /etc/hosts,
+    so no DNS server is asked."""
+    if os.geteuid() != 0 or not support.tool("unshare"):
+        pytest.skip("needs root and unshare (a private /etc/hosts)")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n127.0.0.1 both.hostile.test\n::1 both.hostile.test\n")
+    wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts)]
+    d = start("--deny-to", "127.0.0.0/8", "-v", prefix=wrap)
+    s = socks_connect(d, "both.hostile.test", httpd.port)
+    assert http_get(s, "small") == bodies.data["small"]
+    s.close()
+    line = d.wait_session("both.hostile.test:%d" % httpd.port)[0]
+    assert "skipping target=both.hostile.test:%d (127.0.0.1:%d)" % (httpd.port, httpd.port) in d.log(), d.log()
+    d2 = start("--deny-to", "127.0.0.0/8", "--deny-to", "::1", prefix=wrap)
+    socks_connect(d2, "both.hostile.test", httpd.port, expect_rep=2).close()
+    d2.wait_session("both.hostile.test:%d" % httpd.port, result="not-allowed")
+    assert line
+
+
+def test_deny_to_applies_to_udp_datagrams(start):
+    echo = peers.UdpEcho()
+    other = peers.UdpEcho()
+    d = start("--deny-to", "127.0.0.1:%d" % echo.port)
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.bind(("127.0.0.1", 0))
+    client.settimeout(5)
+    try:
+        ctl, relay = udp_associate(d, client)
+        for i in range(5):
+            client.sendto(udp_wrap("127.0.0.1", echo.port, b"denied %d" % i), relay)
+        # Also to socks5d's own listener: a loop, refused like a denied target.
+        client.sendto(udp_wrap("127.0.0.1", d.port, b"loop"), relay)
+        client.sendto(udp_wrap("127.0.0.1", other.port, b"allowed"), relay)
+        data, _ = client.recvfrom(65536)
+        assert data == udp_wrap("127.0.0.1", other.port, b"allowed")
+        ctl.close()
+        line = d.server.wait_log(r"session .*cmd=udp-associate .*$")[0].group(0)
+        assert "dgrams_up=1 " in line and "denied=6 " in line, line
+        assert echo.count() == 0, echo.received
+    finally:
+        echo.close()
+        other.close()
+        client.close()
+
+
+def test_allow_from_closes_other_clients(start, httpd, bodies):
+    d = start("--allow-from", "127.0.0.1", listen=("127.0.0.1:0", "[::1]:0"))
+    fetch(d, httpd, bodies)  # from 127.0.0.1 over the IPv4 listener
+    base = Baseline(d)
+    for _ in range(20):
+        s = connect_proxy(d, 1)  # from ::1: not in the list
+        try:
+            s.sendall(b"\x05\x01\x00")
+        except OSError:
+            pass
+        assert drain_until_closed(s, 5) == b""
+        s.close()
+    d.server.wait_log(r"refused client=\[::1\]:\d+: not in --allow-from")
+    # One line a second at most: a scan does not flood the log.
+    assert len(re.findall("refused client=", d.log())) <= 3, d.log()
+    d3 = start("--allow-from", "10.0.0.0/8", "--allow-from", "192.168.0.0/16")
+    s = connect_proxy(d3)
+    assert drain_until_closed(s, 5) == b""
+    s.close()
+    d3.server.wait_log(r"refused client=127\.0\.0\.1:\d+: not in --allow-from")
+    base.check("refused clients")
+
+
+def test_connect_to_own_listener_is_refused(start, httpd, bodies):
+    d = start(listen=("127.0.0.1:0", "[::1]:0"))
+    (h4, p4), (h6, p6) = d.listeners
+    for host, port in ((h4, p4), (h6, p6), ("0.0.0.0", p4), ("::", p6)):
+        socks_connect(d, host, port, expect_rep=2).close()
+    d.server.wait_log(r"refusing target=.*one of socks5d's own listeners", count=4)
+    d.server.wait_log(r"session .*target=127\.0\.0\.1:%d result=not-allowed" % p4)
+    # Same port on an address it does not listen on is somebody else: not a loop.
+    socks_connect(d, "127.0.0.2", p4, expect_rep=5).close()
+    fetch(d, httpd, bodies)
+
+
+def test_connect_to_own_wildcard_listener_is_refused(start, httpd, bodies):
+    d = start("--allow-open", listen=("0.0.0.0:0",))
+    port = d.port
+    for host in ("127.0.0.1", "127.0.0.2", "0.0.0.0"):
+        socks_connect(d, host, port, expect_rep=2).close()
+    # Any other local address: the first non-loopback IPv4 of this host, if any.
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True).stdout
+    m = re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", out)
+    if m:
+        socks_connect(d, m.group(1), port, expect_rep=2).close()
+    keep, closed = support.closed_port()
+    try:
+        socks_connect(d, "127.0.0.1", closed, expect_rep=5).close()  # other ports are not us
+    finally:
+        keep.close()
+    s = socks_connect(d, "127.0.0.1", httpd.port)
+    assert http_get(s, "small") == bodies.data["small"]
+    s.close()
+    # An IPv6 wildcard listener is IPv6-only: the same port over IPv4 is not us.
+    d6 = start("--allow-open", listen=("[::]:0",))
+    for host in ("::1", "::"):
+        socks_connect(d6, host, d6.port, expect_rep=2).close()
+    s = connect_proxy(d6)
+    assert socks_request(s, "127.0.0.1", d6.port)[0] != 2
+    s.close()
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:0", "[::]:0", "192.0.2.1:0"])
+def test_open_listener_without_auth_is_refused(built, listen):
+    r = support.run([support.SOCKS5D, "-l", "127.0.0.1:0", "-l", listen], timeout=10)
+    assert r.rc == 2, r
+    assert "listening on" not in r.out, r
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and listen.replace(":0", "") in lines[0] and "--allow-open" in lines[0], r
+
+
+def test_open_listener_allowed_with_allow_open_or_login(start, httpd, bodies):
+    d = start("--allow-open", listen=("0.0.0.0:0",))
+    s = socket.create_connection(("127.0.0.1", d.port), 5)
+    assert socks_request(s, "127.0.0.1", httpd.port)[0] == 0
+    assert http_get(s, "small") == bodies.data["small"]
+    s.close()
+    d2 = start("-u", "alice:s3cret", listen=("[::]:0",))
+    s = socket.create_connection(("::1", d2.port), 5)
+    assert socks_request(s, "::1", httpd.port, auth=("alice", "s3cret"))[0] == 0
+    s.close()
+
+
+def test_users_file_must_be_private(built, start, httpd, bodies, tmp_path):
+    users = tmp_path / "users"
+    users.write_text("carol:t0psecret\n")
+    for mode in (0o644, 0o640, 0o604, 0o620):
+        users.chmod(mode)
+        r = support.run([support.SOCKS5D, "-l", "127.0.0.1:0", "--users", str(users)], timeout=10)
+        assert r.rc == 2 and "listening on" not in r.out, r
+        assert "%04o" % mode in r.err and "chmod 600" in r.err and "t0psecret" not in r.err, r
+    users.chmod(0o600)
+    if os.geteuid() == 0:
+        os.chown(str(users), 65534, 65534)  # someone else's file: they could rewrite it
+        r = support.run([support.SOCKS5D, "-l", "127.0.0.1:0", "--users", str(users)], timeout=10)
+        assert r.rc == 2 and "owned by uid 65534" in r.err, r
+        os.chown(str(users), 0, 0)
+    d = start("--users", str(users))
+    s = socks_connect(d, "127.0.0.1", httpd.port, auth=("carol", "t0psecret"))
+    assert http_get(s, "small") == bodies.data["small"]
+    s.close()
+
+
+def test_passwords_never_logged(start, httpd):
+    d = start("-v", "-u", "alice:Pa55-word", "-u", "bob:0ther-Secret")
+    socks_connect(d, "127.0.0.1", httpd.port, auth=("alice", "Pa55-word")).close()
+    s = connect_proxy(d)
+    s.sendall(b"\x05\x01\x02\x01\x05alice\x0cwrong-Secret")
+    assert sock_recv_exact(s, 4) == b"\x05\x02\x01\x01"
+    s.close()
+    d.server.wait_log(r"result=auth-failed")
+    with open("/proc/%d/cmdline" % d.pid, "rb") as f:
+        cmdline = f.read()
+    d.stop()
+    for secret in ("Pa55-word", "0ther-Secret", "wrong-Secret"):
+        assert secret not in d.log(), d.log()
+        assert secret.encode() not in cmdline, cmdline
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+def test_user_drops_privileges(start, httpd, bodies):
+    nobody = pwd.getpwnam("nobody")
+    d = start("--user", "nobody", "--resolver-threads", "4")
+    # "localhost" is not numeric: it goes through a resolver thread.
+    s = socks_connect(d, "localhost", httpd.port)
+    assert http_get(s, "small") == bodies.data["small"]
+    s.close()
+    want = [str(nobody.pw_uid)] * 4
+    assert status_field(d.pid, "Uid") == want, status_field(d.pid, "Uid")
+    assert status_field(d.pid, "Gid") == [str(nobody.pw_gid)] * 4
+    assert "0" not in status_field(d.pid, "Groups")
+    tasks = [int(t) for t in os.listdir("/proc/%d/task" % d.pid)]
+    assert len(tasks) >= 2, "no resolver thread running"
+    for t in tasks:
+        assert status_field(d.pid, "Uid", task=t) == want, "thread %d: %s" % (t, status_field(d.pid, "Uid", t))
+    r = support.run([support.SOCKS5D, "-l", "127.0.0.1:0", "--user", "no-such-user-hostile"], timeout=10)
+    assert r.rc != 0 and "no-such-user-hostile" in r.err and "listening on" not in r.out, r
+
+
+def test_user_switch_fails_hard_without_root(built):
+    prefix = []
+    if os.geteuid() == 0:
+        if not support.tool("setpriv"):
+            pytest.skip("not installed: setpriv (to run socks5d as nobody)")
+        prefix = [support.tool("setpriv"), "--reuid", "nobody", "--regid", "nogroup", "--clear-groups"]
+    r = support.run(prefix + [support.SOCKS5D, "-l", "127.0.0.1:0", "--user", "root"], timeout=10)
+    assert r.rc != 0 and "--user root" in r.err and "listening on" not in r.out, r
+
+
+def test_old_style_user_option_is_refused(built):
+    r = support.run([support.SOCKS5D, "-l", "127.0.0.1:0", "--user", "alice:s3cret"], timeout=10)
+    assert r.rc == 2 and "-u/--login" in r.err and "s3cret" not in r.err, r
+
+
+def test_help_documents_the_secure_defaults(built):
+    r = support.run([support.SOCKS5D, "--help"])
+    assert r.rc == 0, r
+    for opt in ("--allow-open", "--allow-to", "--deny-to", "--allow-from", "--user NAME", "--users FILE",
+                "--max-conns", "--handshake-timeout", "chmod 600", "own listeners", "REP 02"):
+        assert opt in r.out, "--help does not mention %r:\n%s" % (opt, r.out)
+
+
+@pytest.mark.parametrize("arg", ["--allow-to=10.0.0.0/33", "--deny-to=example.com", "--allow-from=", "--deny-to=[::1"])
+def test_bad_rules_fail(built, arg):
+    r = support.run([support.SOCKS5D, "-l", "127.0.0.1:0", arg], timeout=10)
+    assert r.rc == 2 and r.err.strip() and "listening on" not in r.out, r
