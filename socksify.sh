@@ -48,7 +48,7 @@ self=$(readlink -f -- "${BASH_SOURCE[0]}")
 here=${self%/*}
 find_file() {
 	local name=$1 d
-	for d in "$here" "$here/build" "$here/../lib/socksify"; do
+	for d in ${SOCKSIFY_LIB:+"${SOCKSIFY_LIB%/*}"} "$here" "$here/build" "$here/../lib/socksify"; do
 		[ -e "$d/$name" ] && { echo "$d/$name"; return 0; }
 	done
 	return 1

@@ -52,6 +52,18 @@ static int is_unspecified(const struct socks5_addr *a)
 	       (a->atyp == SOCKS5_ATYP_IPV6 && memcmp(a->u.ipv6, zero, 16) == 0);
 }
 
+/* A relay we can send to: a port, and not a multicast, broadcast or unspecified address. */
+static int usable_relay(const struct socks5_addr *r)
+{
+	if (r->port == 0)
+		return 0;
+	if (r->atyp == SOCKS5_ATYP_IPV4)
+		return r->u.ipv4[0] < 224 && !is_unspecified(r);
+	if (r->atyp == SOCKS5_ATYP_IPV6)
+		return r->u.ipv6[0] != 0xff && !is_unspecified(r);
+	return 1; /* a name: refused later, with its own message */
+}
+
 /* An IPv6 socket reaches an IPv4 relay only without IPV6_V6ONLY (dropped if it still can be). */
 static int reaches_ipv4(int fd)
 {
@@ -95,6 +107,12 @@ struct udp_assoc *assoc_open(int fd, int domain, const struct config *c, int *er
 		relay.port = hs.bound.port;
 	}
 	socks5_addr_format(&relay, relay_text, sizeof relay_text);
+	if (!usable_relay(&relay)) {
+		log_error("UDP ASSOCIATE via %s: the proxy named an unusable relay %s", c->proxy_text, relay_text);
+		REAL(close)(ctrl);
+		*err = ECONNREFUSED;
+		return NULL;
+	}
 	struct udp_assoc *a = calloc(1, sizeof *a);
 	if (a && !(domain == AF_INET6 && relay.atyp == SOCKS5_ATYP_IPV4 && !reaches_ipv4(fd)))
 		a->relaylen = relay.atyp == SOCKS5_ATYP_DOMAIN ? 0 : to_family(domain, &relay, &a->relay);
@@ -126,10 +144,8 @@ void assoc_unref(struct udp_assoc *a)
 	if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	int ctrl = atomic_exchange(&a->ctrl, -1);
-	if (ctrl >= 0) {
-		fdtable_forget(ctrl);
+	if (ctrl >= 0 && fdtable_release_internal(ctrl, a)) /* never close a number that is the program's now */
 		REAL(close)(ctrl);
-	}
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }

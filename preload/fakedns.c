@@ -1,6 +1,7 @@
 /* fakedns.c - the shared table of names behind fake addresses. */
 #include "fakedns.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -93,6 +94,32 @@ static struct fake_table *map_if_ours(int fd, unsigned long ino)
 	return p;
 }
 
+/* Opens the table through another process's /proc entry: at fd if it is still
+ * there, else wherever that process holds it now (it moves if the program
+ * dup2()s over it). Returns an fd (close-on-exec) or -1. */
+static int open_from_process(int pid, int fd, unsigned long ino)
+{
+	char path[64];
+	struct stat st;
+	snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
+	if (stat(path, &st) == 0 && (unsigned long)st.st_ino == ino)
+		return open(path, O_RDWR | O_CLOEXEC);
+	snprintf(path, sizeof path, "/proc/%d/fd", pid);
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int found = -1;
+	while (d && found < 0 && (de = readdir(d))) {
+		char entry[300];
+		snprintf(entry, sizeof entry, "/proc/%d/fd/%s", pid, de->d_name);
+		if (de->d_name[0] != '.' && stat(entry, &st) == 0 && (unsigned long)st.st_ino == ino &&
+		    st.st_size == sizeof(struct fake_table))
+			found = open(entry, O_RDWR | O_CLOEXEC);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
 /* The inherited fd if the program left it alone, else the first process's fd through /proc. */
 static void table_attach(void)
 {
@@ -102,9 +129,7 @@ static void table_attach(void)
 	if (env && sscanf(env, "%d:%d:%lu", &pid, &fd, &ino) == 3) {
 		table = map_if_ours(fd, ino);
 		if (!table) {
-			char path[64];
-			snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
-			int pfd = open(path, O_RDWR | O_CLOEXEC);
+			int pfd = open_from_process(pid, fd, ino);
 			if (pfd >= 0) {
 				table = map_if_ours(pfd, ino);
 				REAL(close)(pfd);
@@ -135,9 +160,7 @@ static void table_adopt(const char *env)
 		return;
 	}
 	if (fstat(fd, &st) < 0 || (unsigned long)st.st_ino != ino) {
-		char path[64];
-		snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
-		int pfd = open(path, O_RDWR | O_CLOEXEC);
+		int pfd = open_from_process(pid, fd, ino);
 		if (pfd < 0)
 			return; /* table_attach will say so, if this process ever needs a name */
 		fd = REAL(fcntl)(pfd, F_DUPFD, HIGH_FD); /* inheritable, like the first process's */

@@ -15,7 +15,7 @@
 EXPORT int close(int fd)
 {
 	enum fd_kind k = fdtable_kind(fd);
-	if (k == FD_INTERNAL)
+	if (k == FD_INTERNAL && fdtable_kind_checked(fd) == FD_INTERNAL)
 		return 0;
 	if (k != FD_UNMANAGED)
 		fdtable_forget(fd);
@@ -45,6 +45,14 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	if (n && from > last)
 		return 0;
 	return close_span(from, last, flags);
+}
+
+/* glibc's closefrom() makes the close_range system call itself: route it through ours. */
+EXPORT void closefrom(int lowfd)
+{
+	if (lowfd >= 0 && close_range((unsigned int)lowfd, ~0U, 0) == 0)
+		return;
+	REAL(closefrom)(lowfd);
 }
 
 static int after_dup(int oldfd, int newfd)

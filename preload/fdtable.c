@@ -2,7 +2,9 @@
 #include "fdtable.h"
 
 #include <fcntl.h>
+#include <errno.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,8 @@ struct fd_entry {
 	socklen_t peerlen;
 	struct sockaddr_storage peer;
 	struct udp_assoc *assoc; /* UDP: owned reference; INTERNAL: the owner, not a reference */
+	dev_t dev; /* what the fd referred to when we marked it: an fd closed behind our */
+	ino_t ino; /* back (fclose, a raw syscall) and reused is not mistaken for it */
 };
 
 struct fd_page {
@@ -80,6 +84,26 @@ enum fd_kind fdtable_kind(int fd)
 	return e ? kind_of(e) : FD_UNMANAGED;
 }
 
+/* Records what fd refers to now. */
+static void entry_identify(int fd, struct fd_entry *e)
+{
+	struct stat st;
+	if (fstat(fd, &st) == 0) {
+		e->dev = st.st_dev;
+		e->ino = st.st_ino;
+	} else {
+		e->dev = 0;
+		e->ino = 0;
+	}
+}
+
+/* 1 if fd still refers to what e describes. */
+static int entry_current(int fd, const struct fd_entry *e)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino;
+}
+
 /* Empties e, with the lock held. Returns a reference the caller must drop after unlocking. */
 static struct udp_assoc *entry_clear(int fd, struct fd_entry *e)
 {
@@ -97,12 +121,42 @@ static struct udp_assoc *entry_clear(int fd, struct fd_entry *e)
 	return drop;
 }
 
+/* With the lock held: e, or NULL after forgetting it if fd now refers to something else. */
+static struct fd_entry *entry_checked(int fd, struct udp_assoc **drop)
+{
+	struct fd_entry *e = entry_of(fd);
+	if (!e || kind_of(e) == FD_UNMANAGED)
+		return NULL;
+	if (!entry_current(fd, e)) {
+		*drop = entry_clear(fd, e);
+		return NULL;
+	}
+	return e;
+}
+
+enum fd_kind fdtable_kind_checked(int fd)
+{
+	struct udp_assoc *drop = NULL;
+	if (fdtable_kind(fd) == FD_UNMANAGED)
+		return FD_UNMANAGED;
+	int saved = errno;
+	pthread_mutex_lock(&lock);
+	struct fd_entry *e = entry_checked(fd, &drop);
+	enum fd_kind k = e ? kind_of(e) : FD_UNMANAGED;
+	pthread_mutex_unlock(&lock);
+	if (drop)
+		assoc_unref(drop);
+	errno = saved;
+	return k;
+}
+
 int fdtable_get(int fd, struct fd_info *out)
 {
-	int rc = -1;
+	int rc = -1, saved = errno;
+	struct udp_assoc *drop = NULL;
 	pthread_mutex_lock(&lock);
-	struct fd_entry *e = entry_of(fd);
-	if (e && kind_of(e) != FD_UNMANAGED && kind_of(e) != FD_INTERNAL) {
+	struct fd_entry *e = entry_checked(fd, &drop);
+	if (e && kind_of(e) != FD_INTERNAL) {
 		out->kind = kind_of(e);
 		out->peerlen = e->peerlen;
 		memcpy(&out->peer, &e->peer, e->peerlen);
@@ -112,6 +166,9 @@ int fdtable_get(int fd, struct fd_info *out)
 		rc = 0;
 	}
 	pthread_mutex_unlock(&lock);
+	if (drop)
+		assoc_unref(drop);
+	errno = saved;
 	return rc;
 }
 
@@ -126,6 +183,7 @@ int fdtable_set_proxied(int fd, const struct sockaddr *sa, socklen_t len)
 		drop = entry_clear(fd, e);
 		memcpy(&e->peer, sa, len);
 		e->peerlen = len;
+		entry_identify(fd, e);
 		set_kind(e, FD_TCP_PROXIED);
 	}
 	pthread_mutex_unlock(&lock);
@@ -136,14 +194,15 @@ int fdtable_set_proxied(int fd, const struct sockaddr *sa, socklen_t len)
 
 int fdtable_set_udp(int fd, const struct sockaddr *peer, socklen_t len)
 {
+	struct udp_assoc *drop = NULL;
 	if (len > sizeof(struct sockaddr_storage))
 		return -1;
 	pthread_mutex_lock(&lock);
 	struct fd_entry *e = entry_alloc(fd);
 	if (e) {
-		if (kind_of(e) != FD_UDP && kind_of(e) != FD_UDP_PROXIED) {
-			struct udp_assoc *drop = entry_clear(fd, e); /* not UDP before: nothing to keep */
-			(void)drop;
+		if ((kind_of(e) != FD_UDP && kind_of(e) != FD_UDP_PROXIED) || !entry_current(fd, e)) {
+			drop = entry_clear(fd, e); /* not this UDP socket before: nothing to keep */
+			entry_identify(fd, e);
 		}
 		if (len)
 			memcpy(&e->peer, peer, len);
@@ -151,6 +210,8 @@ int fdtable_set_udp(int fd, const struct sockaddr *peer, socklen_t len)
 		set_kind(e, e->assoc || len ? FD_UDP_PROXIED : FD_UDP);
 	}
 	pthread_mutex_unlock(&lock);
+	if (drop)
+		assoc_unref(drop);
 	return e ? 0 : -1;
 }
 
@@ -183,6 +244,7 @@ int fdtable_set_internal(int fd, struct udp_assoc *a)
 	if (e && ninternal < INTERNAL_MAX) {
 		drop = entry_clear(fd, e);
 		e->assoc = a;
+		entry_identify(fd, e);
 		set_kind(e, FD_INTERNAL);
 		internal[ninternal++] = fd;
 	}
@@ -194,9 +256,10 @@ int fdtable_set_internal(int fd, struct udp_assoc *a)
 
 int fdtable_get_peer(int fd, struct sockaddr *sa, socklen_t *len)
 {
-	int rc = -1;
+	int rc = -1, saved = errno;
+	struct udp_assoc *drop = NULL;
 	pthread_mutex_lock(&lock);
-	struct fd_entry *e = entry_of(fd);
+	struct fd_entry *e = entry_checked(fd, &drop);
 	if (e && e->peerlen && (kind_of(e) == FD_TCP_PROXIED || kind_of(e) == FD_UDP_PROXIED)) {
 		socklen_t n = *len < e->peerlen ? *len : e->peerlen;
 		memcpy(sa, &e->peer, n);
@@ -204,6 +267,9 @@ int fdtable_get_peer(int fd, struct sockaddr *sa, socklen_t *len)
 		rc = 0;
 	}
 	pthread_mutex_unlock(&lock);
+	if (drop)
+		assoc_unref(drop);
+	errno = saved;
 	return rc;
 }
 
@@ -236,6 +302,8 @@ void fdtable_dup(int oldfd, int newfd)
 		to->peer = from->peer;
 		to->peerlen = from->peerlen;
 		to->assoc = from->assoc;
+		to->dev = from->dev;
+		to->ino = from->ino;
 		if (to->assoc)
 			assoc_ref(to->assoc);
 		set_kind(to, kind_of(from));
@@ -243,6 +311,20 @@ void fdtable_dup(int oldfd, int newfd)
 	pthread_mutex_unlock(&lock);
 	if (drop)
 		assoc_unref(drop);
+}
+
+int fdtable_release_internal(int fd, struct udp_assoc *a)
+{
+	int ours = 0;
+	pthread_mutex_lock(&lock);
+	struct fd_entry *e = entry_of(fd);
+	if (e && kind_of(e) == FD_INTERNAL && e->assoc == a && entry_current(fd, e)) {
+		e->assoc = NULL;
+		entry_clear(fd, e);
+		ours = 1;
+	}
+	pthread_mutex_unlock(&lock);
+	return ours;
 }
 
 void fdtable_evacuate(int fd)
@@ -254,13 +336,16 @@ void fdtable_evacuate(int fd)
 	struct udp_assoc *a = e ? e->assoc : NULL;
 	int moved = -1;
 	if (e && kind_of(e) == FD_INTERNAL) {
-		if (a && ninternal < INTERNAL_MAX)
-			moved = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, fd + 1);
+		if (ninternal < INTERNAL_MAX) /* the name table's fd stays inheritable */
+			moved = REAL(fcntl)(fd, a ? F_DUPFD_CLOEXEC : F_DUPFD, fd + 1);
 		if (moved >= 0 && (to = entry_alloc(moved))) {
 			to->assoc = a;
+			to->dev = e->dev;
+			to->ino = e->ino;
 			set_kind(to, FD_INTERNAL);
 			internal[ninternal++] = moved;
-			atomic_store(&a->ctrl, moved);
+			if (a)
+				atomic_store(&a->ctrl, moved);
 			e->assoc = NULL; /* so clearing e does not tell a it lost its connection */
 		} else if (moved >= 0) {
 			REAL(close)(moved);

@@ -27,10 +27,20 @@ struct fd_info {
 	struct udp_assoc *assoc; /* UDP: a reference the caller drops with assoc_unref(), or NULL */
 };
 
-/* Lock-free: the kind of fd, FD_UNMANAGED for anything we never marked. */
+/* Lock-free: the kind of fd, FD_UNMANAGED for anything we never marked.
+ * May be stale if the fd was closed behind our back: decisions that must
+ * not be wrong (connect, close of our own fds) use fdtable_kind_checked. */
 enum fd_kind fdtable_kind(int fd);
 
-/* Copies the entry (taking a reference on its association). Returns 0, or -1 if unmanaged. */
+/* The kind after checking (fstat) that fd still refers to what we marked;
+ * a stale entry is forgotten. errno untouched. */
+enum fd_kind fdtable_kind_checked(int fd);
+
+/* 1 and forgets the entry if fd is still a's control connection (the caller closes it); else 0. */
+int fdtable_release_internal(int fd, struct udp_assoc *a);
+
+/* Copies the entry (taking a reference on its association). Returns 0, or -1
+ * if unmanaged or stale (then forgotten). errno untouched. */
 int fdtable_get(int fd, struct fd_info *out);
 
 /* Marks fd as a proxied TCP socket whose peer is sa. Returns 0, or -1 if the

@@ -2,7 +2,8 @@
  *
  * libuv (node, BIND's dig) sends and receives datagrams with
  * syscall(__NR_sendmmsg/__NR_recvmmsg): without this hook those datagrams
- * would bypass the library. Only the socket calls we handle are routed to
+ * would bypass the library; closefrom-style code closes fds with
+ * syscall(SYS_close_range). Only the calls we handle are routed to
  * their hooks; every other number goes to the real syscall() untouched. */
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -35,6 +36,17 @@ EXPORT long syscall(long number, ...)
 		return recvmsg((int)a1, (struct msghdr *)a2, (int)a3);
 	case SYS_recvmmsg:
 		return recvmmsg((int)a1, (struct mmsghdr *)a2, (unsigned int)a3, (int)a4, (struct timespec *)a5);
+	/* fd bookkeeping: our state must follow the program's fds on this path too */
+	case SYS_close:
+		return close((int)a1);
+	case SYS_close_range:
+		return close_range((unsigned int)a1, (unsigned int)a2, (int)a3);
+	case SYS_dup:
+		return dup((int)a1);
+	case SYS_dup2:
+		return dup2((int)a1, (int)a2);
+	case SYS_dup3:
+		return dup3((int)a1, (int)a2, (int)a3);
 	default:
 		return REAL(syscall)(number, a1, a2, a3, a4, a5, a6);
 	}

@@ -141,7 +141,7 @@ int tcp_connect(int fd, int domain, const struct sockaddr *addr, socklen_t len)
 	int saved = errno;
 	const struct config *c = config_get();
 	/* A fake address means a name: it can only be reached through the proxy. */
-	if (fdtable_kind(fd) != FD_UNMANAGED || (!fakedns_is_fake_sockaddr(addr) && config_is_direct(c, addr, len)))
+	if (fdtable_kind_checked(fd) != FD_UNMANAGED || (!fakedns_is_fake_sockaddr(addr) && config_is_direct(c, addr, len)))
 		return REAL(connect)(fd, addr, len);
 	int err = connect_via_proxy(fd, domain, addr, len, c);
 	errno = err ? err : saved;

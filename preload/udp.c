@@ -27,6 +27,8 @@
 #include "sock.h"
 
 #define RECV_BUF (65536 + SOCKS5_UDP_HEADER_MAX)
+/* From udp_sendmsg/udp_recvmsg: the fd is not (or no longer) one of ours; make the program's own call. */
+#define NOT_OURS (-2)
 
 /* One receive buffer per thread that receives proxied datagrams, freed with the thread. */
 static pthread_key_t recv_key;
@@ -126,8 +128,13 @@ static struct udp_assoc *assoc_of(int fd, struct udp_assoc *have, const struct c
 static ssize_t udp_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	struct fd_info fi;
-	if (fdtable_get(fd, &fi) < 0)
-		return REAL(sendmsg)(fd, msg, flags);
+	int domain;
+	if (fdtable_get(fd, &fi) < 0) {
+		/* Stale (closed behind our back): if the number is a datagram socket again, it is a new one. */
+		if (sock_inet_type(fd, &domain) != SOCK_DGRAM || fdtable_set_udp(fd, NULL, 0) < 0 ||
+		    fdtable_get(fd, &fi) < 0)
+			return NOT_OURS;
+	}
 	const struct sockaddr *dest = msg->msg_name;
 	socklen_t dlen = msg->msg_namelen;
 	if (!dest || !dlen) {
@@ -204,8 +211,11 @@ static int same_endpoint(const struct sockaddr_storage *a, socklen_t alen, const
 static ssize_t udp_recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	struct fd_info fi;
-	if (fdtable_get(fd, &fi) < 0)
-		return REAL(recvmsg)(fd, msg, flags);
+	if (fdtable_get(fd, &fi) < 0 || (!fi.assoc && !fi.peerlen)) {
+		if (fi.assoc)
+			assoc_unref(fi.assoc);
+		return NOT_OURS;
+	}
 	uint8_t *buf = recv_buffer();
 	ssize_t ret = -1;
 	if (!buf)
@@ -269,8 +279,11 @@ static enum send_route send_route(int fd, const struct sockaddr *addr, socklen_t
 	int domain;
 	enum fd_kind k = fdtable_kind(fd);
 	if (k == FD_UDP || k == FD_UDP_PROXIED)
-		return ROUTE_UDP;
-	if (k != FD_UNMANAGED || !sock_is_inet_addr(addr, alen))
+		return ROUTE_UDP; /* udp_sendmsg checks the entry is current */
+	if (!sock_is_inet_addr(addr, alen))
+		return ROUTE_PASS;
+	/* An address on a socket we think is something else: make sure it still is. */
+	if (k != FD_UNMANAGED && fdtable_kind_checked(fd) != FD_UNMANAGED)
 		return ROUTE_PASS;
 	switch (sock_inet_type(fd, &domain)) {
 	case SOCK_DGRAM:
@@ -295,23 +308,29 @@ static ssize_t tfo_sendmsg(int fd, const struct msghdr *msg, int flags)
 	return REAL(sendmsg)(fd, &m, flags & ~MSG_FASTOPEN);
 }
 
+/* Every send: the datagram path, the TFO path, or the program's own call. */
 static ssize_t routed_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+	ssize_t n = NOT_OURS;
 	switch (send_route(fd, msg->msg_name, msg->msg_namelen, flags)) {
 	case ROUTE_UDP:
-		return udp_sendmsg(fd, msg, flags);
+		n = udp_sendmsg(fd, msg, flags);
+		break;
 	case ROUTE_TFO:
-		return tfo_sendmsg(fd, msg, flags);
-	default:
-		return REAL(sendmsg)(fd, msg, flags);
+		n = tfo_sendmsg(fd, msg, flags);
+		break;
+	case ROUTE_PASS:
+		break;
 	}
+	return n;
 }
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	if (fdtable_kind(fd) == FD_UNMANAGED && (!msg || !msg->msg_name))
 		return REAL(sendmsg)(fd, msg, flags);
-	return routed_sendmsg(fd, msg, flags);
+	ssize_t n = routed_sendmsg(fd, msg, flags);
+	return n == NOT_OURS ? REAL(sendmsg)(fd, msg, flags) : n;
 }
 
 EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr, socklen_t alen)
@@ -320,19 +339,19 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
 		return REAL(sendto)(fd, buf, len, flags, addr, alen);
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr m = { .msg_name = (void *)addr, .msg_namelen = alen, .msg_iov = &iov, .msg_iovlen = 1 };
-	enum send_route r = send_route(fd, addr, alen, flags);
-	if (r == ROUTE_PASS)
-		return REAL(sendto)(fd, buf, len, flags, addr, alen);
-	return r == ROUTE_UDP ? udp_sendmsg(fd, &m, flags) : tfo_sendmsg(fd, &m, flags);
+	ssize_t n = routed_sendmsg(fd, &m, flags);
+	return n == NOT_OURS ? REAL(sendto)(fd, buf, len, flags, addr, alen) : n;
 }
 
+/* send() and write() without an address: ours only on an emulated connected socket. */
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
 	if (fdtable_kind(fd) != FD_UDP_PROXIED)
 		return REAL(send)(fd, buf, len, flags);
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-	return udp_sendmsg(fd, &m, flags);
+	ssize_t n = udp_sendmsg(fd, &m, flags);
+	return n == NOT_OURS ? REAL(send)(fd, buf, len, flags) : n;
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t len)
@@ -341,7 +360,8 @@ EXPORT ssize_t write(int fd, const void *buf, size_t len)
 		return REAL(write)(fd, buf, len);
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-	return udp_sendmsg(fd, &m, 0);
+	ssize_t n = udp_sendmsg(fd, &m, 0);
+	return n == NOT_OURS ? REAL(write)(fd, buf, len) : n;
 }
 
 EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
@@ -351,6 +371,8 @@ EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 	unsigned int i;
 	for (i = 0; i < vlen; i++) {
 		ssize_t n = routed_sendmsg(fd, &vec[i].msg_hdr, flags);
+		if (n == NOT_OURS)
+			n = REAL(sendmsg)(fd, &vec[i].msg_hdr, flags);
 		if (n < 0)
 			return i ? (int)i : -1;
 		vec[i].msg_len = (unsigned int)n;
@@ -360,15 +382,12 @@ EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	if (fdtable_kind(fd) != FD_UDP_PROXIED)
-		return REAL(recvmsg)(fd, msg, flags);
-	return udp_recvmsg(fd, msg, flags);
+	ssize_t n = fdtable_kind(fd) == FD_UDP_PROXIED ? udp_recvmsg(fd, msg, flags) : NOT_OURS;
+	return n == NOT_OURS ? REAL(recvmsg)(fd, msg, flags) : n;
 }
 
-EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *alen)
+static ssize_t udp_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *alen)
 {
-	if (fdtable_kind(fd) != FD_UDP_PROXIED)
-		return REAL(recvfrom)(fd, buf, len, flags, addr, alen);
 	struct iovec iov = { buf, len };
 	struct msghdr m = { .msg_name = addr, .msg_namelen = addr && alen ? *alen : 0, .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n = udp_recvmsg(fd, &m, flags);
@@ -377,18 +396,22 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockadd
 	return n;
 }
 
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *alen)
+{
+	ssize_t n = fdtable_kind(fd) == FD_UDP_PROXIED ? udp_recvfrom(fd, buf, len, flags, addr, alen) : NOT_OURS;
+	return n == NOT_OURS ? REAL(recvfrom)(fd, buf, len, flags, addr, alen) : n;
+}
+
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-	if (fdtable_kind(fd) != FD_UDP_PROXIED)
-		return REAL(recv)(fd, buf, len, flags);
-	return recvfrom(fd, buf, len, flags, NULL, NULL);
+	ssize_t n = fdtable_kind(fd) == FD_UDP_PROXIED ? udp_recvfrom(fd, buf, len, flags, NULL, NULL) : NOT_OURS;
+	return n == NOT_OURS ? REAL(recv)(fd, buf, len, flags) : n;
 }
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-	if (fdtable_kind(fd) != FD_UDP_PROXIED)
-		return REAL(read)(fd, buf, len);
-	return recvfrom(fd, buf, len, 0, NULL, NULL);
+	ssize_t n = fdtable_kind(fd) == FD_UDP_PROXIED ? udp_recvfrom(fd, buf, len, 0, NULL, NULL) : NOT_OURS;
+	return n == NOT_OURS ? REAL(read)(fd, buf, len) : n;
 }
 
 EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *timeout)
@@ -402,6 +425,8 @@ EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, s
 		if (i > 0 && (flags & MSG_WAITFORONE))
 			f |= MSG_DONTWAIT;
 		ssize_t n = udp_recvmsg(fd, &vec[i].msg_hdr, f);
+		if (n == NOT_OURS && i == 0)
+			return REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
 		if (n < 0)
 			return i ? (int)i : -1;
 		vec[i].msg_len = (unsigned int)n;

@@ -86,6 +86,8 @@ def _loads_p11kit(word):
     """True for a program that links libp11-kit (curl, wget: through GnuTLS)."""
     if word not in _P11KIT:
         path = word if os.path.isabs(word) else shutil.which(word, path=CLEAN_PATH)
+        if path and os.path.basename(path) == "git":  # git's HTTP transport is a separate helper
+            path = "/usr/lib/git-core/git-remote-http"
         found = False
         if path and os.path.isfile(path) and os.access(path, os.X_OK):
             r = subprocess.run(["ldd", path], capture_output=True, text=True)
