@@ -127,7 +127,6 @@ void connect_on_target(struct server *srv, struct conn *c, uint32_t events)
  * False, with the client answered REP 02, when none remain. */
 static bool addrs_filter(struct server *srv, struct conn *c)
 {
-	enum target_verdict worst = TARGET_OK;
 	uint8_t kept = 0;
 
 	for (uint8_t i = 0; i < c->naddrs; i++) {
@@ -136,8 +135,6 @@ static bool addrs_filter(struct server *srv, struct conn *c)
 			c->addrs[kept++] = c->addrs[i];
 			continue;
 		}
-		if (v == TARGET_LOOP || worst == TARGET_OK)
-			worst = v;
 		char name[64];
 		sockaddr_format(&c->addrs[i], name, sizeof name);
 		if (v == TARGET_LOOP)
