@@ -95,3 +95,41 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# ---- fuzzing (issue 6) -------------------------------------------------------
+#   make fuzz                  build the libFuzzer targets tests/fuzz/fuzz_*.c and run each
+#                              for FUZZ_SECONDS (default 60) on a copy of its seed corpus
+#   make fuzz FUZZ_SECONDS=5   a quick run
+# Needs clang with its runtime libraries (Debian: clang, libclang-rt-14-dev).
+# Everything goes to build/fuzz/; the checked-in corpus under tests/fuzz/corpus/ is never grown.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 2
+FUZZ_DIR := build/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude -Ipreload $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_CORE_OBJ := $(CORE_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+# The client target drives the preload library's handshake machine over a fake socket.
+FUZZ_HANDSHAKE_OBJ := $(FUZZ_DIR)/obj/preload/handshake.o
+
+.PHONY: fuzz fuzz-clang
+.SECONDARY: $(FUZZ_CORE_OBJ) $(FUZZ_HANDSHAKE_OBJ)
+fuzz-clang:
+	@sh tests/fuzz/install-clang.sh $(FUZZ_CC)
+
+$(FUZZ_DIR)/obj/%.o: %.c $(wildcard include/*.h preload/*.h preload/*.def) | fuzz-clang
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_CORE_OBJ) | fuzz-clang
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -Werror -fsanitize=fuzzer -o $@ $< $(FUZZ_CORE_OBJ) $(FUZZ_EXTRA_OBJ)
+
+$(FUZZ_DIR)/fuzz_client_reply: $(FUZZ_HANDSHAKE_OBJ)
+$(FUZZ_DIR)/fuzz_client_reply: FUZZ_EXTRA_OBJ := $(FUZZ_HANDSHAKE_OBJ)
+
+fuzz: $(FUZZ_BIN)
+	@sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_BIN)
+# ---- end of fuzzing ----------------------------------------------------------
