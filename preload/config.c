@@ -74,6 +74,8 @@ static int resolve_proxy(struct config *c)
 
 /* Items are addresses (netlist) or names (namelist). Unset means loopback
  * only; set but empty means nothing is excluded. */
+#define NO_PROXY_SEPARATORS ", \t\n\r\v\f" /* as netlist_parse splits */
+
 static void config_no_proxy(struct config *c)
 {
 	char item[300], err[200];
@@ -81,7 +83,7 @@ static void config_no_proxy(struct config *c)
 	if (!s)
 		s = CONFIG_DEFAULT_NO_PROXY;
 	while (*s) {
-		size_t n = strcspn(s, ", \t");
+		size_t n = strcspn(s, NO_PROXY_SEPARATORS);
 		if (n > 0 && n < sizeof item) {
 			memcpy(item, s, n);
 			item[n] = '\0';
@@ -95,7 +97,7 @@ static void config_no_proxy(struct config *c)
 			log_error("SOCKSIFY_NO_PROXY: item of %zu bytes is too long; ignoring it", n);
 		}
 		s += n;
-		s += strspn(s, ", \t");
+		s += strspn(s, NO_PROXY_SEPARATORS);
 	}
 }
 

@@ -29,6 +29,8 @@ void handshake_init(struct handshake *hs, const struct config *cfg, const struct
 	hs->target = *target;
 	hs->state = HS_CONNECT;
 	hs->out_len = hs->out_off = hs->in_len = 0;
+	hs->rep = 0;
+	hs->err = 0;
 	hs->why[0] = '\0';
 }
 
