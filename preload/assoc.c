@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "endpoint.h"
 #include "fakedns.h"
 #include "fdtable.h"
 #include "handshake.h"
@@ -169,31 +170,9 @@ int assoc_alive(struct udp_assoc *a)
 	return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
 }
 
-/* Address and port of an inet sockaddr as 16 bytes (IPv4 as v4-mapped) and a port. */
-static int endpoint_key(const struct sockaddr *sa, socklen_t len, uint8_t key[18])
-{
-	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
-		memset(key, 0, 10);
-		key[10] = key[11] = 0xff;
-		memcpy(key + 12, &s->sin_addr, 4);
-		memcpy(key + 16, &s->sin_port, 2);
-		return 0;
-	}
-	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
-		memcpy(key, &s->sin6_addr, 16);
-		memcpy(key + 16, &s->sin6_port, 2);
-		return 0;
-	}
-	return -1;
-}
-
 int assoc_is_relay(const struct udp_assoc *a, const struct sockaddr *sa, socklen_t len)
 {
-	uint8_t k1[18], k2[18];
-	return endpoint_key(sa, len, k1) == 0 &&
-	       endpoint_key((const struct sockaddr *)&a->relay, a->relaylen, k2) == 0 && memcmp(k1, k2, 18) == 0;
+	return endpoint_same(sa, len, (const struct sockaddr *)&a->relay, a->relaylen);
 }
 
 static int same_wire(const struct socks5_addr *x, const struct socks5_addr *y)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "direct.h"
+#include "endpoint.h"
 #include "log.h"
 #include "real.h"
 
@@ -174,32 +175,6 @@ const struct config *config_get(void)
 	return &config;
 }
 
-static int same_endpoint(const struct sockaddr *a, const struct sockaddr_storage *b)
-{
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	uint8_t aa[16], ba[16];
-	uint16_t ap, bp;
-	const struct sockaddr *sb = (const struct sockaddr *)b;
-	const struct sockaddr *in[2] = { a, sb };
-	uint8_t *out[2] = { aa, ba };
-	uint16_t *port[2] = { &ap, &bp };
-	for (int i = 0; i < 2; i++) {
-		if (in[i]->sa_family == AF_INET) {
-			const struct sockaddr_in *s4 = (const struct sockaddr_in *)in[i];
-			memcpy(out[i], mapped, 12);
-			memcpy(out[i] + 12, &s4->sin_addr, 4);
-			*port[i] = s4->sin_port;
-		} else if (in[i]->sa_family == AF_INET6) {
-			const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)in[i];
-			memcpy(out[i], &s6->sin6_addr, 16);
-			*port[i] = s6->sin6_port;
-		} else {
-			return 0;
-		}
-	}
-	return ap == bp && memcmp(aa, ba, 16) == 0;
-}
-
 int config_resolves_locally(const struct config *c, const char *name)
 {
 	return !c->dns_remote || namelist_match(&c->no_proxy_names, name);
@@ -207,7 +182,7 @@ int config_resolves_locally(const struct config *c, const char *name)
 
 int config_is_direct(const struct config *c, const struct sockaddr *sa, socklen_t len)
 {
-	if (c->proxy_ok && same_endpoint(sa, &c->proxy_addr))
+	if (c->proxy_ok && endpoint_same(sa, len, (const struct sockaddr *)&c->proxy_addr, c->proxy_addrlen))
 		return 1;
-	return netlist_match(&c->no_proxy, sa) || direct_has(sa);
+	return netlist_match(&c->no_proxy, sa) || direct_has(sa, len);
 }

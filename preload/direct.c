@@ -5,6 +5,7 @@
  * that the address stands for an excluded name. A small ring, newest first
  * to be kept; forked children inherit it. */
 #include "direct.h"
+#include "endpoint.h"
 #include "fork.h"
 
 #include <netdb.h>
@@ -23,25 +24,10 @@ static struct {
 	uint8_t addr[DIRECT_MAX][16]; /* IPv4 stored v4-mapped */
 } ring = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static int key_of(int family, const void *addr, uint8_t key[16])
-{
-	if (family == AF_INET) {
-		memset(key, 0, 10);
-		key[10] = key[11] = 0xff;
-		memcpy(key + 12, addr, 4);
-		return 0;
-	}
-	if (family == AF_INET6) {
-		memcpy(key, addr, 16);
-		return 0;
-	}
-	return -1;
-}
-
 static void note(int family, const void *addr)
 {
 	uint8_t key[16];
-	if (key_of(family, addr, key) < 0)
+	if (!endpoint_ip_of(family, addr, key))
 		return;
 	pthread_mutex_lock(&ring.lock);
 	unsigned n = atomic_load(&ring.count);
@@ -81,21 +67,16 @@ void direct_note_hostent(const struct hostent *he)
 		note(he->h_addrtype, *p);
 }
 
-int direct_has(const struct sockaddr *sa)
+int direct_has(const struct sockaddr *sa, socklen_t len)
 {
-	uint8_t key[16];
-	if (atomic_load_explicit(&ring.count, memory_order_relaxed) == 0)
-		return 0;
-	if (key_of(sa->sa_family,
-		   sa->sa_family == AF_INET ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
-					    : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr,
-		   key) < 0)
+	struct endpoint_key k;
+	if (atomic_load_explicit(&ring.count, memory_order_relaxed) == 0 || !endpoint_key_of(sa, len, &k))
 		return 0;
 	int found = 0;
 	pthread_mutex_lock(&ring.lock);
 	unsigned n = atomic_load(&ring.count);
 	for (unsigned i = 0; i < n && !found; i++)
-		found = memcmp(ring.addr[i], key, 16) == 0;
+		found = memcmp(ring.addr[i], k.ip, 16) == 0;
 	pthread_mutex_unlock(&ring.lock);
 	return found;
 }

@@ -12,6 +12,6 @@ void direct_note_addrinfo(const struct addrinfo *ai);
 void direct_note_hostent(const struct hostent *he);
 
 /* 1 if sa's address was noted (any port). Lock-free when nothing was noted. */
-int direct_has(const struct sockaddr *sa);
+int direct_has(const struct sockaddr *sa, socklen_t len);
 
 #endif

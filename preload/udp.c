@@ -19,6 +19,7 @@
 
 #include "assoc.h"
 #include "config.h"
+#include "endpoint.h"
 #include "export.h"
 #include "fakedns.h"
 #include "fdtable.h"
@@ -197,15 +198,6 @@ static size_t scatter(const struct msghdr *msg, const uint8_t *data, size_t len)
 	return done;
 }
 
-static int same_endpoint(const struct sockaddr_storage *a, socklen_t alen, const struct sockaddr_storage *b,
-			 socklen_t blen)
-{
-	struct socks5_addr x, y;
-	return socks5_addr_from_sockaddr(&x, (const struct sockaddr *)a, alen) == 0 &&
-	       socks5_addr_from_sockaddr(&y, (const struct sockaddr *)b, blen) == 0 && x.atyp == y.atyp &&
-	       x.port == y.port && memcmp(&x.u, &y.u, x.atyp == SOCKS5_ATYP_IPV4 ? 4 : 16) == 0;
-}
-
 /* One datagram off fd: the payload if it came through the relay, the datagram
  * as it is if it came direct. Drops what a program must not see. */
 static ssize_t udp_recvmsg(int fd, struct msghdr *msg, int flags)
@@ -246,7 +238,7 @@ static ssize_t udp_recvmsg(int fd, struct msghdr *msg, int flags)
 			fromlen = m.msg_namelen;
 		}
 		/* An emulated connected socket hears only its peer, as a connected one would. */
-		if (fromlen && fi.peerlen && !same_endpoint(&from, fromlen, &fi.peer, fi.peerlen))
+		if (fromlen && fi.peerlen && !endpoint_same((struct sockaddr *)&from, fromlen, (struct sockaddr *)&fi.peer, fi.peerlen))
 			fromlen = 0;
 		if (!fromlen) {
 			log_debug("fd %d: dropped a datagram of %zd bytes (not from the relay or the peer, or malformed)",

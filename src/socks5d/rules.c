@@ -1,6 +1,7 @@
 /* rules.c - who may use the server and where to: --allow-from, the
  * --allow-to/--deny-to list, the refusal of connections back to our own
  * listeners, and dropping root after the listeners are bound. */
+#include "endpoint.h"
 #include "socks5d.h"
 
 #include <errno.h>
@@ -15,30 +16,22 @@ bool client_allowed_by_rules(const struct config *cfg, const union sockaddr_any 
 	return !cfg->allow_from || netlist_match(cfg->allow_from, &peer->sa);
 }
 
-static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
 /* Address as 16 bytes (IPv4 as v4-mapped) and port; false for other families. */
-static bool ip16_port(const union sockaddr_any *a, uint8_t ip[16], uint16_t *port)
+bool sockaddr_ip16(const union sockaddr_any *a, uint8_t ip[16], uint16_t *port)
 {
-	if (a->sa.sa_family == AF_INET) {
-		memcpy(ip, v4mapped_prefix, 12);
-		memcpy(ip + 12, &a->sin.sin_addr, 4);
-		*port = ntohs(a->sin.sin_port);
-		return true;
-	}
-	if (a->sa.sa_family == AF_INET6) {
-		memcpy(ip, &a->sin6.sin6_addr, 16);
-		*port = ntohs(a->sin6.sin6_port);
-		return true;
-	}
-	return false;
+	struct endpoint_key k;
+	if (!endpoint_key_of(&a->sa, sizeof *a, &k))
+		return false;
+	memcpy(ip, k.ip, 16);
+	*port = k.port;
+	return true;
 }
 
 static bool ip16_is_any(const uint8_t ip[16])
 {
 	static const uint8_t zero[16];
 	return memcmp(ip, zero, 16) == 0 ||
-	       (memcmp(ip, v4mapped_prefix, 12) == 0 && memcmp(ip + 12, zero, 4) == 0);
+	       (endpoint_is_v4(ip) && memcmp(ip + 12, zero, 4) == 0);
 }
 
 /* Linux connects 0.0.0.0 and :: to the loopback address of that family. */
@@ -46,7 +39,7 @@ static void ip16_any_to_loopback(uint8_t ip[16])
 {
 	if (!ip16_is_any(ip))
 		return;
-	if (memcmp(ip, v4mapped_prefix, 12) == 0) {
+	if (endpoint_is_v4(ip)) {
 		static const uint8_t lo4[4] = { 127, 0, 0, 1 };
 		memcpy(ip + 12, lo4, 4);
 	} else {
@@ -65,7 +58,7 @@ static bool ip16_is_local(const uint8_t ip[16])
 	socklen_t len;
 
 	memset(&a, 0, sizeof a);
-	if (memcmp(ip, v4mapped_prefix, 12) == 0) {
+	if (endpoint_is_v4(ip)) {
 		if (ip[12] == 127)
 			return true;
 		a.sin.sin_family = AF_INET;
@@ -94,15 +87,15 @@ static bool target_is_listener(const struct server *srv, const union sockaddr_an
 	uint8_t ip[16], lip[16];
 	uint16_t port, lport;
 
-	if (!ip16_port(dst, ip, &port))
+	if (!sockaddr_ip16(dst, ip, &port))
 		return false;
 	ip16_any_to_loopback(ip);
-	bool v4 = memcmp(ip, v4mapped_prefix, 12) == 0;
+	bool v4 = endpoint_is_v4(ip);
 	for (size_t i = 0; i < srv->nlisteners; i++) {
-		if (!ip16_port(&srv->listeners[i].addr, lip, &lport) || lport != port)
+		if (!sockaddr_ip16(&srv->listeners[i].addr, lip, &lport) || lport != port)
 			continue;
 		/* Listeners are IPV6_V6ONLY: [::]:P does not hear IPv4, 0.0.0.0:P not IPv6. */
-		if (v4 != (memcmp(lip, v4mapped_prefix, 12) == 0))
+		if (v4 != (endpoint_is_v4(lip)))
 			continue;
 		if (ip16_is_any(lip) ? ip16_is_local(ip) : memcmp(ip, lip, 16) == 0)
 			return true;

@@ -68,6 +68,9 @@ struct config {
 	enum log_level log_level;
 };
 
+/* rules.c: address as 16 bytes (IPv4 as v4-mapped) and port; false for other families */
+bool sockaddr_ip16(const union sockaddr_any *a, uint8_t ip[16], uint16_t *port);
+
 /* options.c */
 enum { OPTIONS_OK, OPTIONS_EXIT_OK, OPTIONS_BAD };
 int options_parse(int argc, char **argv, struct config *cfg);

@@ -14,6 +14,7 @@
  * shared buffer; replies are read leaving room in front for the SOCKS header.
  * Nothing is allocated per datagram except those queued while a name is
  * being looked up. The TCP connection only keeps the association alive. */
+#include "endpoint.h"
 #include "socks5d.h"
 
 #include <arpa/inet.h>
@@ -98,30 +99,11 @@ static socklen_t sockaddr_len(const union sockaddr_any *a)
 	return a->sa.sa_family == AF_INET6 ? sizeof a->sin6 : sizeof a->sin;
 }
 
-static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-/* Address as 16 bytes (IPv4 v4-mapped) and port; false for other families. */
-static bool ip16_of(const union sockaddr_any *a, uint8_t ip[16], uint16_t *port)
-{
-	if (a->sa.sa_family == AF_INET) {
-		memcpy(ip, v4mapped_prefix, 12);
-		memcpy(ip + 12, &a->sin.sin_addr, 4);
-		*port = ntohs(a->sin.sin_port);
-		return true;
-	}
-	if (a->sa.sa_family == AF_INET6) {
-		memcpy(ip, &a->sin6.sin6_addr, 16);
-		*port = ntohs(a->sin6.sin6_port);
-		return true;
-	}
-	return false;
-}
-
 /* ::ffff:a.b.c.d becomes a.b.c.d: target sockets of family AF_INET6 are
  * IPv6-only, and replies from an IPv4 target arrive on the IPv4 one. */
 static void unmap_v4(union sockaddr_any *a)
 {
-	if (a->sa.sa_family != AF_INET6 || memcmp(&a->sin6.sin6_addr, v4mapped_prefix, 12) != 0)
+	if (a->sa.sa_family != AF_INET6 || !endpoint_is_v4(a->sin6.sin6_addr.s6_addr))
 		return;
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = a->sin6.sin6_port };
 	memcpy(&sin.sin_addr, (const uint8_t *)&a->sin6.sin6_addr + 12, 4);
@@ -265,11 +247,11 @@ static void names_forget(struct udp_assoc *a, const union sockaddr_any *dst)
 	uint8_t ip[16], eip[16];
 	uint16_t port, eport;
 
-	if (!a->names || !ip16_of(dst, ip, &port))
+	if (!a->names || !sockaddr_ip16(dst, ip, &port))
 		return;
 	for (unsigned i = 0; i < UDP_NAMES; i++) {
 		struct udp_name *e = &a->names[i];
-		if (!e->have_addr || !ip16_of(&e->addr, eip, &eport) || memcmp(ip, eip, 16) != 0)
+		if (!e->have_addr || !sockaddr_ip16(&e->addr, eip, &eport) || memcmp(ip, eip, 16) != 0)
 			continue;
 		for (unsigned k = 0; k < e->nports; k++) {
 			if (e->ports[k] != port)
@@ -323,11 +305,11 @@ static const struct udp_name *name_of_source(const struct udp_assoc *a, const un
 	uint8_t ip[16], eip[16];
 	uint16_t port, eport;
 
-	if (!a->names || !ip16_of(src, ip, &port))
+	if (!a->names || !sockaddr_ip16(src, ip, &port))
 		return NULL;
 	for (unsigned i = 0; i < UDP_NAMES; i++) {
 		const struct udp_name *e = &a->names[i];
-		if (!e->have_addr || !ip16_of(&e->addr, eip, &eport) || memcmp(ip, eip, 16) != 0)
+		if (!e->have_addr || !sockaddr_ip16(&e->addr, eip, &eport) || memcmp(ip, eip, 16) != 0)
 			continue;
 		for (unsigned k = 0; k < e->nports; k++)
 			if (e->ports[k] == port && (!best || e->used_ms > best->used_ms))
@@ -487,7 +469,7 @@ static bool client_allowed(const struct udp_assoc *a, const union sockaddr_any *
 	uint8_t ip[16];
 	uint16_t port;
 
-	if (!ip16_of(src, ip, &port))
+	if (!sockaddr_ip16(src, ip, &port))
 		return false;
 	if (a->client_known)
 		return port == a->client_port && memcmp(ip, a->client_ip, 16) == 0;
@@ -525,7 +507,7 @@ static void client_datagram(struct server *srv, struct udp_assoc *a, const uint8
 	}
 	if (!a->client_known) {
 		a->client_known = true;
-		ip16_of(src, a->client_ip, &a->client_port);
+		sockaddr_ip16(src, a->client_ip, &a->client_port);
 		a->client_src = *src;
 		a->client_len = slen;
 	}
@@ -578,7 +560,7 @@ static void target_datagram(struct server *srv, struct udp_assoc *a, uint8_t *pa
 	if (e) {
 		uint8_t ip[16];
 		uint16_t port = 0;
-		ip16_of(src, ip, &port);
+		sockaddr_ip16(src, ip, &port);
 		socks5_addr_set_domain(&from, e->name, port);
 	} else if (socks5_addr_from_sockaddr(&from, &src->sa, slen) < 0) {
 		udp_drop(a, src, "unknown address family");
@@ -699,12 +681,12 @@ void udp_assoc_start(struct server *srv, struct conn *c, const struct socks5_add
 		}
 		goto fail;
 	}
-	ip16_of(&c->peer, a->peer_ip, &port);
+	sockaddr_ip16(&c->peer, a->peer_ip, &port);
 	a->want_port = dst->port;
 	if (!addr_is_zero(dst)) {
 		union sockaddr_any want = { 0 };
 		socks5_addr_to_sockaddr(dst, &want.sa, sizeof want);
-		a->want_ip_set = ip16_of(&want, a->want_ip, &port);
+		a->want_ip_set = sockaddr_ip16(&want, a->want_ip, &port);
 	}
 	if (dst->port == 0 && addr_is_zero(dst)) {
 		free(c->target_name); /* logged as '-': the client did not say */
