@@ -133,3 +133,20 @@ $(FUZZ_DIR)/fuzz_client_reply: FUZZ_EXTRA_OBJ := $(FUZZ_HANDSHAKE_OBJ)
 fuzz: $(FUZZ_BIN)
 	@sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_BIN)
 # ---- end of fuzzing ----------------------------------------------------------
+
+# ---- bench: (issue 7) --------------------------------------------------------
+#   make bench                 socksify and socks5d side by side with microsocks, danted and
+#                              proxychains4 on loopback: ratios on stdout, raw numbers in
+#                              build/bench/results.json, a chart in build/bench/bench.png (< 10 min)
+#   make bench BENCH_QUICK=1   a smoke run of the same (< 1 min)
+BENCH_QUICK ?=
+BENCH_DIR := build/bench
+
+.PHONY: bench
+$(BENCH_DIR)/benchtool: tests/bench/benchtool.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -o $@ $<
+
+bench: $(LIB) $(SERVER) $(CHECKER) $(BENCH_DIR)/benchtool
+	BENCH_QUICK=$(BENCH_QUICK) BUILD=$(BUILD) /usr/bin/python3 tests/bench/bench.py
+# ---- end of bench ------------------------------------------------------------
