@@ -41,7 +41,18 @@ CFG = {
     "udp_window": 32,
     "udp_size": 64,
 }
-TIMEOUT = {"connect": 60, "startup": 10, "bulk": 60, "conc": 60, "udp": 20}
+TIMEOUT = {"connect": 30, "startup": 10, "bulk": 60, "conc": 40, "udp": 20}
+BUDGET = 50 if QUICK else 540  # seconds for the whole run; what is left over is reported as skipped
+CONNECT_ROUNDS = 2 if QUICK else 4  # connect rows run interleaved, N/ROUNDS connections per turn
+T0 = time.monotonic()
+
+
+def remaining(want):
+    """A timeout: want, cut to what is left of the run's budget; raises when nothing is left."""
+    left = BUDGET - (time.monotonic() - T0)
+    if left < 1:
+        raise RuntimeError("skipped: the run's %d s time budget is used up" % BUDGET)
+    return min(want, left)
 
 started = []  # every Popen this script started
 tmpdir = os.path.join(OUT, "run")  # configs and server logs of the last run, kept for a look after a failure
@@ -128,14 +139,18 @@ def wait_port(port, p, timeout=10):
     return False
 
 
-def run_tool(args, timeout, env=None, prefix=()):
-    """Run a client to completion; its 'ok k=v ...' line as a dict, or raise RuntimeError."""
+def run_tool(args, timeout, env=None, prefix=(), lines=None):
+    """Run a client to completion; its 'ok k=v ...' line as a dict, or raise RuntimeError.
+    lines, a list, gets every line it printed."""
+    timeout = remaining(timeout)
     try:
         r = subprocess.run(list(prefix) + [TOOL] + args, env=env, stdin=subprocess.DEVNULL,
                            capture_output=True, timeout=timeout, start_new_session=True)
     except subprocess.TimeoutExpired:
         raise RuntimeError("timed out after %ss" % timeout)
     line = r.stdout.decode(errors="replace").strip().splitlines()
+    if lines is not None:
+        lines.extend(line)
     last = line[-1] if line else ""
     if r.returncode != 0 or not last.startswith("ok"):
         raise RuntimeError((last or r.stderr.decode(errors="replace").strip()[-200:] or "rc=%d" % r.returncode))
@@ -325,41 +340,62 @@ def measure(section, row, fn, **extra):
 # ---- 1. connect cost ------------------------------------------------------------------------------
 
 def bench_connect(servers, echo_port):
-    n = str(CFG["connect_n"])
+    """Rows are collected first, then run in CONNECT_ROUNDS interleaved turns of N/ROUNDS
+    connections each, so that a noisy moment of the machine hits every row alike."""
+    chunk = str(max(1, CFG["connect_n"] // CONNECT_ROUNDS))
     target = [HOST, str(echo_port)]
+    rows = []  # (row, run one turn -> samples, extra)
 
     def connect(mode, port=None, env=None, prefix=()):
-        def fn():
-            args = ["connect", mode] + target + [n] + ([HOST, str(port)] if port else [])
-            raw = run_tool(args, TIMEOUT["connect"], env=env, prefix=prefix)
-            return raw["median_us"], raw
-        return fn
+        def turn():
+            args = ["connect", mode] + target + [chunk] + ([HOST, str(port)] if port else [])
+            out = []
+            run_tool(args, TIMEOUT["connect"], env=env, prefix=prefix, lines=out)
+            return [float(x) for line in out if line.startswith("samples ") for x in line.split()[1:]]
+        return turn
 
     sec = "connect"
-    measure(sec, "direct", connect("plain"), unit="us median", group="direct", ours=False)
+
+    def add(row, turn, why=None, **extra):
+        """A row to run; why = the reason it cannot run (a 'failed' row in its place)."""
+        if why:
+            def turn():
+                raise RuntimeError(why)
+        rows.append((row, turn, extra))
+
+    add("direct", connect("plain"), unit="us median", group="direct", ours=False)
     for name, srv in servers.items():
         mode = "s5pipe" if name == "socks5d" else "s5seq"
-        if srv is None:
-            record(sec, "C client -> %s" % name, None, "server did not start", group="server", ours=False)
-            continue
-        measure(sec, "C client -> %s" % name, connect(mode, srv.port), unit="us median", group="server",
-                ours=(name == "socks5d"))
+        add("C client -> %s" % name, srv and connect(mode, srv.port), None if srv else "server did not start",
+            unit="us median", group="server", ours=(name == "socks5d"))
     for name, srv in servers.items():
-        if srv is None:
-            record(sec, "libsocksify -> %s" % name, None, "server did not start", group="client", ours=True)
-            continue
-        measure(sec, "libsocksify -> %s" % name, connect("plain", env=lib_env(srv.port)), unit="us median",
-                group="client", ours=True)
+        add("libsocksify -> %s" % name, srv and connect("plain", env=lib_env(srv.port)),
+            None if srv else "server did not start", unit="us median", group="client", ours=True)
     pc = shutil.which("proxychains4")
     for name in ("socks5d", "microsocks"):
         srv = servers.get(name)
-        row = "proxychains4 -> %s" % name
-        if not pc or srv is None:
-            record(sec, row, None, "not installed" if not pc else "server did not start", group="client",
-                   ours=False)
+        why = "not installed" if not pc else None if srv else "server did not start"
+        add("proxychains4 -> %s" % name,
+            None if why else connect("plain", prefix=(pc, "-q", "-f", proxychains_conf(srv.port))), why,
+            unit="us median", group="client", ours=(name == "socks5d"))
+    samples = {row: [] for row, _, _ in rows}
+    errors = {}
+    for _ in range(CONNECT_ROUNDS):
+        for row, turn, _ in rows:
+            if row in errors:
+                continue
+            try:
+                samples[row].extend(turn())
+            except Exception as e:  # noqa: BLE001 - a failing peer is a 'failed' row
+                errors[row] = e
+    for row, _, extra in rows:
+        t = sorted(samples[row])
+        if row in errors or not t:
+            record(sec, row, None, errors.get(row, "no samples"), **extra)
             continue
-        measure(sec, row, connect("plain", prefix=(pc, "-q", "-f", proxychains_conf(srv.port))),
-                unit="us median", group="client", ours=(name == "socks5d"))
+        raw = {"n": len(t), "rounds": CONNECT_ROUNDS, "median_us": statistics.median(t),
+               "p99_us": t[min(len(t) - 1, (len(t) * 99) // 100)], "min_us": t[0]}
+        record(sec, row, raw["median_us"], raw=raw, **extra)
 
 
 # ---- 2. start-up cost -----------------------------------------------------------------------------
@@ -379,7 +415,7 @@ def bench_startup(pc_conf):
     # interleaved, so that a noisy moment hits every case alike
     times = {c[0]: [] for c in cases}
     errors = {}
-    deadline = time.monotonic() + (20 if QUICK else 90)
+    deadline = time.monotonic() + remaining(20 if QUICK else 90)
     for _ in range(runs):
         if time.monotonic() > deadline:
             break
@@ -389,7 +425,7 @@ def bench_startup(pc_conf):
             t0 = time.perf_counter()
             try:
                 r = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, timeout=TIMEOUT["startup"])
+                                   stderr=subprocess.DEVNULL, timeout=TIMEOUT["startup"], start_new_session=True)
                 if r.returncode != 0:
                     errors[name] = "exit status %d" % r.returncode
             except subprocess.TimeoutExpired:
@@ -449,12 +485,12 @@ def bench_conc(servers, echo_port, n):
             mem0, cpu0 = memory_kib(pid), cpu_seconds(pid)
             p = spawn(cmd, stdin=subprocess.PIPE, name="conc")
             try:
-                first = read_line(p, TIMEOUT["conc"])
+                first = read_line(p, remaining(TIMEOUT["conc"]))
                 if not first or not first.startswith("established"):
                     raise RuntimeError("no handshake result: %r" % first)
                 est = parse_kv(first)
                 mem_open = memory_kib(pid)
-                line = read_line(p, CFG["conc_seconds"] + 15)
+                line = read_line(p, remaining(CFG["conc_seconds"] + 15))
                 if not line or not line.startswith("ok"):
                     raise RuntimeError("no round-trip result: %r" % line)
                 raw = parse_kv(line)

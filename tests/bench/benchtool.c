@@ -177,6 +177,11 @@ static int cmd_connect(int argc, char **argv)
 		close(fd);
 		us[i] = (now_s() - t0) * 1e6;
 	}
+	/* every sample, so that bench.py can merge interleaved rounds into one distribution */
+	fputs("samples", stdout);
+	for (int i = 0; i < n; i++)
+		printf(" %.1f", us[i]);
+	putchar('\n');
 	qsort(us, (size_t)n, sizeof *us, cmp_double);
 	printf("ok n=%d median_us=%.1f p99_us=%.1f\n", n, us[n / 2], us[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1]);
 	return 0;
