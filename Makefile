@@ -140,7 +140,7 @@ fuzz: $(FUZZ_BIN)
 #                              build/bench/results.json, a chart in build/bench/bench.png (< 10 min)
 #   make bench BENCH_QUICK=1   a smoke run of the same (< 1 min)
 BENCH_QUICK ?=
-BENCH_DIR := build/bench
+BENCH_DIR := $(BUILD)/bench
 
 .PHONY: bench
 $(BENCH_DIR)/benchtool: tests/bench/benchtool.c
