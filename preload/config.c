@@ -53,16 +53,14 @@ static int parse_timeout_ms(const char *s)
 
 static int resolve_proxy(struct config *c)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG };
+	/* No AI_ADDRCONFIG: glibc's check for it takes a lock that a forked child of
+	 * a threaded program may find held forever, and settings can load in such a child. */
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
 	char port[8];
 	snprintf(port, sizeof port, "%u", c->url.port);
 	/* The proxy's own name is resolved locally: it has to be, to reach the proxy. */
 	int rc = REAL(getaddrinfo)(c->url.host, port, &hints, &res);
-	if (rc == EAI_ADDRFAMILY || rc == EAI_NONAME) {
-		hints.ai_flags &= ~AI_ADDRCONFIG;
-		rc = REAL(getaddrinfo)(c->url.host, port, &hints, &res);
-	}
 	if (rc != 0 || !res) {
 		log_error("cannot resolve proxy host '%s': %s", c->url.host, gai_strerror(rc));
 		return -1;
