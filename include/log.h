@@ -15,8 +15,6 @@ void log_init(const char *prefix, enum log_level level, int fd, log_write_fn wri
 /* Parses "none|error|warn|info|debug" (or 0-3); returns -2 if unknown. */
 int log_level_parse(const char *s);
 enum log_level log_get_level(void);
-void log_set_fd(int fd);
-int log_get_fd(void);
 /* Each call writes one whole line with a single write(); errno is preserved. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

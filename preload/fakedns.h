@@ -31,6 +31,5 @@ int fakedns_lookup(const struct socks5_addr *a, char name[256]);
 /* 1 if sa lies in a fake range (IPv4, IPv6, or IPv4-mapped IPv6). */
 int fakedns_is_fake_sockaddr(const struct sockaddr *sa);
 
-/* After fork in the child: nothing to do for the shared table; kept for symmetry. */
 
 #endif

@@ -25,8 +25,6 @@ void log_init(const char *prefix, enum log_level level, int fd, log_write_fn wri
 }
 
 enum log_level log_get_level(void) { return log_level; }
-void log_set_fd(int fd) { log_fd = fd; }
-int log_get_fd(void) { return log_fd; }
 
 int log_level_parse(const char *s)
 {
