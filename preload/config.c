@@ -131,6 +131,20 @@ static void config_dns(struct config *c)
 	parse_fake_net("SOCKSIFY_FAKE_NET6", CONFIG_DEFAULT_FAKE_NET6, 6, &c->fake6);
 }
 
+static void config_pipeline(struct config *c)
+{
+	const char *s = getenv("SOCKSIFY_PIPELINE");
+	c->pipeline = CONFIG_PIPELINE_AUTO;
+	if (!s || !*s || strcmp(s, "auto") == 0)
+		return;
+	if (strcmp(s, "1") == 0 || strcmp(s, "on") == 0)
+		c->pipeline = CONFIG_PIPELINE_ON;
+	else if (strcmp(s, "0") == 0 || strcmp(s, "off") == 0)
+		c->pipeline = CONFIG_PIPELINE_OFF;
+	else
+		log_error("SOCKSIFY_PIPELINE='%s' is not auto, on or off; using auto", s);
+}
+
 static void config_load(void)
 {
 	struct config *c = &config;
@@ -150,6 +164,7 @@ static void config_load(void)
 
 	config_no_proxy(c);
 	config_dns(c);
+	config_pipeline(c);
 
 	const char *p = getenv("SOCKSIFY_PROXY");
 	if (!p || !*p) {

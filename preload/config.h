@@ -13,6 +13,12 @@
 #define CONFIG_DEFAULT_FAKE_NET4 "240.0.0.0/4" /* reserved, never a real destination */
 #define CONFIG_DEFAULT_FAKE_NET6 "100::/64" /* RFC 6666 discard-only prefix */
 
+enum {
+	CONFIG_PIPELINE_OFF, /* greeting, wait, request, wait */
+	CONFIG_PIPELINE_ON, /* greeting+request in one segment, always */
+	CONFIG_PIPELINE_AUTO, /* pipelined until a proxy stalls on it, then never again (default) */
+};
+
 struct config {
 	int proxy_ok; /* 0: none or malformed; every proxied call fails closed */
 	struct proxy_url url;
@@ -20,6 +26,7 @@ struct config {
 	socklen_t proxy_addrlen;
 	char proxy_text[300]; /* for log lines, password hidden */
 	int timeout_ms; /* deadline for the whole proxy handshake */
+	int pipeline; /* SOCKSIFY_PIPELINE: CONFIG_PIPELINE_* */
 	struct netlist no_proxy; /* destinations that go direct */
 	struct namelist no_proxy_names; /* names resolved locally (and so connected direct) */
 	int dns_remote; /* SOCKSIFY_DNS: 1 remote (default), 0 local */

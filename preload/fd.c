@@ -5,6 +5,7 @@
 #include <linux/close_range.h>
 #include <unistd.h>
 
+#include "async.h"
 #include "export.h"
 #include "fdtable.h"
 #include "real.h"
@@ -19,6 +20,8 @@ EXPORT int close(int fd)
 		return 0;
 	if (k != FD_UNMANAGED)
 		fdtable_forget(fd);
+	if (async_active())
+		async_forget(fd);
 	return REAL(close)(fd);
 }
 

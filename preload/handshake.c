@@ -3,12 +3,38 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "config.h"
 #include "real.h"
+
+/* Set once a proxy stalled on a pipelined request; one owner: this atomic. */
+static atomic_int pipeline_refused;
+
+/* How long a pipelined CONNECT may wait for its reply after the method choice
+ * arrived: several greeting round trips, and never less than this. */
+#define STALL_MIN_MS 200
+#define STALL_RTTS 4
+
+static int may_pipeline(const struct config *c, uint8_t cmd)
+{
+	if (cmd != SOCKS5_CMD_CONNECT || c->url.has_auth || c->pipeline == CONFIG_PIPELINE_OFF)
+		return 0;
+	return c->pipeline == CONFIG_PIPELINE_ON || !atomic_load_explicit(&pipeline_refused, memory_order_relaxed);
+}
+
+/* The method choice of a pipelined request is in: the reply should follow
+ * within a few round trips unless the proxy is waiting for a request it dropped. */
+static void start_stall_timer(struct handshake *hs)
+{
+	if (hs->stall_at_ms || hs->cfg->pipeline != CONFIG_PIPELINE_AUTO)
+		return;
+	long long now = monotonic_ms(), rtt = now - hs->sent_ms;
+	hs->stall_at_ms = now + (rtt * STALL_RTTS > STALL_MIN_MS ? rtt * STALL_RTTS : STALL_MIN_MS);
+}
 
 static enum hs_result fail(struct handshake *hs, int err, const char *fmt, const char *arg)
 {
@@ -32,6 +58,9 @@ void handshake_init(struct handshake *hs, const struct config *cfg, const struct
 	hs->rep = 0;
 	hs->err = 0;
 	hs->why[0] = '\0';
+	hs->pipelined = may_pipeline(cfg, cmd);
+	hs->stalled = hs->reached = hs->got_reply = 0;
+	hs->sent_ms = hs->stall_at_ms = 0;
 }
 
 static void queue(struct handshake *hs, ssize_t n, enum hs_state next)
@@ -50,6 +79,13 @@ static enum hs_result queue_greeting(struct handshake *hs)
 	ssize_t n = socks5_encode_greeting(hs->out, sizeof hs->out, auth ? both : noauth, auth ? 2 : 1);
 	if (n < 0)
 		return fail(hs, ECONNREFUSED, "%s", "cannot encode the greeting");
+	if (hs->pipelined) {
+		ssize_t r = socks5_encode_request(hs->out + n, sizeof hs->out - (size_t)n, hs->cmd, &hs->target);
+		if (r < 0)
+			return fail(hs, EINVAL, "%s", "cannot encode the request");
+		n += r;
+		hs->sent_ms = monotonic_ms();
+	}
 	queue(hs, n, HS_RECV_METHOD);
 	return HS_WANT_WRITE;
 }
@@ -133,6 +169,23 @@ static ssize_t decode_method(struct handshake *hs, const uint8_t *b, size_t len)
 	return n;
 }
 
+/* Pipelined: the method choice, and the reply if it came along, taken in one
+ * read. A method other than no-auth is taken alone (on_method says why). */
+static ssize_t decode_method_reply(struct handshake *hs, const uint8_t *b, size_t len)
+{
+	ssize_t n = decode_method(hs, b, len);
+	if (n <= 0 || hs->rep != SOCKS5_METHOD_NOAUTH)
+		return n;
+	start_stall_timer(hs);
+	ssize_t r = socks5_decode_reply(b + n, len - (size_t)n, &hs->rep, &hs->bound);
+	if (r <= 0) {
+		hs->rep = SOCKS5_METHOD_NOAUTH;
+		return r;
+	}
+	hs->got_reply = 1;
+	return n + r;
+}
+
 static ssize_t decode_auth(struct handshake *hs, const uint8_t *b, size_t len)
 {
 	uint8_t st;
@@ -178,23 +231,14 @@ static enum hs_result on_reply(struct handshake *hs)
 	return HS_OK;
 }
 
+/* Connects and queues the greeting at once: the first send() finds out
+ * whether the connection is up (EAGAIN: not yet, wait to write; an error:
+ * the proxy cannot be reached), which saves a wait and a SO_ERROR look
+ * whenever the connection is made at once, as on loopback. */
 static enum hs_result step_connect(struct handshake *hs, int fd)
 {
-	if (hs->state == HS_CONNECT) {
-		hs->state = HS_CONNECTING;
-		if (REAL(connect)(fd, hs->proxy, hs->proxylen) < 0) {
-			if (errno == EINPROGRESS || errno == EINTR)
-				return HS_WANT_WRITE;
-			return fail(hs, ECONNREFUSED, "cannot reach the proxy: %s", strerror(errno));
-		}
-	} else {
-		int err = 0;
-		socklen_t len = sizeof err;
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-			err = errno;
-		if (err)
-			return fail(hs, ECONNREFUSED, "cannot reach the proxy: %s", strerror(err));
-	}
+	if (REAL(connect)(fd, hs->proxy, hs->proxylen) < 0 && errno != EINPROGRESS && errno != EINTR)
+		return fail(hs, ECONNREFUSED, "cannot reach the proxy: %s", strerror(errno));
 	return queue_greeting(hs);
 }
 
@@ -208,7 +252,9 @@ static enum hs_result step_send(struct handshake *hs, int fd)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return HS_WANT_WRITE;
 		if (n < 0)
-			return fail(hs, ECONNREFUSED, "proxy connection failed: %s", strerror(errno));
+			return fail(hs, ECONNREFUSED, hs->reached ? "proxy connection failed: %s" : "cannot reach the proxy: %s",
+				    strerror(errno));
+		hs->reached = 1;
 		hs->out_off += (size_t)n;
 	}
 	hs->state = hs->after_send;
@@ -222,9 +268,8 @@ enum hs_result handshake_step(struct handshake *hs, int fd)
 		ssize_t n;
 		switch (hs->state) {
 		case HS_CONNECT:
-		case HS_CONNECTING:
 			r = step_connect(hs, fd);
-			if (r != HS_WANT_WRITE || hs->state == HS_CONNECTING)
+			if (r == HS_ERROR)
 				return r;
 			break;
 		case HS_SEND:
@@ -235,14 +280,15 @@ enum hs_result handshake_step(struct handshake *hs, int fd)
 		case HS_RECV_METHOD:
 		case HS_RECV_AUTH:
 		case HS_RECV_REPLY:
-			n = recv_message(hs, fd, hs->state == HS_RECV_METHOD ? decode_method
+			n = recv_message(hs, fd, hs->state == HS_RECV_METHOD ? (hs->pipelined ? decode_method_reply : decode_method)
 						 : hs->state == HS_RECV_AUTH ? decode_auth
 									     : decode_reply);
 			if (n < 0)
 				return HS_ERROR;
 			if (n == 0)
 				return HS_WANT_READ;
-			r = hs->state == HS_RECV_METHOD ? on_method(hs)
+			r = hs->got_reply ? on_reply(hs)
+			    : hs->state == HS_RECV_METHOD ? on_method(hs)
 			    : hs->state == HS_RECV_AUTH ? on_auth(hs)
 							: on_reply(hs);
 			if (r == HS_OK || r == HS_ERROR)
@@ -254,6 +300,22 @@ enum hs_result handshake_step(struct handshake *hs, int fd)
 			return HS_ERROR;
 		}
 	}
+}
+
+long long handshake_timer(const struct handshake *hs)
+{
+	return hs->state == HS_RECV_METHOD || hs->state == HS_RECV_REPLY ? hs->stall_at_ms : 0;
+}
+
+int handshake_check_timer(struct handshake *hs, long long now_ms)
+{
+	long long t = handshake_timer(hs);
+	if (!t || now_ms < t)
+		return 0;
+	atomic_store_explicit(&pipeline_refused, 1, memory_order_relaxed);
+	fail(hs, ETIMEDOUT, "%s", "proxy answered the greeting but not the pipelined request");
+	hs->stalled = 1;
+	return 1;
 }
 
 long long monotonic_ms(void)
@@ -272,13 +334,18 @@ int handshake_run(struct handshake *hs, int fd, long long deadline_ms)
 		if (r == HS_ERROR)
 			return hs->err;
 		struct pollfd p = { .fd = fd, .events = r == HS_WANT_READ ? POLLIN : POLLOUT };
-		long long left = deadline_ms - monotonic_ms();
-		if (left <= 0) {
+		long long now = monotonic_ms(), until = deadline_ms, t = handshake_timer(hs);
+		if (now >= deadline_ms) {
 			fail(hs, ETIMEDOUT, "%s", "proxy did not answer in time (SOCKSIFY_TIMEOUT)");
 			return ETIMEDOUT;
 		}
+		if (handshake_check_timer(hs, now))
+			return hs->err;
+		if (t && t < until)
+			until = t;
+		long long left = until - now;
 		/* A signal only shortens this wait; the deadline still holds. */
-		if (poll(&p, 1, (int)left) < 0 && errno != EINTR) {
+		if (REAL(poll)(&p, 1, (int)left) < 0 && errno != EINTR) {
 			fail(hs, ECONNREFUSED, "poll failed: %s", strerror(errno));
 			return hs->err;
 		}

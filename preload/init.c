@@ -2,20 +2,23 @@
  * Settings are read on the first call that needs them (config.c). */
 #include <pthread.h>
 
+#include "async.h"
 #include "fakedns.h"
 #include "fork.h"
 #include "real.h"
 
-/* Locks in one order: hosts cache, direct ring, fd table. */
+/* Locks in one order: hosts cache, direct ring, fd table, pending connects. */
 static void fork_prepare(void)
 {
 	dns_fork(FORK_PREPARE);
 	direct_fork(FORK_PREPARE);
 	fdtable_fork(FORK_PREPARE);
+	async_fork(FORK_PREPARE);
 }
 
 static void fork_parent(void)
 {
+	async_fork(FORK_PARENT);
 	fdtable_fork(FORK_PARENT);
 	direct_fork(FORK_PARENT);
 	dns_fork(FORK_PARENT);
@@ -23,6 +26,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	async_fork(FORK_CHILD);
 	fdtable_fork(FORK_CHILD);
 	direct_fork(FORK_CHILD);
 	dns_fork(FORK_CHILD);

@@ -3,6 +3,10 @@
 #define SOCKSIFY_REAL_H
 
 #include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 

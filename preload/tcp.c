@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "async.h"
 #include "config.h"
 #include "export.h"
 #include "fakedns.h"
@@ -53,7 +54,7 @@ static int replace_socket(int fd, int family)
 	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
 		int v;
 		socklen_t vl = sizeof v;
-		if (getsockopt(fd, opts[i].level, opts[i].name, &v, &vl) == 0)
+		if (REAL(getsockopt)(fd, opts[i].level, opts[i].name, &v, &vl) == 0)
 			setsockopt(s, opts[i].level, opts[i].name, &v, vl);
 	}
 	REAL(fcntl)(s, F_SETFL, flflags);
@@ -67,7 +68,17 @@ fail:
 	return -1;
 }
 
-/* Returns 0 or the errno for the program. */
+/* Undo the proxy connection: an unconnected socket again. */
+static void dissolve(int fd)
+{
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+	REAL(connect)(fd, &unspec, sizeof unspec);
+}
+
+static int connect_blocking(int fd, int flags, struct handshake *hs, const char *tname, long long deadline,
+			    const struct sockaddr *addr, socklen_t len);
+
+/* Returns 0 or the errno for the program (EINPROGRESS: a non-blocking socket's handshake goes on). */
 static int connect_via_proxy(int fd, int domain, const struct sockaddr *addr, socklen_t len,
 			     const struct config *c)
 {
@@ -98,20 +109,43 @@ static int connect_via_proxy(int fd, int domain, const struct sockaddr *addr, so
 		plen = proxy_addr_for(fd, c->proxy_addr.ss_family, c, &proxy);
 	}
 
+	struct handshake hs;
+	long long deadline = monotonic_ms() + c->timeout_ms;
+	handshake_init(&hs, c, (struct sockaddr *)&proxy, plen, SOCKS5_CMD_CONNECT, &target);
 	int flags = REAL(fcntl)(fd, F_GETFL);
+	if (flags >= 0 && (flags & O_NONBLOCK)) {
+		/* The program waits in poll/select/epoll, which finish the handshake (async.c). */
+		fdtable_set_proxied(fd, addr, len);
+		int err = async_start(fd, &hs, tname, deadline);
+		if (err && err != EINPROGRESS)
+			fdtable_forget(fd);
+		if (err != ENOMEM)
+			return err;
+	}
+	return connect_blocking(fd, flags, &hs, tname, deadline, addr, len);
+}
+
+/* The handshake inside connect(): a blocking socket waits as for a direct connect. */
+static int connect_blocking(int fd, int flags, struct handshake *hs, const char *tname, long long deadline,
+			    const struct sockaddr *addr, socklen_t len)
+{
+	const struct config *c = hs->cfg;
 	if (flags >= 0 && !(flags & O_NONBLOCK))
 		REAL(fcntl)(fd, F_SETFL, flags | O_NONBLOCK);
-	struct handshake hs;
-	handshake_init(&hs, c, (struct sockaddr *)&proxy, plen, SOCKS5_CMD_CONNECT, &target);
-	int err = handshake_run(&hs, fd, monotonic_ms() + c->timeout_ms);
+	int err = handshake_run(hs, fd, deadline);
+	if (err && hs->stalled) {
+		struct socks5_addr target = hs->target;
+		log_info("connect to %s: %s; retrying without pipelining", tname, hs->why);
+		dissolve(fd);
+		handshake_init(hs, c, hs->proxy, hs->proxylen, SOCKS5_CMD_CONNECT, &target);
+		err = handshake_run(hs, fd, deadline);
+	}
 	if (flags >= 0 && !(flags & O_NONBLOCK))
 		REAL(fcntl)(fd, F_SETFL, flags);
 
 	if (err) {
-		log_error("connect to %s via %s failed: %s", tname, c->proxy_text, hs.why);
-		/* Dissolve the proxy connection so the socket can be used again, as after a failed connect. */
-		struct sockaddr unspec = { .sa_family = AF_UNSPEC };
-		REAL(connect)(fd, &unspec, sizeof unspec);
+		log_error("connect to %s via %s failed: %s", tname, c->proxy_text, hs->why);
+		dissolve(fd); /* the socket can be used again, as after a failed connect */
 		return err;
 	}
 	fdtable_set_proxied(fd, addr, len);
@@ -129,8 +163,8 @@ int sock_inet_type(int fd, int *domain)
 {
 	int saved = errno, type = 0;
 	socklen_t tl = sizeof type, dl = sizeof *domain;
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, domain, &dl) < 0 || (*domain != AF_INET && *domain != AF_INET6))
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+	    REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, domain, &dl) < 0 || (*domain != AF_INET && *domain != AF_INET6))
 		type = 0;
 	errno = saved;
 	return type == SOCK_STREAM || type == SOCK_DGRAM ? type : 0;
@@ -140,6 +174,11 @@ int tcp_connect(int fd, int domain, const struct sockaddr *addr, socklen_t len)
 {
 	int saved = errno;
 	const struct config *c = config_get();
+	int again = async_active() ? async_connect_again(fd) : -1;
+	if (again >= 0) {
+		errno = again;
+		return -1;
+	}
 	/* A fake address means a name: it can only be reached through the proxy. */
 	if (fdtable_kind_checked(fd) != FD_UNMANAGED || (!fakedns_is_fake_sockaddr(addr) && config_is_direct(c, addr, len)))
 		return REAL(connect)(fd, addr, len);
@@ -175,4 +214,17 @@ EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	if (fdtable_get_peer(fd, addr, len) == 0)
 		return 0;
 	return REAL(getpeername)(fd, addr, len);
+}
+
+/* A pending non-blocking connect reports its outcome here, as the kernel would. */
+EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	int err;
+	if (level == SOL_SOCKET && name == SO_ERROR && val && len && *len >= (socklen_t)sizeof err &&
+	    async_active() && async_so_error(fd, &err)) {
+		memcpy(val, &err, sizeof err);
+		*len = sizeof err;
+		return 0;
+	}
+	return REAL(getsockopt)(fd, level, name, val, len);
 }

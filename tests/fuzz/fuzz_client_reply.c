@@ -200,6 +200,8 @@ static ssize_t fake_recv(int fd, void *buf, size_t len, int flags)
 int (*real_connect)(int fd, const struct sockaddr *addr, socklen_t len) = fake_connect;
 ssize_t (*real_send)(int fd, const void *buf, size_t len, int flags) = fake_send;
 ssize_t (*real_recv)(int fd, void *buf, size_t len, int flags) = fake_recv;
+int (*real_getsockopt)(int fd, int level, int name, void *val, socklen_t *len); /* handshake_run only */
+int (*real_poll)(struct pollfd *fds, nfds_t n, int timeout);
 
 void real_init(void)
 {
@@ -288,6 +290,7 @@ static void check_handshake(const uint8_t *data, size_t size)
 
 	memset(&cfg, 0, sizeof cfg);
 	cfg.url.has_auth = ctrl & 1;
+	cfg.pipeline = (ctrl & 16) ? CONFIG_PIPELINE_ON : CONFIG_PIPELINE_OFF; /* greeting+request at once */
 	if (cfg.url.has_auth) {
 		strcpy(cfg.url.user, "user");
 		strcpy(cfg.url.pass, "secret");
