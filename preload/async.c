@@ -2,6 +2,7 @@
 #include "async.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -295,6 +296,31 @@ int async_epoll_event(int epfd, const struct epoll_event *ev)
 		REAL(epoll_ctl)(epfd, EPOLL_CTL_DEL, fd, NULL);
 	pthread_mutex_unlock(&lock);
 	return 1;
+}
+
+int async_io_ready(int fd)
+{
+	pthread_mutex_lock(&lock);
+	struct pending *p = find(fd);
+	while (p && !drive_locked(p, monotonic_ms())) {
+		int fl = REAL(fcntl)(fd, F_GETFL);
+		if (fl < 0 || (fl & O_NONBLOCK)) {
+			pthread_mutex_unlock(&lock);
+			errno = EAGAIN;
+			return -1;
+		}
+		/* A blocking socket waits for its handshake, as a blocking connect() would have. */
+		struct pollfd w = { .fd = fd, .events = p->want == EPOLLIN ? POLLIN : POLLOUT };
+		long long t = handshake_timer(&p->hs), now = monotonic_ms();
+		if (!t || t > p->deadline_ms)
+			t = p->deadline_ms;
+		pthread_mutex_unlock(&lock);
+		REAL(poll)(&w, 1, t > now ? (int)(t - now) : 0);
+		pthread_mutex_lock(&lock);
+		p = find(fd);
+	}
+	pthread_mutex_unlock(&lock);
+	return 0; /* connected, or failed: the socket itself now says so */
 }
 
 int async_connect_again(int fd)

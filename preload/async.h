@@ -48,6 +48,11 @@ int async_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev, int *ret);
 /* An event from epoll_wait: 1 if it was one of ours (handled; drop it). */
 int async_epoll_event(int epfd, const struct epoll_event *ev);
 
+/* Before the program reads or writes fd: 0 if it may (not pending, connected,
+ * or failed: the socket reports that itself); -1/EAGAIN while a non-blocking
+ * socket's handshake is pending. A blocking socket waits for the end. */
+int async_io_ready(int fd);
+
 /* connect() again on fd: -1 if fd is not ours here; else the errno to report
  * (EALREADY while pending, the failure's errno once, then forgotten). */
 int async_connect_again(int fd);

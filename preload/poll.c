@@ -59,11 +59,9 @@ static int poll_pending(struct pollfd *fds, nfds_t n, long long deadline, const 
 		goto out;
 	}
 	for (;;) {
-		int any = 0;
 		for (nfds_t i = 0; i < n; i++) {
 			tmp[i] = fds[i];
 			mark[i] = fds[i].fd >= 0 && async_poll_events(fds[i].fd, &tmp[i].events);
-			any |= mark[i];
 		}
 		int ms = wait_ms(deadline, look);
 		struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
@@ -77,8 +75,8 @@ static int poll_pending(struct pollfd *fds, nfds_t n, long long deadline, const 
 			fds[i].revents = mark[i] ? (short)(tmp[i].revents & POLLNVAL) : tmp[i].revents;
 			ready += fds[i].revents != 0;
 		}
-		if (any)
-			ended |= async_expire(monotonic_ms()) > 0;
+		/* timers of every pending socket, also those this wait does not watch: none may spin it */
+		ended |= async_expire(monotonic_ms()) > 0;
 		if (ended) {
 			look = 1; /* report the ended ones as they are now */
 			continue;
