@@ -144,11 +144,16 @@ def test_nonblocking_connect_failure_is_reported_in_so_error(socks5d, gate, mech
     g = gate(socks5d.port, hold=False)
     p = start_child([PYTHON, os.path.join(PROGS, "nb_connect.py"), mech, "127.0.0.1", str(port)], env_for(g.port))
     try:
-        assert read_json(p)["rc"] == "EINPROGRESS"
+        rc = read_json(p)["rc"]
         p.stdin.write("go\n")
         p.stdin.flush()
         done = read_json(p)
-        assert done == {"phase": "done", "ready": True, "so_error": "ECONNREFUSED"}
+        # on a busy machine the whole refusal may already be in when connect() looks: then
+        # connect() itself says so, as a direct non-blocking connect may
+        if rc == "EINPROGRESS":
+            assert done == {"phase": "done", "ready": True, "so_error": "ECONNREFUSED"}
+        else:
+            assert rc == "ECONNREFUSED"
     finally:
         err = finish(p)
     assert "REP 5" in err
