@@ -125,6 +125,7 @@ class DelayProxy:
 
         def run():
             self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
             try:
                 self._server = self._loop.run_until_complete(
                     start_delay_proxy(self.upstream, self.delay_ms, self.listen))
