@@ -521,10 +521,14 @@ def bench_syscalls(servers, echo_port):
             if not strace:
                 raise RuntimeError("strace not installed")
             per = []
+            tracer_env, preload = dict(env or os.environ), ()
+            if "LD_PRELOAD" in tracer_env:  # for the traced program only, not strace itself
+                preload = ("-E", "LD_PRELOAD=" + tracer_env.pop("LD_PRELOAD"))
             for n in (n1, n2):
                 out = os.path.join(tmpdir, "strace-%d.txt" % n)
                 args = ["connect", mode, HOST, str(echo_port), str(n)] + ([HOST, str(port)] if port else [])
-                run_tool(args, TIMEOUT["syscalls"], env=env, prefix=(strace, "-f", "-c", "-o", out) + tuple(prefix))
+                run_tool(args, TIMEOUT["syscalls"], env=tracer_env,
+                         prefix=(strace, "-f", "-c", "-o", out) + preload + tuple(prefix))
                 per.append(strace_counts(out))
             calls = {k: (per[1].get(k, 0) - per[0].get(k, 0)) / (n2 - n1) for k in set(per[0]) | set(per[1])}
             calls = {k: round(v, 2) for k, v in calls.items() if abs(v) >= 0.01}
@@ -1075,7 +1079,9 @@ def chart(path):
     secs = [s for s in results["sections"]]
     goals = [t for t in results.get("targets", []) if t.get("margin") is not None]
     panels = len(secs) + (1 if goals else 0)
-    fig, axes = plt.subplots(panels, 1, figsize=(11, 2.3 * panels + 1))
+    heights = [1.0] * len(secs) + ([max(1.0, len(goals) / 6.0)] if goals else [])
+    fig, axes = plt.subplots(panels, 1, figsize=(11, 2.3 * sum(heights) + 1),
+                             gridspec_kw={"height_ratios": heights})
     if panels == 1:
         axes = [axes]
     if goals:
