@@ -36,12 +36,12 @@ GIB = 1 << 30
 
 QUICK = "--quick" in sys.argv[1:] or os.environ.get("BENCH_QUICK", "") not in ("", "0")
 CFG = {
-    "connect_n": 200 if QUICK else 2000,
+    "connect_n": 100 if QUICK else 2000,
     "startup_runs": 30 if QUICK else 200,
-    "bulk_bytes": (256 << 20) if QUICK else GIB,
+    "bulk_bytes": (128 << 20) if QUICK else GIB,
     "conc_sizes": [100, 1000] if QUICK else [100, 1000, 5000],
-    "conc_seconds": 1.0 if QUICK else 3.0,
-    "udp_seconds": 1.0 if QUICK else 3.0,
+    "conc_seconds": 0.5 if QUICK else 3.0,
+    "udp_seconds": 0.5 if QUICK else 3.0,
     "udp_window": 32,
     "udp_size": 64,
     "udp_rtt_n": 300 if QUICK else 2000,
@@ -51,7 +51,7 @@ CFG = {
     "async_cap_s": 5 if QUICK else 30,
 }
 TIMEOUT = {"connect": 30, "startup": 10, "bulk": 60, "conc": 40, "udp": 20, "syscalls": 60}
-BUDGET = 58 if QUICK else 570  # seconds for the whole run; what is left over is reported as skipped
+BUDGET = 50 if QUICK else 570  # seconds for the whole run; what is left over is reported as skipped
 CONNECT_ROUNDS = 2 if QUICK else 4  # connect rows run interleaved, N/ROUNDS connections per turn
 T0 = time.monotonic()
 
@@ -1165,10 +1165,9 @@ def main():
             ("startup", lambda: bench_startup(pc_conf, s5port)),
             ("startup curl", lambda: bench_startup_curl(pc_conf, s5port, ports.get("http"))),
             ("bulk", lambda: bench_bulk(servers, sink_port, relays["sink"])),
-        ] + [("concurrency %d" % n, lambda n=n: bench_conc(servers, echo_port, n)) for n in sizes] + [
             ("udp", lambda: bench_udp(servers, udp_port)),
             ("udp latency", lambda: bench_udp_latency(servers, udp_port)),
-        ]
+        ] + [("concurrency %d" % n, lambda n=n: bench_conc(servers, echo_port, n)) for n in sizes]
         for name, fn in sections:
             t0 = time.monotonic()
             log("%s ..." % name)
