@@ -758,28 +758,42 @@ def bench_udp(servers, udp_port):
 
 
 def bench_udp_latency(servers, udp_port):
-    """One datagram at a time: the round trip a request/response program (DNS) waits for."""
+    """One datagram at a time: the round trip a request/response program (DNS) waits for. Rows run
+    in interleaved turns, as in the connect section."""
     sec = "udp latency"
     ds = dante_socksify()
-
-    def rtt(env=None, prefix=()):
-        def fn():
-            raw = run_tool(["udprtt", HOST, str(udp_port), str(CFG["udp_rtt_n"])], TIMEOUT["udp"], env=env,
-                           prefix=prefix)
-            return raw["median_us"], raw
-        return fn
-
-    measure(sec, "direct", rtt(), unit="us median", group="direct", ours=False)
+    chunk = str(max(1, CFG["udp_rtt_n"] // CONNECT_ROUNDS))
+    rows = [("direct", None, (), "", dict(group="direct", ours=False))]
     for row, name, dante in (("libsocksify -> socks5d", "socks5d", False), ("libsocksify -> danted", "danted", False),
                              ("dante socksify -> danted", "danted", True)):
         srv = servers.get(name)
-        extra = dict(unit="us median", group="server", ours=(name == "socks5d"))
-        if srv is None:
-            record(sec, row, None, "server did not start", **extra)
-        elif dante and not ds:
-            record(sec, row, None, "dante socksify not installed", **extra)
-        else:
-            measure(sec, row, rtt(dante_env(srv.port), (ds,)) if dante else rtt(lib_env(srv.port)), **extra)
+        why = "server did not start" if srv is None else "dante socksify not installed" if dante and not ds else ""
+        env = None if why else dante_env(srv.port) if dante else lib_env(srv.port)
+        rows.append((row, env, (ds,) if dante and ds else (), why, dict(group="server", ours=(name == "socks5d"))))
+    samples = {r[0]: [] for r in rows}
+    errors = {r[0]: r[3] for r in rows if r[3]}
+    lost = {r[0]: 0 for r in rows}
+    for _ in range(CONNECT_ROUNDS):
+        for row, env, prefix, _, _ in rows:
+            if row in errors:
+                continue
+            out = []
+            try:
+                raw = run_tool(["udprtt", HOST, str(udp_port), chunk], TIMEOUT["udp"], env=env, prefix=prefix,
+                               lines=out)
+            except Exception as e:  # noqa: BLE001 - a failing peer is a 'failed' row
+                errors[row] = e
+                continue
+            lost[row] += raw.get("lost", 0)
+            samples[row] += [float(x) for line in out if line.startswith("samples ") for x in line.split()[1:]]
+    for row, _, _, _, extra in rows:
+        t = sorted(samples[row])
+        if row in errors or not t:
+            record(sec, row, None, errors.get(row) or "no samples", unit="us median", **extra)
+            continue
+        raw = {"n": len(t), "lost": lost[row], "median_us": statistics.median(t),
+               "p99_us": t[min(len(t) - 1, (len(t) * 99) // 100)], "min_us": t[0]}
+        record(sec, row, raw["median_us"], raw=raw, unit="us median", **extra)
 
 
 # ---- 6. non-blocking connect through a slow proxy ----------------------------------------------------
@@ -886,8 +900,11 @@ def note_for(sec, row, e):
     raw = e.get("raw") or {}
     if e.get("value") is None:
         return e.get("error", "")[:72]
-    if sec == "connect" or sec == "udp latency":
+    if sec == "connect":
         return "p99 %s us" % fmt(raw.get("p99_us"), 0)
+    if sec == "udp latency":
+        return "min %s us, p99 %s us, %s lost (200 ms timeout)" % (fmt(raw.get("min_us"), 0), fmt(raw.get("p99_us"), 0),
+                                                                 raw.get("lost", 0))
     if sec.startswith("syscalls"):
         others = sorted(((v, k) for k, v in raw.get("per_connection", {}).items()
                          if k not in READISH and k not in WRITEISH), reverse=True)[:3]

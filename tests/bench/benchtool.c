@@ -460,6 +460,10 @@ static int cmd_udprtt(int argc, char **argv)
 		errno = ETIMEDOUT;
 		fail("no answer");
 	}
+	fputs("samples", stdout);
+	for (int i = 0; i < got; i++)
+		printf(" %.1f", us[i]);
+	putchar('\n');
 	qsort(us, (size_t)got, sizeof *us, cmp_double);
 	printf("ok n=%d lost=%d median_us=%.1f p99_us=%.1f min_us=%.1f\n", got, lost, us[got / 2],
 	       us[(got * 99) / 100 < got ? (got * 99) / 100 : got - 1], us[0]);
