@@ -15,8 +15,10 @@ A failure's reason is printed as 'error: ...' before it."""
 import argparse
 import asyncio
 import ipaddress
+import os
 import struct
 import sys
+import threading
 import time
 
 
@@ -60,13 +62,28 @@ async def one(args, counts, errors):
             errors.append("%s: %s" % (type(e).__name__, e))
 
 
+def watchdog(args, counts, t0):
+    """The cap holds even when a connect() blocks the event loop's thread (a library doing the
+    handshake inside it): a thread reports what is done so far and ends the process."""
+    def fire():
+        print("timeout n=%d done=%d failed=%d seconds=%.4f" % (args.n, counts["done"], counts["failed"],
+                                                              time.monotonic() - t0), flush=True)
+        os._exit(1)
+    t = threading.Timer(args.cap + 1.0, fire)
+    t.daemon = True
+    t.start()
+    return t
+
+
 async def run(args):
     counts = {"done": 0, "failed": 0}
     errors = []
     t0 = time.monotonic()
+    dog = watchdog(args, counts, t0)
     tasks = [asyncio.ensure_future(one(args, counts, errors)) for _ in range(args.n)]
     _, pending = await asyncio.wait(tasks, timeout=args.cap)
     seconds = time.monotonic() - t0
+    dog.cancel()
     for t in pending:
         t.cancel()
     await asyncio.gather(*pending, return_exceptions=True)

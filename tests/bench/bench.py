@@ -826,7 +826,9 @@ def bench_async(servers, echo_port):
                     r = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
                                        start_new_session=True)
                 except subprocess.TimeoutExpired:
-                    raise RuntimeError("timed out after %d s (killed)" % timeout)
+                    e = RuntimeError("timed out after %d s (killed)" % timeout)
+                    e.raw = {"seconds": timeout, "done": None, "n": n, "delays": timeout * 1000 / delay}
+                    raise e
                 out = r.stdout.decode(errors="replace").strip().splitlines()
                 last = out[-1] if out else ""
                 if not last.startswith(("ok", "timeout", "failed")):
