@@ -149,4 +149,10 @@ $(BENCH_DIR)/benchtool: tests/bench/benchtool.c
 
 bench: $(LIB) $(SERVER) $(CHECKER) $(BENCH_DIR)/benchtool
 	BENCH_QUICK=$(BENCH_QUICK) BUILD=$(BUILD) /usr/bin/python3 tests/bench/bench.py
+
+# the reference relay of the bulk and connect sections (a second prerequisite line of bench)
+bench: $(BENCH_DIR)/splicerelay
+$(BENCH_DIR)/splicerelay: tests/bench/splicerelay.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -o $@ $<
 # ---- end of bench ------------------------------------------------------------

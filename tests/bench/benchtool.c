@@ -1,10 +1,12 @@
 /* Helpers for tests/bench/bench.py (issue 7): a loopback echo/sink server and the load clients.
  *
- *   benchtool server                         TCP echo + TCP sink + UDP echo on 127.0.0.1, ports printed
+ *   benchtool server                         TCP echo + TCP sink + UDP echo + a one-page HTTP server on
+ *                                            127.0.0.1, ports printed
  *   benchtool connect MODE HOST PORT N [PROXYHOST PROXYPORT]
  *   benchtool bulk MODE HOST PORT BYTES [PROXYHOST PROXYPORT]
  *   benchtool conc MODE HOST PORT NCONN SECONDS [PROXYHOST PROXYPORT]
  *   benchtool udp HOST PORT SECONDS WINDOW SIZE
+ *   benchtool udprtt HOST PORT N             N one-datagram round trips, one at a time (latency)
  *
  * MODE: plain (an ordinary connect(), what a preloaded library or proxychains sees), s5pipe (our own
  * SOCKS5 client, greeting and request in one write), s5seq (the same, waiting for each answer).
@@ -419,6 +421,55 @@ static int cmd_conc(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_udprtt(int argc, char **argv)
+{
+	if (argc < 4)
+		return 2;
+	struct sockaddr_in target = addr_of(argv[1], argv[2]);
+	int n = atoi(argv[3]);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0 || n < 1)
+		fail("socket");
+	struct timeval tv = { .tv_usec = 200000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	double *us = calloc((size_t)n, sizeof *us);
+	if (!us)
+		fail("calloc");
+	int got = 0, lost = 0;
+	char buf[2048];
+	for (int i = 0; i < n; i++) {
+		uint32_t seq = (uint32_t)i;
+		double t0 = now_s();
+		if (sendto(fd, &seq, sizeof seq, 0, (struct sockaddr *)&target, sizeof target) < 0)
+			fail("sendto");
+		for (;;) { /* a late answer to an earlier, timed-out datagram is skipped */
+			ssize_t r = recvfrom(fd, buf, sizeof buf, 0, NULL, NULL);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0) {
+				lost++;
+				break;
+			}
+			if (r == sizeof seq && !memcmp(buf, &seq, sizeof seq)) {
+				us[got++] = (now_s() - t0) * 1e6;
+				break;
+			}
+		}
+	}
+	if (got == 0) {
+		errno = ETIMEDOUT;
+		fail("no answer");
+	}
+	fputs("samples", stdout);
+	for (int i = 0; i < got; i++)
+		printf(" %.1f", us[i]);
+	putchar('\n');
+	qsort(us, (size_t)got, sizeof *us, cmp_double);
+	printf("ok n=%d lost=%d median_us=%.1f p99_us=%.1f min_us=%.1f\n", got, lost, us[got / 2],
+	       us[(got * 99) / 100 < got ? (got * 99) / 100 : got - 1], us[0]);
+	return 0;
+}
+
 static int cmd_udp(int argc, char **argv)
 {
 	if (argc < 6)
@@ -469,7 +520,7 @@ static int cmd_udp(int argc, char **argv)
 
 /* ---- the target server ---------------------------------------------------------------------- */
 
-enum { KIND_ECHO_LISTEN = 1, KIND_SINK_LISTEN, KIND_UDP, KIND_ECHO, KIND_SINK };
+enum { KIND_ECHO_LISTEN = 1, KIND_SINK_LISTEN, KIND_HTTP_LISTEN, KIND_UDP, KIND_ECHO, KIND_SINK, KIND_HTTP };
 
 /* A sink connection starts with the 8-byte length of what follows and gets that count back once it
  * has read it all: no half-close needed, which microsocks does not pass on. */
@@ -515,9 +566,18 @@ static void drop(int ep, struct peer *p)
 	free(p);
 }
 
+/* One page for a one-shot curl: the request is one small write of the client, read in one go. */
+static void http_answer(int fd, const char *req, size_t len)
+{
+	static const char page[] = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
+				   "Connection: close\r\n\r\nok\n";
+	if (len >= 4 && !memcmp(req, "GET ", 4))
+		write_full(fd, page, sizeof page - 1);
+}
+
 __attribute__((noreturn)) static void cmd_server(void)
 {
-	int echo = listen_tcp(0), sink = listen_tcp(0);
+	int echo = listen_tcp(0), sink = listen_tcp(0), http = listen_tcp(0);
 	int udp = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int rcvbuf = 4 << 20;
@@ -527,8 +587,9 @@ __attribute__((noreturn)) static void cmd_server(void)
 	int ep = epoll_create1(0);
 	watch(ep, echo, KIND_ECHO_LISTEN);
 	watch(ep, sink, KIND_SINK_LISTEN);
+	watch(ep, http, KIND_HTTP_LISTEN);
 	watch(ep, udp, KIND_UDP);
-	printf("echo=%u sink=%u udp=%u\n", port_of(echo), port_of(sink), port_of(udp));
+	printf("echo=%u sink=%u udp=%u http=%u\n", port_of(echo), port_of(sink), port_of(udp), port_of(http));
 	fflush(stdout);
 	static char buf[256 * 1024];
 	struct epoll_event evs[256];
@@ -536,14 +597,15 @@ __attribute__((noreturn)) static void cmd_server(void)
 		int k = epoll_wait(ep, evs, 256, -1);
 		for (int j = 0; j < k; j++) {
 			struct peer *p = evs[j].data.ptr;
-			if (p->kind == KIND_ECHO_LISTEN || p->kind == KIND_SINK_LISTEN) {
+			if (p->kind == KIND_ECHO_LISTEN || p->kind == KIND_SINK_LISTEN || p->kind == KIND_HTTP_LISTEN) {
 				int fd;
 				while ((fd = accept4(p->fd, NULL, NULL, 0)) >= 0) {
 					int one = 1;
 					setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 					/* Blocking sockets: an echo answers at most what it just read, which
 					 * the peer's buffer always takes; a sink only reads. */
-					watch(ep, fd, p->kind == KIND_ECHO_LISTEN ? KIND_ECHO : KIND_SINK);
+					watch(ep, fd, p->kind == KIND_ECHO_LISTEN ? KIND_ECHO :
+						      p->kind == KIND_SINK_LISTEN ? KIND_SINK : KIND_HTTP);
 				}
 			} else if (p->kind == KIND_UDP) {
 				for (;;) {
@@ -556,7 +618,10 @@ __attribute__((noreturn)) static void cmd_server(void)
 				}
 			} else {
 				ssize_t r = read(p->fd, buf, sizeof buf);
-				if (r > 0 && p->kind == KIND_ECHO) {
+				if (r > 0 && p->kind == KIND_HTTP) {
+					http_answer(p->fd, buf, (size_t)r);
+					drop(ep, p);
+				} else if (r > 0 && p->kind == KIND_ECHO) {
 					if (write_full(p->fd, buf, (size_t)r) < 0)
 						drop(ep, p);
 				} else if (r > 0) {
@@ -589,6 +654,8 @@ int main(int argc, char **argv)
 		rc = cmd_conc(argc - 1, argv + 1);
 	else if (argc >= 2 && !strcmp(argv[1], "udp"))
 		rc = cmd_udp(argc - 1, argv + 1);
+	else if (argc >= 2 && !strcmp(argv[1], "udprtt"))
+		rc = cmd_udprtt(argc - 1, argv + 1);
 	if (rc == 2)
 		fprintf(stderr, "usage: see the comment at the top of tests/bench/benchtool.c\n");
 	return rc;
