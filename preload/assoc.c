@@ -128,7 +128,7 @@ struct udp_assoc *assoc_open(int fd, int domain, const struct config *c, int *er
 	}
 	atomic_init(&a->refs, 1);
 	atomic_init(&a->ctrl, ctrl);
-	atomic_init(&a->checked_ms, monotonic_ms());
+	atomic_init(&a->checked_ms, coarse_ms());
 	pthread_mutex_init(&a->lock, NULL);
 	fdtable_set_internal(ctrl, a);
 	log_info("UDP association via %s for fd %d: relay %s", c->proxy_text, fd, relay_text);
@@ -161,7 +161,7 @@ int assoc_alive(struct udp_assoc *a)
 	int ctrl = atomic_load(&a->ctrl);
 	if (ctrl < 0)
 		return 0;
-	long long now = monotonic_ms();
+	long long now = coarse_ms();
 	if (now - atomic_load_explicit(&a->checked_ms, memory_order_relaxed) < ASSOC_CHECK_MS)
 		return 1;
 	atomic_store_explicit(&a->checked_ms, now, memory_order_relaxed);

@@ -24,6 +24,7 @@ struct fd_entry {
 	struct udp_assoc *assoc; /* UDP: owned reference; INTERNAL: the owner, not a reference */
 	dev_t dev; /* what the fd referred to when we marked it: an fd closed behind our */
 	ino_t ino; /* back (fclose, a raw syscall) and reused is not mistaken for it */
+	_Atomic long long seen_ms; /* when dev/ino were last found current (coarse_ms) */
 };
 
 struct fd_page {
@@ -68,7 +69,7 @@ static struct fd_entry *entry_alloc(int fd)
 	return &p->e[fd & (PAGE_SIZE - 1)];
 }
 
-static enum fd_kind kind_of(struct fd_entry *e)
+static enum fd_kind kind_of(const struct fd_entry *e)
 {
 	return (enum fd_kind)atomic_load_explicit(&e->kind, memory_order_relaxed);
 }
@@ -84,6 +85,11 @@ enum fd_kind fdtable_kind(int fd)
 	return e ? kind_of(e) : FD_UNMANAGED;
 }
 
+static void entry_seen(struct fd_entry *e)
+{
+	atomic_store_explicit(&e->seen_ms, coarse_ms(), memory_order_relaxed);
+}
+
 /* Records what fd refers to now. */
 static void entry_identify(int fd, struct fd_entry *e)
 {
@@ -95,13 +101,17 @@ static void entry_identify(int fd, struct fd_entry *e)
 		e->dev = 0;
 		e->ino = 0;
 	}
+	entry_seen(e);
 }
 
 /* 1 if fd still refers to what e describes. */
-static int entry_current(int fd, const struct fd_entry *e)
+static int entry_current(int fd, struct fd_entry *e)
 {
 	struct stat st;
-	return fstat(fd, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino;
+	if (fstat(fd, &st) != 0 || st.st_dev != e->dev || st.st_ino != e->ino)
+		return 0;
+	entry_seen(e);
+	return 1;
 }
 
 /* Empties e, with the lock held. Returns a reference the caller must drop after unlocking. */
@@ -150,6 +160,17 @@ enum fd_kind fdtable_kind_checked(int fd)
 	return k;
 }
 
+/* With the lock held: copies e into out, with a reference on its association. */
+static void entry_copy(const struct fd_entry *e, struct fd_info *out)
+{
+	out->kind = kind_of(e);
+	out->peerlen = e->peerlen;
+	memcpy(&out->peer, &e->peer, e->peerlen);
+	out->assoc = e->assoc;
+	if (out->assoc)
+		assoc_ref(out->assoc);
+}
+
 int fdtable_get(int fd, struct fd_info *out)
 {
 	int rc = -1, saved = errno;
@@ -157,18 +178,30 @@ int fdtable_get(int fd, struct fd_info *out)
 	pthread_mutex_lock(&lock);
 	struct fd_entry *e = entry_checked(fd, &drop);
 	if (e && kind_of(e) != FD_INTERNAL) {
-		out->kind = kind_of(e);
-		out->peerlen = e->peerlen;
-		memcpy(&out->peer, &e->peer, e->peerlen);
-		out->assoc = e->assoc;
-		if (out->assoc)
-			assoc_ref(out->assoc);
+		entry_copy(e, out);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&lock);
 	if (drop)
 		assoc_unref(drop);
 	errno = saved;
+	return rc;
+}
+
+int fdtable_get_udp_trusted(int fd, struct fd_info *out)
+{
+	struct fd_entry *e = entry_of(fd);
+	if (!e || (kind_of(e) != FD_UDP && kind_of(e) != FD_UDP_PROXIED))
+		return -1;
+	if (coarse_ms() - atomic_load_explicit(&e->seen_ms, memory_order_relaxed) >= FDTABLE_TRUST_MS)
+		return fdtable_get(fd, out); /* time to look again */
+	int rc = -1;
+	pthread_mutex_lock(&lock);
+	if (kind_of(e) == FD_UDP || kind_of(e) == FD_UDP_PROXIED) {
+		entry_copy(e, out);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&lock);
 	return rc;
 }
 
@@ -304,6 +337,8 @@ void fdtable_dup(int oldfd, int newfd)
 		to->assoc = from->assoc;
 		to->dev = from->dev;
 		to->ino = from->ino;
+		atomic_store_explicit(&to->seen_ms, atomic_load_explicit(&from->seen_ms, memory_order_relaxed),
+				      memory_order_relaxed);
 		if (to->assoc)
 			assoc_ref(to->assoc);
 		set_kind(to, kind_of(from));
@@ -342,6 +377,7 @@ void fdtable_evacuate(int fd)
 			to->assoc = a;
 			to->dev = e->dev;
 			to->ino = e->ino;
+			entry_seen(to);
 			set_kind(to, FD_INTERNAL);
 			internal[ninternal++] = moved;
 			if (a)
