@@ -33,9 +33,21 @@ static size_t seek(const struct iovec *iov, size_t n, size_t i, size_t *pos)
 	return i;
 }
 
+/* Zeroes len bytes from buffer i, offset off on. */
+static void zero_from(const struct iovec *iov, size_t n, size_t i, size_t off, size_t len)
+{
+	for (; i < n && len; i++, off = 0) {
+		size_t k = iov[i].iov_len - off < len ? iov[i].iov_len - off : len;
+		memset((uint8_t *)iov[i].iov_base + off, 0, k);
+		len -= k;
+	}
+}
+
 void iov_drop_front(const struct iovec *iov, size_t n, size_t skip, size_t len)
 {
-	if (!skip || skip >= len)
+	if (skip > len)
+		skip = len;
+	if (!skip)
 		return;
 	size_t left = len - skip, di = 0, doff = 0, soff = skip;
 	size_t si = seek(iov, n, 0, &soff);
@@ -54,4 +66,6 @@ void iov_drop_front(const struct iovec *iov, size_t n, size_t skip, size_t len)
 		di = seek(iov, n, di, &doff);
 		si = seek(iov, n, si, &soff);
 	}
+	di = seek(iov, n, di, &doff);
+	zero_from(iov, n, di, doff, skip);
 }

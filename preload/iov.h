@@ -14,7 +14,9 @@ size_t iov_capacity(const struct iovec *iov, size_t n);
 void iov_gather(const struct iovec *iov, size_t n, void *out, size_t len);
 
 /* The buffers hold len bytes (len <= their capacity): moves bytes [skip, len)
- * to the front, in order. What lay after len - skip is left as it was. */
+ * to the front, in order, and zeroes the skip bytes vacated behind them, so that
+ * a received payload is followed by what a kernel leaves there: nothing new (the
+ * program's zeroed buffer still reads as a terminated string). */
 void iov_drop_front(const struct iovec *iov, size_t n, size_t skip, size_t len);
 
 #endif

@@ -164,6 +164,38 @@ def test_truncation_as_without_proxy(udpnet, dnsnet, proxy, leaks, fam):
     no_leak(udpnet, leaks, "truncation")
 
 
+@pytest.mark.parametrize("fam", ["4", "6"])
+def test_scattered_receive_as_without_proxy(udpnet, dnsnet, proxy, leaks, fam):
+    """recvmsg() into several buffers (split inside where the SOCKS header would be, smaller
+    than it, with and without room for any datagram): the same bytes, lengths, MSG_TRUNC and
+    sources as the same program run directly in P."""
+    host = udpnet.target4 if fam == "4" else udpnet.target6
+    direct = json_of(support.run(["ip", "netns", "exec", udpnet.p] + udpclient("scatter", fam, host,
+                                                                                udpnet.echo_port)))
+    assert direct["25,25"][2] is True and direct["1,3,65536"][0] == 200, direct  # the kernel's behaviour
+    res = json_of(udpnet.socksified(proxy.url, udpclient("scatter", fam, host, udpnet.echo_port)))
+    assert res == direct
+    no_leak(udpnet, leaks, "scattered receive")
+
+
+@pytest.mark.parametrize("tid", ["ipv4", "name4"])
+def test_socket_closed_behind_the_library_and_reused(udpnet, dnsnet, proxy, leaks, tid):
+    """The datagram path does not re-check an fd's identity for every datagram. A proxied
+    socket closed behind the library (fclose of an fdopen) whose number a socketpair takes:
+    recv, send, read and write on it move the program's bytes untouched; then a new
+    datagram socket on that number: its exchange works (after a lost datagram or two at
+    most), and nothing goes anywhere but the proxy."""
+    fam, host = target(udpnet, tid)
+    res = json_of(udpnet.socksified(proxy.url, udpclient("reused", fam, host, udpnet.echo_port)))
+    dest = check_dest(udpnet, tid, res)
+    assert res["first"] == ["first", dest], res
+    assert res["pair_reused"] is True and res["udp_reused"] is True, "the number was not reused: %r" % res
+    assert res["stream_recv"] == "stream bytes" and res["stream_sent"] == "sent", res
+    assert res["stream_read"] == "0123456789" and res["stream_written"] == "written", res
+    assert res["second"] == ["second", dest] and res["again"] == ["again", dest], res
+    no_leak(udpnet, leaks, "closed behind the library")
+
+
 @pytest.mark.parametrize("tid", ["ipv4", "ipv6"])
 def test_nonblocking_readiness(udpnet, dnsnet, proxy, leaks, tid):
     fam, host = target(udpnet, tid)
