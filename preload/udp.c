@@ -270,11 +270,10 @@ static ssize_t udp_recvmsg(int fd, struct msghdr *msg, int flags)
 		return NOT_OURS; /* the kernel's report on a datagram we sent: nothing relayed */
 	size_t cap = iov_capacity(msg->msg_iov, msg->msg_iovlen);
 	int trusted = cap >= DGRAM_MAX;
-	if ((trusted ? fdtable_get_udp_trusted(fd, &fi) : fdtable_get(fd, &fi)) < 0 || (!fi.assoc && !fi.peerlen)) {
-		if (fi.assoc)
-			assoc_unref(fi.assoc);
+	if ((trusted ? fdtable_get_udp_trusted(fd, &fi) : fdtable_get(fd, &fi)) < 0)
 		return NOT_OURS;
-	}
+	if (!fi.assoc && !fi.peerlen)
+		return NOT_OURS; /* nothing proxied on it yet */
 	struct iovec iov[IOV_MAX];
 	uint8_t *spill = NULL;
 	ssize_t ret = -1;

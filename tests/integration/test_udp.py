@@ -416,6 +416,34 @@ def test_raw_syscall_sendmmsg_and_recvmmsg(udpnet, dnsnet, proxy, leaks, mmsg_pr
     no_leak(udpnet, leaks, "sendmmsg/recvmmsg")
 
 
+@pytest.fixture(scope="module")
+def threads_prog(tmp_path_factory):
+    if not support.tool("gcc"):
+        pytest.skip("not installed: gcc")
+    exe = str(tmp_path_factory.mktemp("threads") / "threads")
+    r = support.run(["gcc", "-Wall", "-Wextra", "-Werror", "-pthread", "-o", exe,
+                     os.path.join(udpnet_mod.PROGS, "threads.c")])
+    assert r.rc == 0, r
+    return exe
+
+
+@pytest.mark.parametrize("tid", ["ipv4", "ipv6"])
+def test_threads_dup_and_fork(udpnet, dnsnet, proxy, leaks, threads_prog, tid):
+    """Four threads exchange datagrams on their own sockets and on a shared one while
+    another dup()s and closes the shared one's number and the process forks: every echo
+    on the own sockets comes back intact, each child's exchange works, nothing crashes."""
+    fam, host = target(udpnet, tid)
+    rounds = 100
+    r = udpnet.socksified(proxy.url, [threads_prog, host, udpnet.echo_port, rounds], timeout=120)
+    lines = [l for l in r.out.splitlines() if l.startswith("{")]
+    assert r.rc == 0 and lines, r
+    res = json.loads(lines[-1])
+    assert res["own"] == [rounds] * 4, r
+    assert res["children"] == [0, 0, 0], r
+    assert sum(res["shared"]) > 0, r
+    no_leak(udpnet, leaks, "threads")
+
+
 def test_association_ended_by_proxy(udpnet, dnsnet, start_socks5d, leaks):
     """socks5d ends an idle association (closes the control connection, RFC 1928: the
     association ends with it). The program's next datagram must not vanish in silence:
