@@ -36,6 +36,8 @@ struct udp_assoc {
 	/* What the program sent to recently, to give replies the source it expects:
 	 * a name's replies come from the fake address the program used for it. */
 	pthread_mutex_t lock;
+	unsigned long long id; /* unique in the process: a thread's cache of it is never another's */
+	atomic_uint changes; /* bumped (under lock) whenever recent[] is written */
 	unsigned next;
 	struct {
 		struct socks5_addr wire; /* as put in the header (ATYP DOMAIN for names) */
