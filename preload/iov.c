@@ -17,7 +17,8 @@ void iov_gather(const struct iovec *iov, size_t n, void *out, size_t len)
 	uint8_t *o = out;
 	for (size_t i = 0; i < n && len; i++) {
 		size_t k = iov[i].iov_len < len ? iov[i].iov_len : len;
-		memcpy(o, iov[i].iov_base, k);
+		if (k) /* an empty buffer may have a NULL base */
+			memcpy(o, iov[i].iov_base, k);
 		o += k;
 		len -= k;
 	}
@@ -38,7 +39,8 @@ static void zero_from(const struct iovec *iov, size_t n, size_t i, size_t off, s
 {
 	for (; i < n && len; i++, off = 0) {
 		size_t k = iov[i].iov_len - off < len ? iov[i].iov_len - off : len;
-		memset((uint8_t *)iov[i].iov_base + off, 0, k);
+		if (k)
+			memset((uint8_t *)iov[i].iov_base + off, 0, k);
 		len -= k;
 	}
 }

@@ -75,6 +75,14 @@ int main(void)
 	static const uint8_t moved[16] = { 10, 11, 12, 13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 14, 15 };
 	CHECK_MEM(d, moved, 16);
 
+	/* an empty buffer with no base among them */
+	uint8_t e1[4] = { 9, 9, 1, 2 }, e2[2] = { 3, 4 };
+	struct iovec holes[3] = { { e1, 4 }, { NULL, 0 }, { e2, 2 } };
+	iov_drop_front(holes, 3, 2, 6);
+	static const uint8_t e1want[4] = { 1, 2, 3, 4 }, e2want[2] = { 0, 0 };
+	CHECK_MEM(e1, e1want, 4);
+	CHECK_MEM(e2, e2want, 2);
+
 	drop_front_all_splits();
 	return unit_report();
 }
