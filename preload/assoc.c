@@ -19,6 +19,30 @@
 
 #define HIGH_FD 700 /* keep our own fds away from the low numbers programs dup2() onto */
 
+static atomic_ullong next_id = 1;
+
+/* Per thread, what it last noted and last mapped a reply for: while the association's
+ * table has not changed since, the answer is the same, and the lock is not needed.
+ * initial-exec: the library is preloaded, its TLS is in the initial block (no
+ * __tls_get_addr call per datagram). */
+#define THREAD_LOCAL __thread __attribute__((tls_model("initial-exec")))
+
+static THREAD_LOCAL struct {
+	unsigned long long id;
+	unsigned changes;
+	socklen_t len;
+	struct sockaddr_storage sent;
+} noted;
+
+static THREAD_LOCAL struct {
+	unsigned long long id;
+	unsigned changes;
+	int domain;
+	struct socks5_addr src;
+	socklen_t len;
+	struct sockaddr_storage out;
+} mapped;
+
 static int move_high(int fd)
 {
 	int high = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, HIGH_FD);
@@ -128,8 +152,9 @@ struct udp_assoc *assoc_open(int fd, int domain, const struct config *c, int *er
 	}
 	atomic_init(&a->refs, 1);
 	atomic_init(&a->ctrl, ctrl);
-	atomic_init(&a->checked_ms, monotonic_ms());
+	atomic_init(&a->checked_ms, coarse_ms());
 	pthread_mutex_init(&a->lock, NULL);
+	a->id = atomic_fetch_add(&next_id, 1);
 	fdtable_set_internal(ctrl, a);
 	log_info("UDP association via %s for fd %d: relay %s", c->proxy_text, fd, relay_text);
 	return a;
@@ -161,7 +186,7 @@ int assoc_alive(struct udp_assoc *a)
 	int ctrl = atomic_load(&a->ctrl);
 	if (ctrl < 0)
 		return 0;
-	long long now = monotonic_ms();
+	long long now = coarse_ms();
 	if (now - atomic_load_explicit(&a->checked_ms, memory_order_relaxed) < ASSOC_CHECK_MS)
 		return 1;
 	atomic_store_explicit(&a->checked_ms, now, memory_order_relaxed);
@@ -193,6 +218,12 @@ static int same_wire(const struct socks5_addr *x, const struct socks5_addr *y)
 void assoc_note_sent(struct udp_assoc *a, const struct socks5_addr *wire, const struct sockaddr *sent,
 		     socklen_t sentlen)
 {
+	/* The same address as this thread noted last, the table unchanged since: it is in
+	 * there (an address the program sends to always has the same header address). */
+	if (noted.id == a->id && noted.len == sentlen &&
+	    atomic_load_explicit(&a->changes, memory_order_acquire) == noted.changes &&
+	    memcmp(&noted.sent, sent, sentlen) == 0)
+		return;
 	pthread_mutex_lock(&a->lock);
 	unsigned last = (a->next + ASSOC_RECENT - 1) % ASSOC_RECENT;
 	if (!(a->recent[last].sentlen == sentlen && same_wire(&a->recent[last].wire, wire))) {
@@ -205,7 +236,12 @@ void assoc_note_sent(struct udp_assoc *a, const struct socks5_addr *wire, const 
 		a->recent[i].sentlen = sentlen;
 		if (i == a->next)
 			a->next = (a->next + 1) % ASSOC_RECENT;
+		atomic_fetch_add_explicit(&a->changes, 1, memory_order_release);
 	}
+	noted.id = a->id;
+	noted.changes = atomic_load_explicit(&a->changes, memory_order_relaxed);
+	noted.len = sentlen;
+	memcpy(&noted.sent, sent, sentlen);
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -214,6 +250,11 @@ socklen_t assoc_reply_source(struct udp_assoc *a, int domain, const struct socks
 {
 	socklen_t len = 0;
 	int guess = -1;
+	if (mapped.id == a->id && mapped.domain == domain &&
+	    atomic_load_explicit(&a->changes, memory_order_acquire) == mapped.changes && same_wire(&mapped.src, src)) {
+		memcpy(out, &mapped.out, mapped.len);
+		return mapped.len;
+	}
 	pthread_mutex_lock(&a->lock);
 	for (unsigned k = 0; k < ASSOC_RECENT && !len; k++) {
 		unsigned i = (a->next + ASSOC_RECENT - 1 - k) % ASSOC_RECENT; /* newest first */
@@ -232,6 +273,14 @@ socklen_t assoc_reply_source(struct udp_assoc *a, int domain, const struct socks
 	if (!len && guess >= 0) {
 		memcpy(out, &a->recent[guess].sent, a->recent[guess].sentlen);
 		len = a->recent[guess].sentlen;
+	}
+	if (len) { /* an answer from the table alone: the same while it does not change */
+		mapped.id = a->id;
+		mapped.changes = atomic_load_explicit(&a->changes, memory_order_relaxed);
+		mapped.domain = domain;
+		mapped.src = *src;
+		mapped.len = len;
+		memcpy(&mapped.out, out, len);
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (len)

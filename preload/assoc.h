@@ -10,10 +10,20 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "socks5.h"
 
 struct config;
+
+/* Milliseconds of a monotonic clock at the kernel tick's resolution (a few ms):
+ * a vDSO read, no system call, cheap enough for every datagram. */
+static inline long long coarse_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 #define ASSOC_RECENT 16
 
@@ -26,6 +36,8 @@ struct udp_assoc {
 	/* What the program sent to recently, to give replies the source it expects:
 	 * a name's replies come from the fake address the program used for it. */
 	pthread_mutex_t lock;
+	unsigned long long id; /* unique in the process: a thread's cache of it is never another's */
+	atomic_uint changes; /* bumped (under lock) whenever recent[] is written */
 	unsigned next;
 	struct {
 		struct socks5_addr wire; /* as put in the header (ATYP DOMAIN for names) */

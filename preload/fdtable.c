@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@ struct fd_entry {
 	struct udp_assoc *assoc; /* UDP: owned reference; INTERNAL: the owner, not a reference */
 	dev_t dev; /* what the fd referred to when we marked it: an fd closed behind our */
 	ino_t ino; /* back (fclose, a raw syscall) and reused is not mistaken for it */
+	_Atomic long long seen_ms; /* when dev/ino were last found current (coarse_ms) */
+	atomic_uchar busy; /* entry_lock: kind, peer, assoc change only under it (and the table's lock) */
 };
 
 struct fd_page {
@@ -68,7 +71,20 @@ static struct fd_entry *entry_alloc(int fd)
 	return &p->e[fd & (PAGE_SIZE - 1)];
 }
 
-static enum fd_kind kind_of(struct fd_entry *e)
+/* The datagram hot path reads an entry under this alone, never the table's lock:
+ * held for a copy or an update of a few fields, contended only on one fd. */
+static void entry_lock(struct fd_entry *e)
+{
+	while (atomic_exchange_explicit(&e->busy, 1, memory_order_acquire))
+		sched_yield();
+}
+
+static void entry_unlock(struct fd_entry *e)
+{
+	atomic_store_explicit(&e->busy, 0, memory_order_release);
+}
+
+static enum fd_kind kind_of(const struct fd_entry *e)
 {
 	return (enum fd_kind)atomic_load_explicit(&e->kind, memory_order_relaxed);
 }
@@ -84,6 +100,11 @@ enum fd_kind fdtable_kind(int fd)
 	return e ? kind_of(e) : FD_UNMANAGED;
 }
 
+static void entry_seen(struct fd_entry *e)
+{
+	atomic_store_explicit(&e->seen_ms, coarse_ms(), memory_order_relaxed);
+}
+
 /* Records what fd refers to now. */
 static void entry_identify(int fd, struct fd_entry *e)
 {
@@ -95,16 +116,20 @@ static void entry_identify(int fd, struct fd_entry *e)
 		e->dev = 0;
 		e->ino = 0;
 	}
+	entry_seen(e);
 }
 
 /* 1 if fd still refers to what e describes. */
-static int entry_current(int fd, const struct fd_entry *e)
+static int entry_current(int fd, struct fd_entry *e)
 {
 	struct stat st;
-	return fstat(fd, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino;
+	if (fstat(fd, &st) != 0 || st.st_dev != e->dev || st.st_ino != e->ino)
+		return 0;
+	entry_seen(e);
+	return 1;
 }
 
-/* Empties e, with the lock held. Returns a reference the caller must drop after unlocking. */
+/* Empties e, with both locks held. Returns a reference the caller must drop after unlocking. */
 static struct udp_assoc *entry_clear(int fd, struct fd_entry *e)
 {
 	struct udp_assoc *drop = NULL;
@@ -128,7 +153,9 @@ static struct fd_entry *entry_checked(int fd, struct udp_assoc **drop)
 	if (!e || kind_of(e) == FD_UNMANAGED)
 		return NULL;
 	if (!entry_current(fd, e)) {
+		entry_lock(e);
 		*drop = entry_clear(fd, e);
+		entry_unlock(e);
 		return NULL;
 	}
 	return e;
@@ -150,6 +177,17 @@ enum fd_kind fdtable_kind_checked(int fd)
 	return k;
 }
 
+/* With the lock held: copies e into out, with a reference on its association. */
+static void entry_copy(const struct fd_entry *e, struct fd_info *out)
+{
+	out->kind = kind_of(e);
+	out->peerlen = e->peerlen;
+	memcpy(&out->peer, &e->peer, e->peerlen);
+	out->assoc = e->assoc;
+	if (out->assoc)
+		assoc_ref(out->assoc);
+}
+
 int fdtable_get(int fd, struct fd_info *out)
 {
 	int rc = -1, saved = errno;
@@ -157,18 +195,30 @@ int fdtable_get(int fd, struct fd_info *out)
 	pthread_mutex_lock(&lock);
 	struct fd_entry *e = entry_checked(fd, &drop);
 	if (e && kind_of(e) != FD_INTERNAL) {
-		out->kind = kind_of(e);
-		out->peerlen = e->peerlen;
-		memcpy(&out->peer, &e->peer, e->peerlen);
-		out->assoc = e->assoc;
-		if (out->assoc)
-			assoc_ref(out->assoc);
+		entry_copy(e, out);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&lock);
 	if (drop)
 		assoc_unref(drop);
 	errno = saved;
+	return rc;
+}
+
+int fdtable_get_udp_trusted(int fd, struct fd_info *out)
+{
+	struct fd_entry *e = entry_of(fd);
+	if (!e || (kind_of(e) != FD_UDP && kind_of(e) != FD_UDP_PROXIED))
+		return -1;
+	if (coarse_ms() - atomic_load_explicit(&e->seen_ms, memory_order_relaxed) >= FDTABLE_TRUST_MS)
+		return fdtable_get(fd, out); /* time to look again */
+	int rc = -1;
+	entry_lock(e);
+	if (kind_of(e) == FD_UDP || kind_of(e) == FD_UDP_PROXIED) {
+		entry_copy(e, out);
+		rc = 0;
+	}
+	entry_unlock(e);
 	return rc;
 }
 
@@ -180,11 +230,13 @@ int fdtable_set_proxied(int fd, const struct sockaddr *sa, socklen_t len)
 	pthread_mutex_lock(&lock);
 	struct fd_entry *e = entry_alloc(fd);
 	if (e) {
+		entry_lock(e);
 		drop = entry_clear(fd, e);
 		memcpy(&e->peer, sa, len);
 		e->peerlen = len;
 		entry_identify(fd, e);
 		set_kind(e, FD_TCP_PROXIED);
+		entry_unlock(e);
 	}
 	pthread_mutex_unlock(&lock);
 	if (drop)
@@ -200,7 +252,9 @@ int fdtable_set_udp(int fd, const struct sockaddr *peer, socklen_t len)
 	pthread_mutex_lock(&lock);
 	struct fd_entry *e = entry_alloc(fd);
 	if (e) {
-		if ((kind_of(e) != FD_UDP && kind_of(e) != FD_UDP_PROXIED) || !entry_current(fd, e)) {
+		int same = (kind_of(e) == FD_UDP || kind_of(e) == FD_UDP_PROXIED) && entry_current(fd, e);
+		entry_lock(e);
+		if (!same) {
 			drop = entry_clear(fd, e); /* not this UDP socket before: nothing to keep */
 			entry_identify(fd, e);
 		}
@@ -208,6 +262,7 @@ int fdtable_set_udp(int fd, const struct sockaddr *peer, socklen_t len)
 			memcpy(&e->peer, peer, len);
 		e->peerlen = len;
 		set_kind(e, e->assoc || len ? FD_UDP_PROXIED : FD_UDP);
+		entry_unlock(e);
 	}
 	pthread_mutex_unlock(&lock);
 	if (drop)
@@ -221,6 +276,7 @@ struct udp_assoc *fdtable_attach_assoc(int fd, struct udp_assoc *a, struct udp_a
 	pthread_mutex_lock(&lock);
 	struct fd_entry *e = entry_of(fd);
 	if (e && (kind_of(e) == FD_UDP || kind_of(e) == FD_UDP_PROXIED)) {
+		entry_lock(e);
 		if (!e->assoc || e->assoc == stale) {
 			drop = e->assoc;
 			assoc_ref(a);
@@ -229,6 +285,7 @@ struct udp_assoc *fdtable_attach_assoc(int fd, struct udp_assoc *a, struct udp_a
 		have = e->assoc;
 		assoc_ref(have);
 		set_kind(e, FD_UDP_PROXIED);
+		entry_unlock(e);
 	}
 	pthread_mutex_unlock(&lock);
 	if (drop)
@@ -242,10 +299,12 @@ int fdtable_set_internal(int fd, struct udp_assoc *a)
 	pthread_mutex_lock(&lock);
 	struct fd_entry *e = entry_alloc(fd);
 	if (e && ninternal < INTERNAL_MAX) {
+		entry_lock(e);
 		drop = entry_clear(fd, e);
 		e->assoc = a;
 		entry_identify(fd, e);
 		set_kind(e, FD_INTERNAL);
+		entry_unlock(e);
 		internal[ninternal++] = fd;
 	}
 	pthread_mutex_unlock(&lock);
@@ -279,7 +338,9 @@ void fdtable_forget(int fd)
 	if (!e || kind_of(e) == FD_UNMANAGED)
 		return;
 	pthread_mutex_lock(&lock);
+	entry_lock(e);
 	struct udp_assoc *drop = entry_clear(fd, e);
+	entry_unlock(e);
 	pthread_mutex_unlock(&lock);
 	if (drop)
 		assoc_unref(drop);
@@ -298,15 +359,19 @@ void fdtable_dup(int oldfd, int newfd)
 	pthread_mutex_lock(&lock);
 	struct fd_entry *from = entry_of(oldfd), *to = entry_alloc(newfd);
 	if (from && to) {
+		entry_lock(to);
 		drop = entry_clear(newfd, to);
 		to->peer = from->peer;
 		to->peerlen = from->peerlen;
 		to->assoc = from->assoc;
 		to->dev = from->dev;
 		to->ino = from->ino;
+		atomic_store_explicit(&to->seen_ms, atomic_load_explicit(&from->seen_ms, memory_order_relaxed),
+				      memory_order_relaxed);
 		if (to->assoc)
 			assoc_ref(to->assoc);
 		set_kind(to, kind_of(from));
+		entry_unlock(to);
 	}
 	pthread_mutex_unlock(&lock);
 	if (drop)
@@ -319,8 +384,10 @@ int fdtable_release_internal(int fd, struct udp_assoc *a)
 	pthread_mutex_lock(&lock);
 	struct fd_entry *e = entry_of(fd);
 	if (e && kind_of(e) == FD_INTERNAL && e->assoc == a && entry_current(fd, e)) {
+		entry_lock(e);
 		e->assoc = NULL;
 		entry_clear(fd, e);
+		entry_unlock(e);
 		ours = 1;
 	}
 	pthread_mutex_unlock(&lock);
@@ -339,10 +406,13 @@ void fdtable_evacuate(int fd)
 		if (ninternal < INTERNAL_MAX) /* the name table's fd stays inheritable */
 			moved = REAL(fcntl)(fd, a ? F_DUPFD_CLOEXEC : F_DUPFD, fd + 1);
 		if (moved >= 0 && (to = entry_alloc(moved))) {
+			entry_lock(to);
 			to->assoc = a;
 			to->dev = e->dev;
 			to->ino = e->ino;
+			entry_seen(to);
 			set_kind(to, FD_INTERNAL);
+			entry_unlock(to);
 			internal[ninternal++] = moved;
 			if (a)
 				atomic_store(&a->ctrl, moved);
@@ -350,7 +420,9 @@ void fdtable_evacuate(int fd)
 		} else if (moved >= 0) {
 			REAL(close)(moved);
 		}
+		entry_lock(e);
 		entry_clear(fd, e); /* the number is the program's now; a (if not moved) stops using it */
+		entry_unlock(e);
 	}
 	pthread_mutex_unlock(&lock);
 }
@@ -378,11 +450,17 @@ void fdtable_fork(enum fork_phase phase)
 		pthread_mutex_lock(&lock);
 		return;
 	}
-	if (phase == FORK_CHILD) /* another thread may have held an association's lock: the child has no such thread */
+	if (phase == FORK_CHILD) { /* another thread may have held an entry's or association's lock: */
+		for (size_t p = 0; p < PAGES; p++) { /* the child has no such thread */
+			struct fd_page *page = atomic_load_explicit(&pages[p], memory_order_relaxed);
+			for (size_t i = 0; page && i < PAGE_SIZE; i++)
+				entry_unlock(&page->e[i]);
+		}
 		for (size_t i = 0; i < ninternal; i++) {
 			struct fd_entry *e = entry_of(internal[i]);
 			if (e && e->assoc)
 				pthread_mutex_init(&e->assoc->lock, NULL);
 		}
+	}
 	pthread_mutex_unlock(&lock);
 }

@@ -2,7 +2,8 @@
  *
  * One table for the process, one lock for writers. The question every hook
  * asks first ("is this fd ours?") is answered without the lock, allocation or
- * a syscall: two atomic loads. */
+ * a syscall: two atomic loads. The datagram hot path (fdtable_get_udp_trusted)
+ * takes only its own entry's lock, no system call. */
 #ifndef SOCKSIFY_FDTABLE_H
 #define SOCKSIFY_FDTABLE_H
 
@@ -42,6 +43,15 @@ int fdtable_release_internal(int fd, struct udp_assoc *a);
 /* Copies the entry (taking a reference on its association). Returns 0, or -1
  * if unmanaged or stale (then forgotten). errno untouched. */
 int fdtable_get(int fd, struct fd_info *out);
+
+/* For the datagram hot path: like fdtable_get, for an FD_UDP or FD_UDP_PROXIED
+ * entry only, but trusting an identity check made in the last FDTABLE_TRUST_MS
+ * (no fstat per datagram). Only for calls whose every outcome is the relay, a
+ * destination that goes direct anyway, or a retry through fdtable_get: an fd
+ * closed behind our back and reused may still be taken for the old socket
+ * that long. */
+#define FDTABLE_TRUST_MS 200
+int fdtable_get_udp_trusted(int fd, struct fd_info *out);
 
 /* Marks fd as a proxied TCP socket whose peer is sa. Returns 0, or -1 if the
  * fd is out of the table's range or memory ran out (the caller goes on: only

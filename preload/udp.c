@@ -23,6 +23,7 @@
 #include "export.h"
 #include "fakedns.h"
 #include "fdtable.h"
+#include "iov.h"
 #include "log.h"
 #include "real.h"
 #include "sock.h"
@@ -126,16 +127,39 @@ static struct udp_assoc *assoc_of(int fd, struct udp_assoc *have, const struct c
 	return won;
 }
 
-static ssize_t udp_sendmsg(int fd, const struct msghdr *msg, int flags)
+/* fd's entry for a datagram call: trusted (see fdtable_get_udp_trusted) or
+ * checked. A stale entry whose number is a datagram socket again starts anew. */
+static int udp_entry(int fd, struct fd_info *fi, int trusted)
+{
+	int domain;
+	if ((trusted ? fdtable_get_udp_trusted(fd, fi) : fdtable_get(fd, fi)) == 0)
+		return 0;
+	/* Stale (closed behind our back): if the number is a datagram socket again, it is a new one. */
+	if (sock_inet_type(fd, &domain) != SOCK_DGRAM || fdtable_set_udp(fd, NULL, 0) < 0 || fdtable_get(fd, fi) < 0)
+		return -1;
+	return 0;
+}
+
+/* A call on a trusted entry failed with err: 1 if fd turned out to be something
+ * else now (closed behind our back and reused), the entry then forgotten. */
+static int turned_stale(int fd, int err)
+{
+	switch (err) {
+	case EBADF: case ENOTSOCK: case EOPNOTSUPP: case EISCONN: case ENOTCONN: case EDESTADDRREQ:
+	case EAFNOSUPPORT: case EINVAL: case EPIPE:
+		return fdtable_kind_checked(fd) == FD_UNMANAGED;
+	}
+	return 0;
+}
+
+/* From udp_send: the entry was trusted and is stale; try again with a checked one. */
+#define RETRY (-3)
+
+static ssize_t udp_send(int fd, const struct msghdr *msg, int flags, int trusted)
 {
 	struct fd_info fi;
-	int domain;
-	if (fdtable_get(fd, &fi) < 0) {
-		/* Stale (closed behind our back): if the number is a datagram socket again, it is a new one. */
-		if (sock_inet_type(fd, &domain) != SOCK_DGRAM || fdtable_set_udp(fd, NULL, 0) < 0 ||
-		    fdtable_get(fd, &fi) < 0)
-			return NOT_OURS;
-	}
+	if (udp_entry(fd, &fi, trusted) < 0)
+		return NOT_OURS;
 	const struct sockaddr *dest = msg->msg_name;
 	socklen_t dlen = msg->msg_namelen;
 	if (!dest || !dlen) {
@@ -171,6 +195,7 @@ static ssize_t udp_sendmsg(int fd, const struct msghdr *msg, int flags)
 		errno = EHOSTUNREACH; /* a stale fake address */
 		return -1;
 	}
+	/* header and payload gathered by the kernel: no copy of the payload */
 	struct iovec iov[IOV_MAX];
 	iov[0].iov_base = hdr;
 	iov[0].iov_len = (size_t)hl;
@@ -180,58 +205,118 @@ static ssize_t udp_sendmsg(int fd, const struct msghdr *msg, int flags)
 	m.msg_namelen = a->relaylen;
 	m.msg_iov = iov;
 	m.msg_iovlen = msg->msg_iovlen + 1;
-	ssize_t n = REAL(sendmsg)(fd, &m, flags);
+	/* MSG_NOSIGNAL changes nothing for a datagram socket; should a trusted entry be a
+	 * stream socket now, the program's own call below raises its SIGPIPE, not this one */
+	ssize_t n = REAL(sendmsg)(fd, &m, flags | MSG_NOSIGNAL);
 	if (n >= 0)
 		assoc_note_sent(a, &wire, dest, dlen);
 	assoc_unref(a);
+	if (n < 0 && trusted && turned_stale(fd, errno))
+		return RETRY;
 	return n < 0 ? n : n - hl;
 }
 
-static size_t scatter(const struct msghdr *msg, const uint8_t *data, size_t len)
+/* One datagram from the program: to the relay, direct (excluded destination),
+ * or NOT_OURS. The fd's identity is not checked per datagram: what could be
+ * sent on a stale entry goes to the relay, never direct; a send that fails
+ * because the fd is something else now is retried on a checked entry. */
+static ssize_t udp_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	size_t done = 0;
-	for (size_t i = 0; i < (size_t)msg->msg_iovlen && done < len; i++) {
-		size_t n = msg->msg_iov[i].iov_len < len - done ? msg->msg_iov[i].iov_len : len - done;
-		memcpy(msg->msg_iov[i].iov_base, data + done, n);
-		done += n;
+	ssize_t n = udp_send(fd, msg, flags, 1);
+	return n == RETRY ? udp_send(fd, msg, flags, 0) : n;
+}
+
+/* Whatever a socket receives fits in this: a datagram is never truncated. */
+#define DGRAM_MAX 65535
+
+/* The datagram in m (n bytes, from src) passed on as the kernel gave it: fd is no longer ours. */
+static ssize_t as_received(struct msghdr *msg, const struct msghdr *m, ssize_t n)
+{
+	if (msg->msg_name) {
+		memcpy(msg->msg_name, m->msg_name, m->msg_namelen < msg->msg_namelen ? m->msg_namelen : msg->msg_namelen);
+		msg->msg_namelen = m->msg_namelen;
 	}
-	return done;
+	msg->msg_controllen = m->msg_controllen;
+	msg->msg_flags = m->msg_flags;
+	return n;
+}
+
+/* The SOCKS header of a relayed datagram of n bytes in m's buffers: its
+ * length (payload from there on), or 0 if malformed or fragmented. */
+static size_t relayed_header(const struct msghdr *m, size_t n, struct socks5_addr *src)
+{
+	uint8_t head[SOCKS5_UDP_HEADER_MAX], frag;
+	size_t hn = n < sizeof head ? n : sizeof head;
+	const uint8_t *h = head;
+	if (m->msg_iovlen && m->msg_iov[0].iov_len >= hn)
+		h = m->msg_iov[0].iov_base;
+	else
+		iov_gather(m->msg_iov, m->msg_iovlen, head, hn);
+	ssize_t hl = socks5_decode_udp_header(h, hn, &frag, src);
+	return hl > 0 && frag == 0 ? (size_t)hl : 0;
 }
 
 /* One datagram off fd: the payload if it came through the relay, the datagram
- * as it is if it came direct. Drops what a program must not see. */
+ * as it is if it came direct. Drops what a program must not see.
+ *
+ * One recvmsg() straight into the program's buffers (the header then dropped
+ * from the front with one memmove); buffers too small for any datagram get a
+ * spill buffer behind them, so that the payload is never cut by the header's
+ * length. With no spill buffer nothing is read beyond what the program asked
+ * for, so the fd's identity need not be checked first: if it turns out to be
+ * no datagram socket of ours any more, the program gets what it read as is. */
 static ssize_t udp_recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	struct fd_info fi;
-	if (fdtable_get(fd, &fi) < 0 || (!fi.assoc && !fi.peerlen)) {
-		if (fi.assoc)
-			assoc_unref(fi.assoc);
+	if (flags & MSG_ERRQUEUE)
+		return NOT_OURS; /* the kernel's report on a datagram we sent: nothing relayed */
+	size_t cap = iov_capacity(msg->msg_iov, msg->msg_iovlen);
+	int trusted = cap >= DGRAM_MAX;
+	if ((trusted ? fdtable_get_udp_trusted(fd, &fi) : fdtable_get(fd, &fi)) < 0)
 		return NOT_OURS;
-	}
-	uint8_t *buf = recv_buffer();
+	if (!fi.assoc && !fi.peerlen)
+		return NOT_OURS; /* nothing proxied on it yet */
+	struct iovec iov[IOV_MAX];
+	uint8_t *spill = NULL;
 	ssize_t ret = -1;
-	if (!buf)
-		errno = ENOMEM;
-	while (buf) {
+	if (!trusted) {
+		if ((size_t)msg->msg_iovlen >= IOV_MAX) {
+			errno = EMSGSIZE;
+		} else if (!(spill = recv_buffer())) {
+			errno = ENOMEM;
+		} else {
+			memcpy(iov, msg->msg_iov, msg->msg_iovlen * sizeof *iov);
+			iov[msg->msg_iovlen].iov_base = spill;
+			iov[msg->msg_iovlen].iov_len = RECV_BUF;
+		}
+	}
+	while (trusted || spill) {
 		struct sockaddr_storage src, from;
 		socklen_t fromlen = 0;
-		struct iovec iov = { buf, RECV_BUF };
-		struct msghdr m = { .msg_name = &src, .msg_namelen = sizeof src, .msg_iov = &iov, .msg_iovlen = 1,
-				    .msg_control = msg->msg_control, .msg_controllen = msg->msg_controllen };
-		ssize_t n = REAL(recvmsg)(fd, &m, flags & ~MSG_TRUNC);
-		if (n < 0)
+		struct msghdr m = *msg;
+		m.msg_name = &src;
+		m.msg_namelen = sizeof src;
+		if (spill) {
+			m.msg_iov = iov;
+			m.msg_iovlen = msg->msg_iovlen + 1;
+		}
+		ssize_t n = REAL(recvmsg)(fd, &m, flags);
+		if (n < 0) {
+			if (trusted && turned_stale(fd, errno))
+				ret = NOT_OURS;
 			break;
-		const uint8_t *payload = buf;
-		size_t plen = (size_t)n;
+		}
+		if (!sock_is_inet_addr((struct sockaddr *)&src, m.msg_namelen) && trusted) {
+			fdtable_kind_checked(fd); /* not a datagram from the network: not our socket now */
+			ret = as_received(msg, &m, n);
+			break;
+		}
+		size_t hl = 0;
 		if (fi.assoc && assoc_is_relay(fi.assoc, (struct sockaddr *)&src, m.msg_namelen)) {
-			uint8_t frag;
 			struct socks5_addr hsrc;
-			ssize_t hl = socks5_decode_udp_header(buf, (size_t)n, &frag, &hsrc);
-			if (hl > 0 && frag == 0) {
-				payload = buf + hl;
-				plen = (size_t)(n - hl);
+			hl = relayed_header(&m, (size_t)n, &hsrc);
+			if (hl)
 				fromlen = assoc_reply_source(fi.assoc, fi.assoc->relay.ss_family, &hsrc, &from);
-			}
 		} else if (!fi.peerlen && (!fi.assoc || is_direct_source(config_get(), &src, m.msg_namelen))) {
 			/* Besides the relay, a proxied socket hears only excluded peers, which it reaches direct. */
 			memcpy(&from, &src, m.msg_namelen);
@@ -241,20 +326,27 @@ static ssize_t udp_recvmsg(int fd, struct msghdr *msg, int flags)
 		if (fromlen && fi.peerlen && !endpoint_same((struct sockaddr *)&from, fromlen, (struct sockaddr *)&fi.peer, fi.peerlen))
 			fromlen = 0;
 		if (!fromlen) {
+			if (trusted && fdtable_kind_checked(fd) == FD_UNMANAGED) { /* a new socket on the old number */
+				ret = as_received(msg, &m, n);
+				break;
+			}
 			log_debug("fd %d: dropped a datagram of %zd bytes (not from the relay or the peer, or malformed)",
 				  fd, n);
-			if (flags & MSG_PEEK)
-				REAL(recv)(fd, buf, 1, MSG_DONTWAIT); /* consume what we peeked at */
+			if (flags & MSG_PEEK) {
+				char c;
+				REAL(recv)(fd, &c, 1, MSG_DONTWAIT); /* consume what we peeked at */
+			}
 			continue;
 		}
-		size_t copied = scatter(msg, payload, plen);
+		size_t plen = (size_t)n - hl;
+		iov_drop_front(m.msg_iov, m.msg_iovlen, hl, (size_t)n);
 		if (msg->msg_name) {
 			memcpy(msg->msg_name, &from, fromlen < msg->msg_namelen ? fromlen : msg->msg_namelen);
 			msg->msg_namelen = fromlen;
 		}
 		msg->msg_controllen = m.msg_controllen;
-		msg->msg_flags = (m.msg_flags & ~MSG_TRUNC) | (copied < plen || (m.msg_flags & MSG_TRUNC) ? MSG_TRUNC : 0);
-		ret = (ssize_t)((flags & MSG_TRUNC) ? plen : copied);
+		msg->msg_flags = (m.msg_flags & ~MSG_TRUNC) | (plen > cap || (m.msg_flags & MSG_TRUNC) ? MSG_TRUNC : 0);
+		ret = (ssize_t)((flags & MSG_TRUNC) || plen < cap ? plen : cap);
 		break;
 	}
 	if (fi.assoc)
@@ -270,8 +362,10 @@ static enum send_route send_route(int fd, const struct sockaddr *addr, socklen_t
 {
 	int domain;
 	enum fd_kind k = fdtable_kind(fd);
+	if ((k == FD_UDP || k == FD_UDP_PROXIED) && (flags & MSG_FASTOPEN))
+		k = fdtable_kind_checked(fd); /* a Fast Open connect on a reused number must not pass as a datagram */
 	if (k == FD_UDP || k == FD_UDP_PROXIED)
-		return ROUTE_UDP; /* udp_sendmsg checks the entry is current */
+		return ROUTE_UDP; /* udp_sendmsg copes with a stale entry */
 	if (!sock_is_inet_addr(addr, alen))
 		return ROUTE_PASS;
 	/* An address on a socket we think is something else: make sure it still is. */

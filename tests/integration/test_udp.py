@@ -164,6 +164,38 @@ def test_truncation_as_without_proxy(udpnet, dnsnet, proxy, leaks, fam):
     no_leak(udpnet, leaks, "truncation")
 
 
+@pytest.mark.parametrize("fam", ["4", "6"])
+def test_scattered_receive_as_without_proxy(udpnet, dnsnet, proxy, leaks, fam):
+    """recvmsg() into several buffers (split inside where the SOCKS header would be, smaller
+    than it, with and without room for any datagram): the same bytes, lengths, MSG_TRUNC and
+    sources as the same program run directly in P."""
+    host = udpnet.target4 if fam == "4" else udpnet.target6
+    direct = json_of(support.run(["ip", "netns", "exec", udpnet.p] + udpclient("scatter", fam, host,
+                                                                                udpnet.echo_port)))
+    assert direct["25,25"][2] is True and direct["1,3,65536"][0] == 200, direct  # the kernel's behaviour
+    res = json_of(udpnet.socksified(proxy.url, udpclient("scatter", fam, host, udpnet.echo_port)))
+    assert res == direct
+    no_leak(udpnet, leaks, "scattered receive")
+
+
+@pytest.mark.parametrize("tid", ["ipv4", "name4"])
+def test_socket_closed_behind_the_library_and_reused(udpnet, dnsnet, proxy, leaks, tid):
+    """The datagram path does not re-check an fd's identity for every datagram. A proxied
+    socket closed behind the library (fclose of an fdopen) whose number a socketpair takes:
+    recv, send, read and write on it move the program's bytes untouched; then a new
+    datagram socket on that number: its exchange works (after a lost datagram or two at
+    most), and nothing goes anywhere but the proxy."""
+    fam, host = target(udpnet, tid)
+    res = json_of(udpnet.socksified(proxy.url, udpclient("reused", fam, host, udpnet.echo_port)))
+    dest = check_dest(udpnet, tid, res)
+    assert res["first"] == ["first", dest], res
+    assert res["pair_reused"] is True and res["udp_reused"] is True, "the number was not reused: %r" % res
+    assert res["stream_recv"] == "stream bytes" and res["stream_sent"] == "sent", res
+    assert res["stream_read"] == "0123456789" and res["stream_written"] == "written", res
+    assert res["second"] == ["second", dest] and res["again"] == ["again", dest], res
+    no_leak(udpnet, leaks, "closed behind the library")
+
+
 @pytest.mark.parametrize("tid", ["ipv4", "ipv6"])
 def test_nonblocking_readiness(udpnet, dnsnet, proxy, leaks, tid):
     fam, host = target(udpnet, tid)
@@ -382,6 +414,34 @@ def test_raw_syscall_sendmmsg_and_recvmmsg(udpnet, dnsnet, proxy, leaks, mmsg_pr
     assert sorted(res["replies"]) == [["mmsg %d" % i, host, udpnet.echo_port] for i in range(4)], r
     assert r.rc == 0, r
     no_leak(udpnet, leaks, "sendmmsg/recvmmsg")
+
+
+@pytest.fixture(scope="module")
+def threads_prog(tmp_path_factory):
+    if not support.tool("gcc"):
+        pytest.skip("not installed: gcc")
+    exe = str(tmp_path_factory.mktemp("threads") / "threads")
+    r = support.run(["gcc", "-Wall", "-Wextra", "-Werror", "-pthread", "-o", exe,
+                     os.path.join(udpnet_mod.PROGS, "threads.c")])
+    assert r.rc == 0, r
+    return exe
+
+
+@pytest.mark.parametrize("tid", ["ipv4", "ipv6"])
+def test_threads_dup_and_fork(udpnet, dnsnet, proxy, leaks, threads_prog, tid):
+    """Four threads exchange datagrams on their own sockets and on a shared one while
+    another dup()s and closes the shared one's number and the process forks: every echo
+    on the own sockets comes back intact, each child's exchange works, nothing crashes."""
+    fam, host = target(udpnet, tid)
+    rounds = 100
+    r = udpnet.socksified(proxy.url, [threads_prog, host, udpnet.echo_port, rounds], timeout=120)
+    lines = [l for l in r.out.splitlines() if l.startswith("{")]
+    assert r.rc == 0 and lines, r
+    res = json.loads(lines[-1])
+    assert res["own"] == [rounds] * 4, r
+    assert res["children"] == [0, 0, 0], r
+    assert sum(res["shared"]) > 0, r
+    no_leak(udpnet, leaks, "threads")
 
 
 def test_association_ended_by_proxy(udpnet, dnsnet, start_socks5d, leaks):

@@ -6,6 +6,10 @@ line starting with '{'). An OSError ends the mode with {"errno": NAME, "where": 
   udpclient.py peek 4|6 HOST PORT            recvfrom(MSG_PEEK) then recvfrom: the same datagram
   udpclient.py trunc 4|6 HOST PORT           short buffers: recvmsg flags, recv_into(MSG_TRUNC)
   udpclient.py nonblock 4|6 HOST PORT        EAGAIN, select and poll readiness, recvfrom
+  udpclient.py scatter 4|6 HOST PORT         recvmsg_into() over several buffers, large and small
+  udpclient.py reused 4|6 HOST PORT          the socket closed behind the library (fclose of an
+                                             fdopen): a socketpair and then a new datagram socket
+                                             get its number; what each call on them does
   udpclient.py stranger 4|6 HOST PORT plain|connected
                                              one exchange, prints {"port": P}, waits for a line
                                              on stdin and for the socket to be readable, then
@@ -154,6 +158,91 @@ def mode_trunc(f, host, port):
     s.sendto(b"", to)
     data, src = s.recvfrom(100)
     out["empty"] = [data.hex(), src_of(src) == [addr, int(port)]]
+    return out
+
+
+def mode_scatter(f, host, port):
+    """The same calls run with and without socksify; the test compares the two. Buffers
+    split where a SOCKS header would end, and smaller than it, with room for any datagram
+    and without."""
+    fam = family(f)
+    to, addr = dest(fam, host, port)
+    s = new_socket(fam)
+    payload = bytes(range(200))
+    out = {}
+    for sizes in ((1, 3, 65536), (10, 65536), (4, 6, 65530), (2, 5, 10), (25, 25), (300,), (0, 7, 0, 500)):
+        step("recvmsg_into %r" % (sizes,))
+        s.sendto(payload, to)
+        bufs = [bytearray(n) for n in sizes]
+        n, _, flags, src = s.recvmsg_into(bufs)
+        out[",".join(map(str, sizes))] = [n, b"".join(bytes(b) for b in bufs).hex(),
+                                          bool(flags & socket.MSG_TRUNC), src_of(src) == [addr, int(port)]]
+    return out
+
+
+def close_behind(fd):
+    """Closes fd the way glibc's fclose() does, with no close() call the library could see."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.fdopen.restype = ctypes.c_void_p
+    libc.fdopen.argtypes = [ctypes.c_int, ctypes.c_char_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    if libc.fclose(libc.fdopen(fd, b"r")) != 0:
+        raise OSError(ctypes.get_errno(), "fclose")
+
+
+def mode_reused(f, host, port):
+    fam = family(f)
+    to, addr = dest(fam, host, port)
+    s = new_socket(fam)
+    out = {"dest": [addr, int(port)]}
+    step("first exchange")
+    s.sendto(b"first", to)
+    d, src = s.recvfrom(65536)
+    out["first"] = [d.decode(), src_of(src)]
+    fd = s.detach()
+    close_behind(fd)
+    step("socketpair")
+    a, b = socket.socketpair()
+    mine, other = (a, b) if a.fileno() == fd else (b, a)
+    out["pair_reused"] = mine.fileno() == fd
+    mine.settimeout(TIMEOUT)
+    step("stream recv")
+    other.sendall(b"stream bytes")
+    out["stream_recv"] = mine.recv(65536).decode()
+    step("stream send")
+    mine.sendall(b"sent")
+    out["stream_sent"] = other.recv(100).decode()
+    step("stream read/write")
+    os.write(other.fileno(), b"0123456789")
+    out["stream_read"] = os.read(mine.fileno(), 4).decode() + os.read(mine.fileno(), 65536).decode()
+    os.write(mine.fileno(), b"written")
+    out["stream_written"] = other.recv(100).decode()
+    mine.close()
+    other.close()
+    step("second exchange")
+    s = new_socket(fam)
+    s.sendto(b"second", to)
+    d, src = s.recvfrom(65536)
+    out["second"] = [d.decode(), src_of(src)]
+    fd = s.detach()
+    close_behind(fd)
+    step("new datagram socket")
+    u = new_socket(fam)
+    out["udp_reused"] = u.fileno() == fd
+    # the library may take it for the old socket for a while: its first datagrams
+    # may be lost (the relay knows the old port), never sent anywhere but the proxy
+    u.settimeout(0.3)
+    for i in range(30):
+        step("new socket exchange %d" % i)
+        u.sendto(b"again", to)
+        try:
+            d, src = u.recvfrom(65536)
+        except socket.timeout:
+            continue
+        out["again"] = [d.decode(), src_of(src)]
+        out["again_tries"] = i + 1
+        break
     return out
 
 
