@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <linux/close_range.h>
 #include <unistd.h>
 
@@ -23,6 +24,21 @@ EXPORT int close(int fd)
 	if (async_active())
 		async_forget(fd);
 	return REAL(close)(fd);
+}
+
+/* fclose() closes its fd inside libc, out of close()'s sight: forget the fd first. */
+EXPORT int fclose(FILE *f)
+{
+	int saved = errno, fd = f ? fileno(f) : -1;
+	errno = saved;
+	if (fd >= 0) {
+		enum fd_kind k = fdtable_kind(fd);
+		if (k != FD_UNMANAGED && k != FD_INTERNAL)
+			fdtable_forget(fd);
+		if (async_active())
+			async_forget(fd);
+	}
+	return REAL(fclose)(f);
 }
 
 static int close_span(unsigned int first, unsigned int last, int flags)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "assoc.h"
+#include "async.h"
 #include "config.h"
 #include "endpoint.h"
 #include "export.h"
@@ -411,8 +412,17 @@ static ssize_t routed_sendmsg(int fd, const struct msghdr *msg, int flags)
 	return n;
 }
 
+/* A proxied TCP socket whose non-blocking connect is still in its handshake
+ * (async.c): the program's read or write waits for the end, or says EAGAIN. */
+static int handshake_pending(int fd)
+{
+	return async_active() && fdtable_kind(fd) == FD_TCP_PROXIED && async_io_ready(fd) < 0;
+}
+
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+	if (handshake_pending(fd))
+		return -1;
 	if (fdtable_kind(fd) == FD_UNMANAGED && (!msg || !msg->msg_name))
 		return REAL(sendmsg)(fd, msg, flags);
 	ssize_t n = routed_sendmsg(fd, msg, flags);
@@ -421,6 +431,8 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr, socklen_t alen)
 {
+	if (handshake_pending(fd))
+		return -1;
 	if (fdtable_kind(fd) == FD_UNMANAGED && !addr)
 		return REAL(sendto)(fd, buf, len, flags, addr, alen);
 	struct iovec iov = { (void *)buf, len };
@@ -432,6 +444,8 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
 /* send() and write() without an address: ours only on an emulated connected socket. */
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
+	if (handshake_pending(fd))
+		return -1;
 	if (fdtable_kind(fd) != FD_UDP_PROXIED)
 		return REAL(send)(fd, buf, len, flags);
 	struct iovec iov = { (void *)buf, len };
@@ -442,6 +456,8 @@ EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 
 EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
+	if (handshake_pending(fd))
+		return -1;
 	if (fdtable_kind(fd) != FD_UDP_PROXIED)
 		return REAL(write)(fd, buf, len);
 	struct iovec iov = { (void *)buf, len };
@@ -468,6 +484,8 @@ EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
+	if (handshake_pending(fd))
+		return -1;
 	ssize_t n = fdtable_kind(fd) == FD_UDP_PROXIED ? udp_recvmsg(fd, msg, flags) : NOT_OURS;
 	return n == NOT_OURS ? REAL(recvmsg)(fd, msg, flags) : n;
 }
@@ -484,18 +502,24 @@ static ssize_t udp_recvfrom(int fd, void *buf, size_t len, int flags, struct soc
 
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *alen)
 {
+	if (handshake_pending(fd))
+		return -1;
 	ssize_t n = fdtable_kind(fd) == FD_UDP_PROXIED ? udp_recvfrom(fd, buf, len, flags, addr, alen) : NOT_OURS;
 	return n == NOT_OURS ? REAL(recvfrom)(fd, buf, len, flags, addr, alen) : n;
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
+	if (handshake_pending(fd))
+		return -1;
 	ssize_t n = fdtable_kind(fd) == FD_UDP_PROXIED ? udp_recvfrom(fd, buf, len, flags, NULL, NULL) : NOT_OURS;
 	return n == NOT_OURS ? REAL(recv)(fd, buf, len, flags) : n;
 }
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
+	if (handshake_pending(fd))
+		return -1;
 	ssize_t n = fdtable_kind(fd) == FD_UDP_PROXIED ? udp_recvfrom(fd, buf, len, 0, NULL, NULL) : NOT_OURS;
 	return n == NOT_OURS ? REAL(read)(fd, buf, len) : n;
 }

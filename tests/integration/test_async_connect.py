@@ -138,6 +138,24 @@ def test_nonblocking_connect_returns_at_once_and_is_ready_only_when_proxied(sock
     assert "connect to 127.0.0.1:%d via" % echo.port in err
 
 
+def test_reads_and_writes_during_the_handshake_wait(socks5d, echo, gate):
+    """A program that writes or reads before its wait said writable gets EAGAIN, as on a
+    socket still connecting; nothing it tried reaches the proxy in mid-handshake."""
+    g = gate(socks5d.port)
+    p = start_child([PYTHON, os.path.join(PROGS, "nb_connect.py"), "poll", "127.0.0.1", str(echo.port), "early-io"],
+                    env_for(g.port))
+    try:
+        started = read_json(p)
+        assert started == {"phase": "started", "rc": "EINPROGRESS", "early": False, "send": "EAGAIN",
+                           "recv": "EAGAIN"}
+        g.release()
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        assert read_json(p)["echo"] == "ping"  # not "earl": the early send never went out
+    finally:
+        finish(p)
+
+
 @pytest.mark.parametrize("mech", ["poll", "epoll"])
 def test_nonblocking_connect_failure_is_reported_in_so_error(socks5d, gate, mech):
     hold, port = support.closed_port()

@@ -2,7 +2,9 @@
 connect and look (is the socket writable within 0.3 s?), then, after a line on
 stdin, wait for it, read SO_ERROR, and echo 4 bytes. Prints one JSON line per phase.
 
-    nb_connect.py poll|select|epoll HOST PORT"""
+    nb_connect.py poll|select|epoll HOST PORT [early-io]
+
+early-io: right after connect(), also try send() and recv() (a program that does not wait)."""
 import errno
 import json
 import select
@@ -10,6 +12,7 @@ import socket
 import sys
 
 mech, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+early_io = sys.argv[4:] == ["early-io"]
 s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
 s.setblocking(False)
 ep = None
@@ -29,8 +32,20 @@ def writable(timeout):
     return bool(ep.poll(timeout))
 
 
+def attempt(f):
+    try:
+        f()
+        return "ok"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, e.errno)
+
+
 rc = s.connect_ex((host, port))
-print(json.dumps({"phase": "started", "rc": errno.errorcode.get(rc, rc), "early": writable(0.3)}), flush=True)
+started = {"phase": "started", "rc": errno.errorcode.get(rc, rc), "early": writable(0.3)}
+if early_io:
+    started["send"] = attempt(lambda: s.send(b"early"))
+    started["recv"] = attempt(lambda: s.recv(10))
+print(json.dumps(started), flush=True)
 sys.stdin.readline()
 ready = writable(20)
 err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
