@@ -60,24 +60,20 @@ $(SERVER): $(SERVER_OBJ) $(CORE_OBJ)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 # The launcher (socksify.sh execs it; installed as `socksify`) costs about one exec: linked
-# statically with musl where musl-gcc is installed, since glibc's own start-up costs ~1 ms
-# on a VM (its CPU feature probing traps to the hypervisor). Built from its sources directly,
-# as it may use another libc than the objects; with the sanitizers, glibc and ASan.
+# statically with musl where musl-gcc is installed (decided when it is built, so that `make check`
+# can install it first), since glibc's own start-up costs ~1 ms on a VM (its CPU feature probing
+# traps to the hypervisor). Built from its sources directly, as it may use another libc than the
+# objects; with the sanitizers, with glibc and ASan.
 LAUNCHER_SRC := $(CLI_SRC) src/proxyurl.c src/parse_error.c
-ifeq ($(SANITIZE),1)
-LAUNCHER_CC := $(CC)
-LAUNCHER_LDFLAGS := $(SANFLAGS)
-else ifneq ($(shell command -v musl-gcc 2>/dev/null),)
-LAUNCHER_CC := musl-gcc
-LAUNCHER_LDFLAGS := -static
-else
-LAUNCHER_CC := $(CC)
-LAUNCHER_LDFLAGS :=
-endif
+LAUNCHER_FLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) -Iinclude -Isrc/cli $(CFLAGS) -o $@ $(LAUNCHER_SRC)
 
 $(LAUNCHER): $(LAUNCHER_SRC) $(wildcard src/cli/*.h) $(wildcard include/*.h)
 	@mkdir -p $(dir $@)
-	$(LAUNCHER_CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -Iinclude -Isrc/cli $(CFLAGS) $(SANFLAGS) -o $@ $(LAUNCHER_SRC) $(LAUNCHER_LDFLAGS)
+	@if [ "$(SANITIZE)" != 1 ] && command -v musl-gcc >/dev/null 2>&1; then \
+		echo "musl-gcc -static $(LAUNCHER_FLAGS)"; musl-gcc -static $(LAUNCHER_FLAGS); \
+	else \
+		echo "$(CC) $(SANFLAGS) $(LAUNCHER_FLAGS)"; $(CC) $(SANFLAGS) $(LAUNCHER_FLAGS); \
+	fi
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)

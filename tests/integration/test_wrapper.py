@@ -21,6 +21,11 @@ SHOW_ENV = [PYTHON, "-c", "import os, json; print(json.dumps({k: v for k, v in o
                           "if k.startswith('SOCKSIFY_') or k == 'LD_PRELOAD'}))"]
 
 
+def preloaded(lib=None):
+    """LD_PRELOAD as the program sees it: the caller's (the sanitizer runtimes, in that mode), then lib."""
+    return ":".join(filter(None, [support.base_env().get("LD_PRELOAD"), lib or support.LIB]))
+
+
 def env_seen(r):
     assert r.rc == 0, r
     return json.loads(r.out.strip().splitlines()[-1])
@@ -69,7 +74,7 @@ def test_option_forms(wrapper, opts, want):
     seen = env_seen(wrap(opts + SHOW_ENV, wrapper=wrapper))
     for k, v in want.items():
         assert seen.get(k) == v, (opts, seen)
-    assert seen["LD_PRELOAD"] == support.LIB, seen
+    assert seen["LD_PRELOAD"] == preloaded(), seen
 
 
 def test_options_win_over_the_environment(wrapper):
@@ -164,7 +169,7 @@ def test_script_without_shebang_runs_with_sh(wrapper, tmp_path):
     f.write_text('echo "ran $1 with $LD_PRELOAD"\n')
     f.chmod(0o755)
     r = wrap(["-x", URL, str(f), "one"], wrapper=wrapper)
-    assert r.rc == 0 and r.out.strip() == "ran one with %s" % support.LIB, r
+    assert r.rc == 0 and r.out.strip() == "ran one with %s" % preloaded(), r
 
 
 def test_command_keeps_its_argv0(wrapper):
@@ -243,7 +248,7 @@ def test_wrapper_follows_its_symlinks(built, tmp_path):
     link.parent.mkdir()
     link.symlink_to(WRAPPER)
     seen = env_seen(support.run([str(link), "-x", URL] + SHOW_ENV))
-    assert seen["LD_PRELOAD"] == support.LIB, seen
+    assert seen["LD_PRELOAD"] == preloaded(), seen
 
 
 def test_wrapper_alone_says_what_is_missing(built, tmp_path):
@@ -265,7 +270,7 @@ def test_library_found_next_to_the_launcher(built, tmp_path):
     assert r.rc == 2 and "cannot find libsocksify.so next to %s" % d in r.err, r
     shutil.copy(support.LIB, d / "libsocksify.so")
     seen = env_seen(support.run([str(link), "-x", URL] + SHOW_ENV, env=env))
-    assert seen["LD_PRELOAD"] == str(d / "libsocksify.so"), seen
+    assert seen["LD_PRELOAD"] == preloaded(str(d / "libsocksify.so")), seen
 
 
 def test_unreadable_library_is_an_error(wrapper, tmp_path):
@@ -284,7 +289,7 @@ def test_make_install_layout(built, tmp_path):
     lib = dest / "usr" / "lib" / "socksify" / "libsocksify.so"
     assert cmd.exists() and lib.exists(), r
     seen = env_seen(support.run([str(cmd), "-x", URL] + SHOW_ENV, env=support.base_env(SOCKSIFY_LIB=None)))
-    assert seen["LD_PRELOAD"] == str(lib), seen
+    assert seen["LD_PRELOAD"] == preloaded(str(lib)), seen
     r = support.run([str(cmd), "--version"])
     assert r.rc == 0 and r.out.startswith("socksify "), r
     r = support.run(["make", "-s", "-C", support.ROOT, "uninstall", "DESTDIR=%s" % dest, "PREFIX=/usr"])
