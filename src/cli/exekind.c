@@ -8,6 +8,7 @@
 #define GO_MAGIC_LEN (sizeof GO_MAGIC - 1)
 #define GO_ALIGN 16
 #define GO_SEARCH (64 * 1024) /* as debug/buildinfo reads */
+#define HEAD_READ 4096 /* the ELF header and, almost always, the program headers */
 #define MAX_PHDRS 128
 #define MAX_SHDRS 1024
 #define MAX_SHSTRTAB (64 * 1024)
@@ -22,11 +23,6 @@ struct elf_info {
 struct span {
 	uint64_t off, size;
 };
-
-static int read_exact(exe_read_fn rd, void *ctx, void *buf, size_t n, uint64_t off)
-{
-	return rd(ctx, buf, n, off) == (ssize_t)n ? 0 : -1;
-}
 
 static int elf_header(const unsigned char *h, size_t len, struct elf_info *e)
 {
@@ -48,62 +44,76 @@ static int elf_header(const unsigned char *h, size_t len, struct elf_info *e)
 	return -1;
 }
 
-/* Program header i as (type, flags, file offset, file size). */
-static int read_phdr(exe_read_fn rd, void *ctx, const struct elf_info *e, unsigned i, uint32_t *type,
-		     uint32_t *flags, struct span *s)
+/* Reads a table of n entries of size entsize at off, in one read (from head when it
+ * holds it: the program headers follow the ELF header). Returns how many entries came. */
+static unsigned read_table(exe_read_fn rd, void *ctx, const unsigned char *head, size_t headlen, uint64_t off,
+			   unsigned entsize, unsigned n, unsigned char *buf, size_t cap)
 {
-	uint64_t off = e->phoff + (uint64_t)i * e->phentsize;
+	if (entsize == 0)
+		return 0;
+	if ((uint64_t)n * entsize > cap)
+		n = (unsigned)(cap / entsize);
+	size_t want = (size_t)n * entsize;
+	if (off <= headlen && want <= headlen - off) {
+		memcpy(buf, head + off, want);
+		return n;
+	}
+	ssize_t got = rd(ctx, buf, want, off);
+	return got > 0 ? (unsigned)((size_t)got / entsize) : 0;
+}
+
+/* Program header i of the table in t as (type, flags, file span). */
+static void phdr_at(const struct elf_info *e, const unsigned char *t, unsigned i, uint32_t *type, uint32_t *flags,
+		    struct span *s)
+{
 	if (e->is64) {
 		Elf64_Phdr p;
-		if (read_exact(rd, ctx, &p, sizeof p, off) < 0)
-			return -1;
+		memcpy(&p, t + (size_t)i * e->phentsize, sizeof p);
 		*type = p.p_type, *flags = p.p_flags, *s = (struct span){ p.p_offset, p.p_filesz };
 	} else {
 		Elf32_Phdr p;
-		if (read_exact(rd, ctx, &p, sizeof p, off) < 0)
-			return -1;
+		memcpy(&p, t + (size_t)i * e->phentsize, sizeof p);
 		*type = p.p_type, *flags = p.p_flags, *s = (struct span){ p.p_offset, p.p_filesz };
 	}
-	return 0;
 }
 
-/* Section header i as (name offset, type, file offset, size). */
-static int read_shdr(exe_read_fn rd, void *ctx, const struct elf_info *e, unsigned i, uint32_t *name,
-		     uint32_t *type, struct span *s)
+/* Section header i of the table in t as (name offset, type, file span). */
+static void shdr_at(const struct elf_info *e, const unsigned char *t, unsigned i, uint32_t *name, uint32_t *type,
+		    struct span *s)
 {
-	uint64_t off = e->shoff + (uint64_t)i * e->shentsize;
 	if (e->is64) {
 		Elf64_Shdr sh;
-		if (e->shentsize < sizeof sh || read_exact(rd, ctx, &sh, sizeof sh, off) < 0)
-			return -1;
+		memcpy(&sh, t + (size_t)i * e->shentsize, sizeof sh);
 		*name = sh.sh_name, *type = sh.sh_type, *s = (struct span){ sh.sh_offset, sh.sh_size };
 	} else {
 		Elf32_Shdr sh;
-		if (e->shentsize < sizeof sh || read_exact(rd, ctx, &sh, sizeof sh, off) < 0)
-			return -1;
+		memcpy(&sh, t + (size_t)i * e->shentsize, sizeof sh);
 		*name = sh.sh_name, *type = sh.sh_type, *s = (struct span){ sh.sh_offset, sh.sh_size };
 	}
-	return 0;
 }
 
 /* The section named .go.buildinfo: 1 and its span, 0 if there is none, -1 if the table is unreadable. */
 static int find_go_section(exe_read_fn rd, void *ctx, const struct elf_info *e, struct span *out)
 {
+	static const char want[] = ".go.buildinfo";
+	unsigned char table[MAX_SHDRS * sizeof(Elf64_Shdr)];
 	char names[MAX_SHSTRTAB];
 	uint32_t name, type;
 	struct span strtab, s;
-	if (e->shnum == 0 || e->shnum > MAX_SHDRS || e->shstrndx >= e->shnum)
+	size_t shsize = e->is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
+	if (e->shnum == 0 || e->shnum > MAX_SHDRS || e->shstrndx >= e->shnum || e->shentsize < shsize)
 		return -1;
-	if (read_shdr(rd, ctx, e, e->shstrndx, &name, &type, &strtab) < 0 || type != SHT_STRTAB)
+	unsigned n = read_table(rd, ctx, NULL, 0, e->shoff, e->shentsize, e->shnum, table, sizeof table);
+	if (n <= e->shstrndx)
 		return -1;
-	size_t n = strtab.size < sizeof names ? (size_t)strtab.size : sizeof names;
-	ssize_t got = rd(ctx, names, n, strtab.off);
+	shdr_at(e, table, e->shstrndx, &name, &type, &strtab);
+	if (type != SHT_STRTAB)
+		return -1;
+	ssize_t got = rd(ctx, names, strtab.size < sizeof names ? (size_t)strtab.size : sizeof names, strtab.off);
 	if (got <= 0)
 		return -1;
-	for (unsigned i = 0; i < e->shnum; i++) {
-		if (read_shdr(rd, ctx, e, i, &name, &type, &s) < 0)
-			return -1;
-		static const char want[] = ".go.buildinfo";
+	for (unsigned i = 0; i < n; i++) {
+		shdr_at(e, table, i, &name, &type, &s);
 		if (type != SHT_NOBITS && name < (uint64_t)got && (size_t)got - name >= sizeof want &&
 		    memcmp(names + name, want, sizeof want) == 0) {
 			*out = s;
@@ -128,19 +138,19 @@ static int has_go_magic(exe_read_fn rd, void *ctx, struct span where)
 
 enum exe_kind exe_kind_of(exe_read_fn rd, void *ctx)
 {
-	unsigned char h[sizeof(Elf64_Ehdr)];
-	ssize_t len = rd(ctx, h, sizeof h, 0);
+	unsigned char head[HEAD_READ], phdrs[MAX_PHDRS * sizeof(Elf64_Phdr)];
+	ssize_t len = rd(ctx, head, sizeof head, 0);
 	struct elf_info e;
-	if (len >= 2 && h[0] == '#' && h[1] == '!')
+	if (len >= 2 && head[0] == '#' && head[1] == '!')
 		return EXE_SCRIPT;
-	if (len < SELFMAG || memcmp(h, ELFMAG, SELFMAG) != 0 || elf_header(h, (size_t)len, &e) < 0)
+	if (len < SELFMAG || memcmp(head, ELFMAG, SELFMAG) != 0 || elf_header(head, (size_t)len, &e) < 0)
 		return EXE_UNKNOWN;
+	unsigned n = read_table(rd, ctx, head, (size_t)len, e.phoff, e.phentsize, e.phnum, phdrs, sizeof phdrs);
 	int interp = 0, have_data = 0;
 	struct span data = { 0, 0 }, s;
-	for (unsigned i = 0; i < e.phnum && i < MAX_PHDRS; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		uint32_t type, flags;
-		if (read_phdr(rd, ctx, &e, i, &type, &flags, &s) < 0)
-			break;
+		phdr_at(&e, phdrs, i, &type, &flags, &s);
 		if (type == PT_INTERP)
 			interp = 1;
 		if (type == PT_LOAD && (flags & (PF_X | PF_W)) == PF_W && !have_data) {

@@ -20,8 +20,9 @@ typedef ssize_t (*exe_read_fn)(void *ctx, void *buf, size_t n, uint64_t off);
 /* Classifies the file that read() reads. Go is recognised as Go's own tools do
  * (debug/buildinfo): the "\xff Go buildinf:" header, 16-byte aligned, in the
  * section .go.buildinfo or, without that section, in the first 64 KiB of the
- * first writable, non-executable PT_LOAD segment. Reads a few KiB of headers,
- * and 64 KiB at most besides: never the whole file. */
+ * first writable, non-executable PT_LOAD segment. Reads the headers (one read
+ * each for the first 4 KiB, the section table and its names) and 64 KiB at most
+ * besides: never the whole file. */
 enum exe_kind exe_kind_of(exe_read_fn read, void *ctx);
 
 const char *exe_kind_name(enum exe_kind k);

@@ -208,7 +208,7 @@ static ssize_t read_fd(void *ctx, void *buf, size_t n, uint64_t off)
 static const char *unreachable_why(const char *cmd)
 {
 	struct stat st;
-	int fd = open(cmd, O_RDONLY | O_CLOEXEC);
+	int fd = open(cmd, O_RDONLY); /* closed before any exec */
 	if (fd < 0)
 		return NULL;
 	enum exe_kind kind = EXE_UNKNOWN;
