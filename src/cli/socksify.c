@@ -82,7 +82,7 @@ static const char *option_value(char **argv, int *i, const char *eq)
 	return argv[++*i];
 }
 
-/* Matches argv[*i] against a short and a long name, alone or as "--long=value". */
+/* Matches arg against a short and a long name, alone or as "--long=value". */
 static int is_option(const char *arg, const char *shortname, const char *longname, const char **eq)
 {
 	size_t n = strlen(longname);
