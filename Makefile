@@ -30,17 +30,16 @@ PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/obj/%.o)
 SERVER_SRC := $(wildcard src/socks5d/*.c)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_SRC := $(wildcard src/cli/*.c)
-CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 LIB := $(BUILD)/libsocksify.so
 SERVER := $(BUILD)/socks5d
 EXPORTS := $(BUILD)/exports.map
-CHECKER := $(BUILD)/socksify-check
+LAUNCHER := $(BUILD)/socksify
 
 .PHONY: all check unit pytest demo clean install uninstall deps
-all: $(LIB) $(SERVER) $(CHECKER) $(UNIT_BIN)
+all: $(LIB) $(SERVER) $(LAUNCHER) $(UNIT_BIN)
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h) $(wildcard preload/*.h preload/*.def src/socks5d/*.h)
 	@mkdir -p $(dir $@)
@@ -60,12 +59,29 @@ $(LIB): $(PRELOAD_OBJ) $(CORE_OBJ) $(EXPORTS)
 $(SERVER): $(SERVER_OBJ) $(CORE_OBJ)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-$(CHECKER): $(CLI_OBJ) $(CORE_OBJ)
-	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
+# The launcher (socksify.sh execs it; installed as `socksify`) costs about one exec: linked
+# statically with musl where musl-gcc is installed (decided when it is built, so that `make check`
+# can install it first), since glibc's own start-up costs ~1 ms on a VM (its CPU feature probing
+# traps to the hypervisor). Built from its sources directly, as it may use another libc than the
+# objects; with the sanitizers, with glibc and ASan.
+LAUNCHER_SRC := $(CLI_SRC) src/proxyurl.c src/parse_error.c
+LAUNCHER_FLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) -Iinclude -Isrc/cli $(CFLAGS) -o $@ $(LAUNCHER_SRC)
+
+$(LAUNCHER): $(LAUNCHER_SRC) $(wildcard src/cli/*.h) $(wildcard include/*.h)
+	@mkdir -p $(dir $@)
+	@if [ "$(SANITIZE)" != 1 ] && command -v musl-gcc >/dev/null 2>&1; then \
+		echo "musl-gcc -static $(LAUNCHER_FLAGS)"; musl-gcc -static $(LAUNCHER_FLAGS); \
+	else \
+		echo "$(CC) $(SANFLAGS) $(LAUNCHER_FLAGS)"; $(CC) $(SANFLAGS) $(LAUNCHER_FLAGS); \
+	fi
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE_OBJ) $(LDLIBS_ALL)
+	$(CC) $(ALL_CFLAGS) -Isrc/cli -o $@ $< $(CORE_OBJ) $(UNIT_EXTRA) $(LDLIBS_ALL)
+
+# Unit tests of the launcher's pure parts.
+$(BUILD)/tests/test_exekind: $(BUILD)/obj/src/cli/exekind.o
+$(BUILD)/tests/test_exekind: UNIT_EXTRA := $(BUILD)/obj/src/cli/exekind.o
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
@@ -78,16 +94,16 @@ pytest: all
 
 check: deps all unit pytest
 
-demo: $(LIB) $(SERVER) $(CHECKER)
+demo: $(LIB) $(SERVER) $(LAUNCHER)
 	@sh tests/demo.sh $(BUILD)
 
-install: $(LIB) $(SERVER) $(CHECKER)
+# bin/socksify is the launcher itself (no shell in front): it finds the library next to itself.
+install: $(LIB) $(SERVER) $(LAUNCHER)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/socksify
-	install -m 0755 $(CHECKER) $(DESTDIR)$(PREFIX)/lib/socksify/socksify-check
+	install -m 0755 $(LAUNCHER) $(DESTDIR)$(PREFIX)/lib/socksify/socksify
 	install -m 0755 $(SERVER) $(DESTDIR)$(PREFIX)/bin/socks5d
 	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/socksify/libsocksify.so
-	install -m 0755 socksify.sh $(DESTDIR)$(PREFIX)/lib/socksify/socksify.sh
-	ln -sf ../lib/socksify/socksify.sh $(DESTDIR)$(PREFIX)/bin/socksify
+	ln -sf ../lib/socksify/socksify $(DESTDIR)$(PREFIX)/bin/socksify
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/socks5d $(DESTDIR)$(PREFIX)/bin/socksify
@@ -147,7 +163,7 @@ $(BENCH_DIR)/benchtool: tests/bench/benchtool.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -o $@ $<
 
-bench: $(LIB) $(SERVER) $(CHECKER) $(BENCH_DIR)/benchtool
+bench: $(LIB) $(SERVER) $(LAUNCHER) $(BENCH_DIR)/benchtool
 	BENCH_QUICK=$(BENCH_QUICK) BUILD=$(BUILD) /usr/bin/python3 tests/bench/bench.py
 
 # the reference relay of the bulk and connect sections (a second prerequisite line of bench)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,18 +13,21 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "dnstable.h"
 #include "fdtable.h"
 #include "log.h"
 #include "real.h"
 
 #define SLOTS 65536 /* fixed: a fake range must hold at least SLOTS + 2 addresses */
 #define BUCKETS 65536
-#define MAGIC "sfydns1"
-#define ENV_NAME "SOCKSIFY_DNS_SHM"
-#define HIGH_FD 900 /* keep our fd out of the way of programs' own low fds */
+#define MAGIC "sfydns2"
+#define ENV_NAME DNSTABLE_ENV
+#define HIGH_FD DNSTABLE_HIGH_FD
+#define SETUP_WAIT_MS 2000 /* another process is setting the table up: microseconds, normally */
 
 struct fake_slot {
 	uint32_t gen; /* bumped each time the slot is recycled */
@@ -33,21 +37,68 @@ struct fake_slot {
 	char name[256];
 };
 
+/* Created empty (all zero) by the launcher or by table_create; the first process
+ * to map it sizes it and sets it up (table_setup). */
 struct fake_table {
-	char magic[8];
+	char magic[8]; /* written last by table_setup */
+	_Atomic uint32_t state; /* TABLE_FRESH, TABLE_SETTING_UP, TABLE_READY */
 	uint32_t clock; /* next slot to hand out (oldest first) */
 	pthread_mutex_t lock; /* process-shared, robust: a process may die holding it */
 	uint32_t bucket[BUCKETS]; /* first slot + 1, 0 = empty */
 	struct fake_slot slot[SLOTS];
 };
 
+enum { TABLE_FRESH, TABLE_SETTING_UP, TABLE_READY };
+
 /* Set once (pthread_once), then read-only: the mapping is shared after fork. */
 static struct fake_table *table;
 static pthread_once_t attach_once = PTHREAD_ONCE_INIT;
 
+/* The first mapper sets the table up; the others wait until it is ready. */
+static int table_setup(struct fake_table *t)
+{
+	uint32_t fresh = TABLE_FRESH;
+	if (atomic_compare_exchange_strong(&t->state, &fresh, TABLE_SETTING_UP)) {
+		pthread_mutexattr_t a;
+		pthread_mutexattr_init(&a);
+		pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+		pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+		pthread_mutex_init(&t->lock, &a);
+		pthread_mutexattr_destroy(&a);
+		memcpy(t->magic, MAGIC, sizeof MAGIC);
+		atomic_store(&t->state, TABLE_READY);
+		return 0;
+	}
+	struct timespec pause = { 0, 100 * 1000 };
+	for (int i = 0; i < SETUP_WAIT_MS * 10 && atomic_load(&t->state) == TABLE_SETTING_UP; i++)
+		nanosleep(&pause, NULL);
+	return atomic_load(&t->state) == TABLE_READY && memcmp(t->magic, MAGIC, sizeof MAGIC) == 0 ? 0 : -1;
+}
+
+/* Maps the table behind fd if it is the one named inode ino, sizing a fresh one. */
+static struct fake_table *map_if_ours(int fd, unsigned long ino)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || (unsigned long)st.st_ino != ino)
+		return NULL;
+	if (st.st_size == 0 && ftruncate(fd, sizeof(struct fake_table)) < 0) /* several may: same size */
+		return NULL;
+	if (st.st_size != 0 && st.st_size != sizeof(struct fake_table))
+		return NULL;
+	void *p = mmap(NULL, sizeof(struct fake_table), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (table_setup(p) < 0) {
+		munmap(p, sizeof(struct fake_table));
+		return NULL;
+	}
+	return p;
+}
+
+/* No run's table in the environment: make one, as the launcher does, and use it. */
 static int table_create(void)
 {
-	int fd = memfd_create("socksify-dns", 0); /* inherited on exec, on purpose */
+	int fd = memfd_create(DNSTABLE_MEMFD_NAME, 0); /* inherited on exec, on purpose */
 	if (fd < 0)
 		return -1;
 	int high = REAL(fcntl)(fd, F_DUPFD, HIGH_FD);
@@ -56,42 +107,15 @@ static int table_create(void)
 		fd = high;
 	}
 	struct stat st;
-	void *p = MAP_FAILED;
-	if (ftruncate(fd, sizeof(struct fake_table)) == 0 && fstat(fd, &st) == 0)
-		p = mmap(NULL, sizeof(struct fake_table), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
+	if (fstat(fd, &st) < 0 || !(table = map_if_ours(fd, (unsigned long)st.st_ino))) {
 		REAL(close)(fd);
 		return -1;
 	}
-	struct fake_table *t = p;
-	pthread_mutexattr_t a;
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	pthread_mutex_init(&t->lock, &a);
-	pthread_mutexattr_destroy(&a);
-	memcpy(t->magic, MAGIC, sizeof MAGIC);
 	char env[64];
-	snprintf(env, sizeof env, "%d:%d:%lu", (int)getpid(), fd, (unsigned long)st.st_ino);
+	snprintf(env, sizeof env, DNSTABLE_ENV_FORMAT, (int)getpid(), fd, (unsigned long)st.st_ino);
 	setenv(ENV_NAME, env, 1);
 	fdtable_set_internal(fd, NULL);
-	table = t;
 	return 0;
-}
-
-static struct fake_table *map_if_ours(int fd, unsigned long ino)
-{
-	struct stat st;
-	if (fstat(fd, &st) < 0 || (unsigned long)st.st_ino != ino || st.st_size != sizeof(struct fake_table))
-		return NULL;
-	void *p = mmap(NULL, sizeof(struct fake_table), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	if (memcmp(p, MAGIC, sizeof MAGIC) != 0) {
-		munmap(p, sizeof(struct fake_table));
-		return NULL;
-	}
-	return p;
 }
 
 /* Opens the table through another process's /proc entry: at fd if it is still
@@ -112,7 +136,7 @@ static int open_from_process(int pid, int fd, unsigned long ino)
 		char entry[300];
 		snprintf(entry, sizeof entry, "/proc/%d/fd/%s", pid, de->d_name);
 		if (de->d_name[0] != '.' && stat(entry, &st) == 0 && (unsigned long)st.st_ino == ino &&
-		    st.st_size == sizeof(struct fake_table))
+		    (st.st_size == 0 || st.st_size == sizeof(struct fake_table)))
 			found = open(entry, O_RDWR | O_CLOEXEC);
 	}
 	if (d)
@@ -169,10 +193,13 @@ static void table_adopt(const char *env)
 			return;
 	}
 	char mine[64];
-	snprintf(mine, sizeof mine, "%d:%d:%lu", (int)getpid(), fd, ino);
+	snprintf(mine, sizeof mine, DNSTABLE_ENV_FORMAT, (int)getpid(), fd, ino);
 	setenv(ENV_NAME, mine, 1);
 	fdtable_set_internal(fd, NULL);
 }
+
+/* Set by the constructor, then only read: this process started no run's table. */
+static int table_pending;
 
 void fakedns_init_early(void)
 {
@@ -183,6 +210,13 @@ void fakedns_init_early(void)
 	if (env)
 		table_adopt(env);
 	else
+		table_pending = 1; /* preloaded without the launcher: made on first use, or before a fork */
+}
+
+void fakedns_before_fork(void)
+{
+	/* A forked child must share the table with its parent, so it has to exist first. */
+	if (table_pending)
 		pthread_once(&attach_once, table_attach);
 }
 

@@ -2,9 +2,9 @@
  *
  * A name resolved remotely is answered with a fake IPv4 and a fake IPv6
  * address; connect() or sendto() to one becomes a SOCKS request carrying the
- * name. The table lives in shared memory (a memfd) created by the first
- * process of a socksify run and inherited by every process after it, so
- * threads, forked and exec'd children all agree. It has a fixed number of
+ * name. The table lives in shared memory (a memfd) that the launcher creates
+ * before the program starts (include/dnstable.h) and every process of the run
+ * inherits, so threads, forked, spawned and exec'd children all agree. It has a fixed number of
  * slots, recycled oldest first: memory stays bounded however many names are
  * resolved. A recycled slot gets a new generation, and so new addresses: a
  * stale fake address fails (EHOSTUNREACH) instead of reaching another name. */
@@ -16,9 +16,14 @@
 
 #include "socks5.h"
 
-/* In the constructor: creates the table if this is the first process of the
- * run (SOCKSIFY_DNS_SHM unset) so that children forked before any lookup share it. */
+/* In the constructor, cheap: holds the run's table fd and names this process
+ * in SOCKSIFY_DNS_SHM (for its children); maps nothing. Without a run's table
+ * (preloaded without the launcher), one is made at the first lookup or fork. */
 void fakedns_init_early(void);
+
+/* Before fork(): makes the table if it is still to be made, so that parent and
+ * child share it. Children started with vfork/posix_spawn before that do not. */
+void fakedns_before_fork(void);
 
 /* The fake addresses of name (found or allocated). Returns 0, or -1 if the
  * table cannot be used (then nothing was resolved). */

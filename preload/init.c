@@ -10,6 +10,7 @@
 /* Locks in one order: hosts cache, direct ring, fd table, pending connects. */
 static void fork_prepare(void)
 {
+	fakedns_before_fork(); /* takes the fd table's lock itself: before any is held */
 	dns_fork(FORK_PREPARE);
 	direct_fork(FORK_PREPARE);
 	fdtable_fork(FORK_PREPARE);

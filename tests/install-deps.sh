@@ -8,7 +8,8 @@ set -eu
 
 # package:how-to-tell-it-is-installed (a command on PATH/sbin, a file, or a python module).
 # The last four are for the remote-DNS and UDP tests (dig, git over HTTP, a DNS server
-# in python, a Java client).
+# in python, a Java client); musl-tools builds the launcher static and small (faster start),
+# strace shows that the wrapper forks nothing.
 checks='
 python3:cmd:/usr/bin/python3
 python3-pytest:py:pytest
@@ -29,6 +30,8 @@ bind9-dnsutils:cmd:dig
 git:cmd:git
 python3-dnslib:py:dnslib
 default-jdk-headless:cmd:javac
+musl-tools:cmd:musl-gcc
+strace:cmd:strace
 '
 
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin

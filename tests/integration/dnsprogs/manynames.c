@@ -142,12 +142,11 @@ int main(int argc, char **argv)
 		e3[INET_ADDRSTRLEN];
 	struct sockaddr_in target_early, early;
 	long failures = 0, rss_base;
-	long size_start = table_size();
-
 	if (resolve4(target, port, &target_early) || resolve4("early.many.test", port, &early)) {
 		fprintf(stderr, "first lookups failed\n");
 		return 1;
 	}
+	long size_start = table_size(); /* the table is sized at its first use */
 	double t0 = now();
 	struct range first = { 0, count < BASELINE ? count : BASELINE, 0, port }, part[THREADS];
 	resolve_range(&first);
