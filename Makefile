@@ -164,6 +164,7 @@ $(BENCH_DIR)/benchtool: tests/bench/benchtool.c
 	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -o $@ $<
 
 bench: $(LIB) $(SERVER) $(LAUNCHER) $(BENCH_DIR)/benchtool
+	sh tests/install-deps.sh bench
 	BENCH_QUICK=$(BENCH_QUICK) BUILD=$(BUILD) /usr/bin/python3 tests/bench/bench.py
 
 # the reference relay of the bulk and connect sections (a second prerequisite line of bench)
