@@ -147,8 +147,8 @@ void conn_close(struct server *srv, struct conn *c, bool reset)
 	}
 	endpoint_close(&c->client, reset);
 	endpoint_close(&c->target, reset);
-	buf_release(srv, &c->up.buf);
-	buf_release(srv, &c->down.buf);
+	flow_release(srv, &c->up);
+	flow_release(srv, &c->down);
 	free(c->hs);
 	free(c->user);
 	free(c->target_name);
@@ -185,8 +185,8 @@ static void free_dead(struct server *srv)
 void conn_update_interest(struct server *srv, struct conn *c)
 {
 	uint32_t cl = 0, tg = 0;
-	bool down_pending = c->down.buf.len > c->down.buf.off;
-	bool up_pending = c->up.buf.len > c->up.buf.off;
+	bool down_pending = flow_pending(&c->down);
+	bool up_pending = flow_pending(&c->up);
 
 	if (down_pending)
 		cl |= EPOLLOUT;
@@ -242,6 +242,8 @@ static struct conn *conn_new(struct server *srv, int fd, const union sockaddr_an
 	c->hs->len = 0;
 	c->client = (struct endpoint){ .w.kind = WATCH_CLIENT, .fd = fd, .conn = c };
 	c->target = (struct endpoint){ .w.kind = WATCH_TARGET, .fd = -1, .conn = c };
+	flow_init(&c->up);
+	flow_init(&c->down);
 	c->peer = *peer;
 	c->start_us = clock_now_us();
 	c->next = srv->conns;

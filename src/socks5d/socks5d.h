@@ -169,9 +169,19 @@ struct buf {
 	uint32_t off, len;
 };
 
-/* One direction of a session. */
+/* After this many bytes a direction moves its data with splice() through
+ * its own pipe: short exchanges (and idle sessions) never pay two fds for it. */
+#define SPLICE_AFTER_BYTES (64 * 1024)
+/* Asked for with F_SETPIPE_SZ; the default (64 KiB) is kept if refused. */
+#define SPLICE_PIPE_SIZE (256 * 1024)
+
+/* One direction of a session. Its data sits either in buf (read/write) or
+ * in the pipe (splice), never in both at once. */
 struct flow {
 	struct buf buf;
+	int pipe_rd, pipe_wr; /* -1 until the flow has moved SPLICE_AFTER_BYTES */
+	uint32_t in_pipe; /* bytes spliced in, not yet out */
+	bool no_splice; /* pipe creation failed once: stay with read/write */
 	uint64_t bytes; /* written to the destination */
 	bool eof; /* the source sent FIN */
 	bool shut; /* FIN passed on to the destination */
@@ -215,6 +225,8 @@ struct bufpool {
 
 struct server_stats {
 	uint64_t sessions, ok, failed, rejected, up, down;
+	uint64_t spliced; /* flows that moved to splice() */
+	uint64_t pipes_open; /* now, not a total */
 };
 
 struct server {
@@ -268,6 +280,9 @@ void connect_on_timeout(struct server *srv, struct conn *c);
 void relay_start(struct server *srv, struct conn *c);
 void relay_on_event(struct server *srv, struct conn *c, struct endpoint *ep, uint32_t events);
 int flow_flush(struct server *srv, struct flow *f, int dst_fd);
+bool flow_pending(const struct flow *f);
+void flow_init(struct flow *f);
+void flow_release(struct server *srv, struct flow *f);
 int buf_append(struct server *srv, struct buf *b, const void *data, size_t len);
 void buf_release(struct server *srv, struct buf *b);
 void bufpool_destroy(struct bufpool *p);
