@@ -1,10 +1,13 @@
-/* socks5d.h - the SOCKS5 server: one epoll loop, one struct server, small
- * per-connection state. Everything a worker owns hangs off struct server so
- * that several workers (SO_REUSEPORT) can later run side by side. */
+/* socks5d.h - the SOCKS5 server: N worker threads, each with its own epoll
+ * loop, its own SO_REUSEPORT listeners, resolver and timers (struct server),
+ * small per-connection state. A session, and a UDP association with it,
+ * lives and dies in the worker that accepted it; the only state workers
+ * share is struct shared. */
 #ifndef SOCKS5D_H
 #define SOCKS5D_H
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,6 +68,7 @@ struct config {
 	long max_conns; /* 0: derive from RLIMIT_NOFILE */
 	int resolver_threads;
 	int udp_timeout_ms; /* idle UDP associations end after this */
+	int workers; /* 0: one per CPU */
 	enum log_level log_level;
 };
 
@@ -115,6 +119,7 @@ enum watch_kind {
 	WATCH_TARGET,
 	WATCH_RESOLVER,
 	WATCH_UDP,
+	WATCH_STOP,
 };
 
 struct watch {
@@ -229,17 +234,30 @@ struct server_stats {
 	uint64_t pipes_open; /* now, not a total */
 };
 
+/* What every worker may touch: the session count behind --max-conns, the
+ * spare fd (fds are the process's, so one spare, under a lock), and the
+ * eventfd that, once written, tells every worker to stop. */
+struct shared {
+	_Atomic long nconns;
+	long max_conns;
+	pthread_mutex_t spare_lock; /* held around accept4 too: one accept may not take another's spare */
+	_Atomic int spare_fd; /* closed to accept-and-drop when out of fds; -1: lost, retaken on a close */
+	struct watch stop_watch;
+	int stop_fd;
+};
+
 struct server {
 	const struct config *cfg;
+	struct shared *shared;
+	unsigned index; /* worker number, for logs */
 	int epfd;
 	struct listener *listeners;
 	size_t nlisteners;
-	int spare_fd; /* closed to accept-and-drop when out of fds */
+	int64_t listen_resume_ms; /* listeners paused after running out of fds; 0: not */
 	struct timerq hs_timers, connect_timers, linger_timers, udp_timers;
 	struct conn *conns; /* live sessions */
 	struct conn *dead; /* closed during this batch, freed after it */
-	size_t nconns;
-	long max_conns;
+	size_t nconns; /* this worker's */
 	struct bufpool pool;
 	struct resolver *resolver;
 	uint8_t *udp_buf; /* one datagram at a time: the loop is single-threaded */
@@ -251,9 +269,13 @@ struct server {
 	struct server_stats stats;
 };
 
-/* server.c */
-int server_init(struct server *srv, const struct config *cfg, long max_conns);
-int server_run(struct server *srv, volatile int *stop);
+/* server.c. server_init opens the listeners; with a first worker given, its
+ * bound addresses (port 0 resolved) are shared with SO_REUSEPORT.
+ * server_start starts the resolver: after the privilege drop. */
+int server_init(struct server *srv, const struct config *cfg, struct shared *sh, unsigned index,
+		const struct server *first, bool reuseport);
+int server_start(struct server *srv, int resolver_threads);
+int server_run(struct server *srv);
 void server_destroy(struct server *srv);
 void conn_update_interest(struct server *srv, struct conn *c);
 void conn_set_result(struct conn *c, enum session_result r);
