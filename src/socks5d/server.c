@@ -634,6 +634,6 @@ void server_destroy(struct server *srv)
 	if (srv->epfd >= 0)
 		close(srv->epfd);
 	bufpool_destroy(&srv->pool);
-	free(srv->udp_buf);
+	udp_batch_free(srv->udp);
 	free(srv->listeners);
 }

@@ -199,6 +199,7 @@ struct handshake {
 
 struct resolve_job;
 struct udp_assoc;
+struct udp_batch;
 
 struct conn {
 	struct endpoint client, target;
@@ -260,7 +261,7 @@ struct server {
 	size_t nconns; /* this worker's */
 	struct bufpool pool;
 	struct resolver *resolver;
-	uint8_t *udp_buf; /* one datagram at a time: the loop is single-threaded */
+	struct udp_batch *udp; /* datagram buffers, made with the first association */
 	int64_t now_ms;
 	int64_t limit_warned_ms;
 	int64_t udp_warned_ms;
@@ -316,6 +317,7 @@ void udp_on_event(struct server *srv, struct watch *w, uint32_t events);
 void udp_on_idle(struct server *srv, struct conn *c);
 void udp_assoc_close(struct server *srv, struct udp_assoc *a);
 void udp_assoc_free(struct udp_assoc *a);
+void udp_batch_free(struct udp_batch *b);
 int udp_assoc_format_counts(const struct udp_assoc *a, char *buf, size_t cap, uint64_t *up, uint64_t *down);
 
 /* resolver.c: getaddrinfo in worker threads, results back through an eventfd */
