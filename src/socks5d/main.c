@@ -105,24 +105,17 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Waits for SIGTERM/SIGINT, or for a worker that failed; returns the signal or 0. */
-static int wait_for_stop(const sigset_t *stop_set, struct shared *sh)
+/* Waits for SIGTERM/SIGINT on sfd, or for a worker that failed; returns the signal or 0. */
+static int wait_for_stop(int sfd, struct shared *sh)
 {
-	int sfd = signalfd(-1, stop_set, SFD_CLOEXEC);
 	struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = sh->stop_fd, .events = POLLIN } };
-	int sig = 0;
+	struct signalfd_siginfo si;
 
-	if (sfd < 0) {
-		log_error("signalfd: %s", strerror(errno));
-		return 0;
-	}
 	while (poll(p, 2, -1) < 0 && errno == EINTR)
 		;
-	struct signalfd_siginfo si;
 	if ((p[0].revents & POLLIN) && read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
-		sig = (int)si.ssi_signo;
-	close(sfd);
-	return sig;
+		return (int)si.ssi_signo;
+	return 0;
 }
 
 /* Opens every worker's listeners (the first binds, the others share its
@@ -214,10 +207,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "socks5d: signals: %s\n", strerror(errno));
 		return 1;
 	}
+	int sfd = signalfd(-1, &stop_set, SFD_CLOEXEC);
 	sh.stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	sh.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w = calloc((size_t)nworkers, sizeof *w);
-	if (sh.stop_fd < 0 || !w) {
+	if (sfd < 0 || sh.stop_fd < 0 || !w) {
 		fprintf(stderr, "socks5d: %s\n", strerror(errno));
 		return 1;
 	}
@@ -226,7 +220,7 @@ int main(int argc, char **argv)
 		announce_listeners(&w[0].srv);
 		log_debug("ready: workers=%d max-conns=%ld fd-limit=%ld auth=%s", nworkers, sh.max_conns, fd_limit,
 			  cfg.nusers ? "username/password" : "none");
-		sig = wait_for_stop(&stop_set, &sh);
+		sig = wait_for_stop(sfd, &sh);
 	}
 	stop_workers(&sh);
 	/* Sessions still open are ended (and logged) before the summary. */
@@ -240,6 +234,7 @@ int main(int argc, char **argv)
 			 (unsigned long long)total.up, (unsigned long long)total.down);
 	free(w);
 	close(sh.stop_fd);
+	close(sfd);
 	if (sh.spare_fd >= 0)
 		close(sh.spare_fd);
 	options_free(&cfg);

@@ -167,6 +167,16 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def fd_list(pid):
+    out = []
+    for fd in sorted(os.listdir("/proc/%d/fd" % pid), key=int):
+        try:
+            out.append("%s:%s" % (fd, os.readlink("/proc/%d/fd/%s" % (pid, fd))))
+        except OSError:
+            pass
+    return " ".join(out)
+
+
 def test_no_fds_for_a_pipe_falls_back_to_copying(start_socks5d):
     """With the fd limit just above what one session needs, pipe2() fails: the
     transfer still completes intact, through read/write."""
@@ -222,7 +232,8 @@ def test_many_spliced_sessions_at_once(start_socks5d):
     for got in results:
         assert hashlib.sha256(got[:BIG]).digest() == want and got[BIG:] == half
     session_counts(d, tgt.port, count=16)
-    wait_until(lambda: fd_count(pid) == base, 10, lambda: "fds %d, baseline %d" % (fd_count(pid), base))
+    wait_until(lambda: fd_count(pid) == base, 10, lambda: "fds %d, baseline %d: %s" % (
+        fd_count(pid), base, fd_list(pid)))
 
 
 def wait_until(cond, timeout, what):
