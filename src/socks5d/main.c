@@ -95,10 +95,7 @@ static void stop_workers(struct shared *sh)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	char name[16];
 
-	snprintf(name, sizeof name, "socks5d-w%u", w->srv.index);
-	pthread_setname_np(pthread_self(), name);
 	w->rc = server_run(&w->srv);
 	if (w->rc < 0)
 		stop_workers(w->srv.shared); /* one worker failing ends the process, cleanly */
@@ -136,11 +133,15 @@ static int workers_start(struct worker *w, int n, const struct config *cfg, stru
 		if (server_start(&w[i].srv, per_worker_resolvers) < 0)
 			return -1;
 	for (int i = 0; i < n; i++) {
+		char name[16];
 		if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
 			fprintf(stderr, "socks5d: cannot start worker threads\n");
 			return -1;
 		}
 		w[i].started = true;
+		/* Here, not in the thread: named before 'listening on' is printed (top -H, tests). */
+		snprintf(name, sizeof name, "socks5d-w%u", (unsigned)i % 1000);
+		pthread_setname_np(w[i].thread, name);
 	}
 	return 0;
 }
