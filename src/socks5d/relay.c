@@ -93,7 +93,6 @@ void flow_release(struct server *srv, struct flow *f)
 	if (f->pipe_rd >= 0) {
 		close(f->pipe_rd);
 		close(f->pipe_wr);
-		srv->stats.pipes_open--;
 	}
 	f->pipe_rd = f->pipe_wr = -1;
 	f->in_pipe = 0;
@@ -181,7 +180,6 @@ static bool flow_want_pipe(struct server *srv, struct flow *f, const char *what)
 	fcntl(p[1], F_SETPIPE_SZ, SPLICE_PIPE_SIZE); /* a bigger pipe means fewer calls; optional */
 	f->pipe_rd = p[0];
 	f->pipe_wr = p[1];
-	srv->stats.pipes_open++;
 	srv->stats.spliced++;
 	log_debug("relay: splicing %s", what);
 	return true;

@@ -232,7 +232,6 @@ struct bufpool {
 struct server_stats {
 	uint64_t sessions, ok, failed, rejected, up, down;
 	uint64_t spliced; /* flows that moved to splice() */
-	uint64_t pipes_open; /* now, not a total */
 };
 
 /* What every worker may touch: the session count behind --max-conns, the

@@ -70,10 +70,16 @@ class Target:
             t.start()
             self.threads.append(t)
 
+    def _send(self, c):
+        try:
+            c.sendall(self.payload)
+        except OSError:
+            pass  # the reading side reports what happened
+
     def _serve(self, c):
         try:
             c.settimeout(30)
-            sender = threading.Thread(target=c.sendall, args=(self.payload,))
+            sender = threading.Thread(target=self._send, args=(c,))
             sender.start()
             if self.close_first:
                 sender.join()
@@ -146,6 +152,30 @@ def test_bulk_both_ways_spliced_with_half_close(start_socks5d, close_first):
     assert session_counts(d, tgt.port) == [(BIG, BIG + len(tail))]
     log = d.log()
     assert "relay: splicing client->target" in log and "relay: splicing target->client" in log, log[-3000:]
+
+
+def test_client_reset_mid_splice_ends_the_target(start_socks5d):
+    """A client that vanishes with an RST while 32 MiB are being spliced to it:
+    the target's connection ends too, the session is logged, and socks5d is
+    back to its fds. (Usually the target gets an RST; when the kernel hands
+    the client's reset to a write first, a later read sees a plain EOF and
+    the target may get a FIN just before the RST.)"""
+    d = start_socks5d("-v", "--workers", "1", listen=("127.0.0.1:0",))
+    pid = d.server.proc.pid
+    base = fd_count(pid)
+    tgt = Target(os.urandom(4 << 20) * 8)
+    try:
+        s = socks_connect(d.host, d.port, "127.0.0.1", tgt.port)
+        sock_recv_exact(s, 1 << 20, timeout=30)
+        d.server.wait_log(r"relay: splicing target->client")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        wait_until(lambda: tgt.errors or tgt.digests, 10, "the target's connection to end")
+    finally:
+        tgt.close()
+    d.wait_session("127.0.0.1:%d" % tgt.port)
+    wait_until(lambda: fd_count(pid) == base, 10, lambda: "fds %d, baseline %d: %s" % (
+        fd_count(pid), base, fd_list(pid)))
 
 
 def test_small_exchange_is_not_spliced(start_socks5d):
