@@ -177,7 +177,19 @@ static bool flow_want_pipe(struct server *srv, struct flow *f, const char *what)
 		log_debug("relay: no pipe for %s (%s); copying instead", what, strerror(errno));
 		return false;
 	}
-	fcntl(p[1], F_SETPIPE_SZ, SPLICE_PIPE_SIZE); /* a bigger pipe means fewer calls; optional */
+	/* A bigger pipe means fewer calls. Past the user's pipe page limit
+	 * (fs.pipe-user-pages-soft, non-root) new pipes get 2 pages: copying
+	 * through our 16 KiB buffer is better than that. */
+	int size = fcntl(p[1], F_SETPIPE_SZ, SPLICE_PIPE_SIZE);
+	if (size < 0)
+		size = fcntl(p[1], F_GETPIPE_SZ);
+	if (size < SPLICE_MIN_PIPE_SIZE) {
+		close(p[0]);
+		close(p[1]);
+		f->no_splice = true;
+		log_debug("relay: pipe for %s holds only %d bytes; copying instead", what, size);
+		return false;
+	}
 	f->pipe_rd = p[0];
 	f->pipe_wr = p[1];
 	srv->stats.spliced++;

@@ -179,6 +179,7 @@ struct buf {
 #define SPLICE_AFTER_BYTES (64 * 1024)
 /* Asked for with F_SETPIPE_SZ; the default (64 KiB) is kept if refused. */
 #define SPLICE_PIPE_SIZE (256 * 1024)
+#define SPLICE_MIN_PIPE_SIZE (64 * 1024) /* a smaller pipe is not worth its fds */
 
 /* One direction of a session. Its data sits either in buf (read/write) or
  * in the pipe (splice), never in both at once. */
