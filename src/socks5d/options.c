@@ -49,8 +49,12 @@ static void usage(FILE *f)
 	      "      --handshake-timeout SEC drop clients that do not finish the handshake (default 10)\n"
 	      "      --max-conns N           at most N sessions (default from RLIMIT_NOFILE);\n"
 	      "                              clients beyond it are accepted and closed at once\n"
-	      "      --resolver-threads N    at most N threads for name lookups (default 32)\n"
+	      "      --resolver-threads N    at most N threads for name lookups (default 32),\n"
+	      "                              shared out among the workers (at least one each)\n"
 	      "      --udp-timeout SEC       end UDP associations idle for SEC (default 120)\n"
+	      "      --workers N             N event loops in threads, each accepting on its own\n"
+	      "                              SO_REUSEPORT listener (default: one per CPU); a\n"
+	      "                              session and its UDP relay stay in one worker\n"
 	      "  -q, --quiet                 log errors only\n"
 	      "  -v, --verbose               log debug messages\n"
 	      "  -h, --help                  show this help\n"
@@ -320,6 +324,7 @@ enum {
 	OPT_MAX_CONNS,
 	OPT_RESOLVER_THREADS,
 	OPT_UDP_TIMEOUT,
+	OPT_WORKERS,
 };
 
 static const struct option long_options[] = {
@@ -336,6 +341,7 @@ static const struct option long_options[] = {
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 	{ "resolver-threads", required_argument, NULL, OPT_RESOLVER_THREADS },
 	{ "udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT },
+	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -395,6 +401,11 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 	case OPT_UDP_TIMEOUT:
 		if (parse_seconds(arg, &cfg->udp_timeout_ms) < 0)
 			return bad_option("bad --udp-timeout '%s' (seconds, > 0)", arg);
+		return OPTIONS_OK;
+	case OPT_WORKERS:
+		if (parse_count(arg, 1, 256, &v) < 0)
+			return bad_option("bad --workers '%s' (1-256)", arg);
+		cfg->workers = (int)v;
 		return OPTIONS_OK;
 	case 'q':
 		cfg->log_level = LOG_LVL_ERROR;

@@ -3,14 +3,24 @@
  * Each direction (struct flow) reads from its source only when everything it
  * read before has been written to its destination, so a slow reader stops
  * the fast writer through TCP flow control instead of through our memory.
- * A buffer is borrowed from the pool only while bytes are in flight. */
+ * A buffer is borrowed from the pool only while bytes are in flight. A
+ * direction that has moved SPLICE_AFTER_BYTES gets a pipe of its own and
+ * from then on moves data with splice(), never through user space: the
+ * pipe holds what the destination could not take yet, just as the buffer
+ * did, so flow control is unchanged. */
 #include "socks5d.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+/* splice() rounds per readable event: fewer epoll_wait calls (measured:
+ * 1040 -> 288 for 256 MiB), and still fair to other sessions. */
+#define SPLICE_ROUNDS 4
 
 static uint8_t *bufpool_get(struct bufpool *p)
 {
@@ -72,8 +82,30 @@ int buf_append(struct server *srv, struct buf *b, const void *data, size_t len)
 	return 0;
 }
 
-/* Writes what is pending; 0 when done or the socket is full, -1 on error. */
-int flow_flush(struct server *srv, struct flow *f, int dst_fd)
+void flow_init(struct flow *f)
+{
+	f->pipe_rd = f->pipe_wr = -1;
+}
+
+/* Closes the pipe (dropping anything still in it) and returns the buffer. */
+void flow_release(struct server *srv, struct flow *f)
+{
+	if (f->pipe_rd >= 0) {
+		close(f->pipe_rd);
+		close(f->pipe_wr);
+	}
+	f->pipe_rd = f->pipe_wr = -1;
+	f->in_pipe = 0;
+	buf_release(srv, &f->buf);
+}
+
+bool flow_pending(const struct flow *f)
+{
+	return f->buf.len > f->buf.off || f->in_pipe > 0;
+}
+
+/* Writes what is buffered; 0 when done or the socket is full, -1 on error. */
+static int buf_flush(struct server *srv, struct flow *f, int dst_fd)
 {
 	while (f->buf.off < f->buf.len) {
 		ssize_t n = send(dst_fd, f->buf.data + f->buf.off, f->buf.len - f->buf.off, MSG_NOSIGNAL);
@@ -92,9 +124,33 @@ int flow_flush(struct server *srv, struct flow *f, int dst_fd)
 	return 0;
 }
 
-static bool flow_pending(const struct flow *f)
+/* Splices what the pipe holds into dst; 0 when done or dst is full, -1 on error. */
+static int pipe_flush(struct flow *f, int dst_fd)
 {
-	return f->buf.len > f->buf.off;
+	while (f->in_pipe > 0) {
+		ssize_t n = splice(f->pipe_rd, NULL, dst_fd, NULL, f->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			f->in_pipe -= (uint32_t)n;
+			f->bytes += (uint64_t)n;
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else if (n < 0 && errno == EAGAIN) {
+			return 0;
+		} else {
+			if (n == 0)
+				errno = EPIPE; /* cannot happen with data in the pipe; never spin on it */
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Writes what is pending; 0 when done or the socket is full, -1 on error. */
+int flow_flush(struct server *srv, struct flow *f, int dst_fd)
+{
+	if (f->in_pipe > 0)
+		return pipe_flush(f, dst_fd);
+	return buf_flush(srv, f, dst_fd);
 }
 
 /* Passes the source's FIN on once everything before it was written. */
@@ -106,13 +162,84 @@ static void flow_maybe_shut(struct flow *f, int dst_fd)
 	}
 }
 
+/* Gives a busy flow its pipe. Failure (out of fds, most likely) is not an
+ * error: the flow just goes on with read/write. */
+static bool flow_want_pipe(struct server *srv, struct flow *f, const char *what)
+{
+	int p[2];
+
+	if (f->pipe_rd >= 0)
+		return true;
+	if (f->no_splice || f->bytes < SPLICE_AFTER_BYTES || f->buf.data)
+		return false;
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
+		f->no_splice = true;
+		log_debug("relay: no pipe for %s (%s); copying instead", what, strerror(errno));
+		return false;
+	}
+	/* A bigger pipe means fewer calls. Past the user's pipe page limit
+	 * (fs.pipe-user-pages-soft, non-root) new pipes get 2 pages: copying
+	 * through our 16 KiB buffer is better than that. */
+	int size = fcntl(p[1], F_SETPIPE_SZ, SPLICE_PIPE_SIZE);
+	if (size < 0)
+		size = fcntl(p[1], F_GETPIPE_SZ);
+	if (size < SPLICE_MIN_PIPE_SIZE) {
+		close(p[0]);
+		close(p[1]);
+		f->no_splice = true;
+		log_debug("relay: pipe for %s holds only %d bytes; copying instead", what, size);
+		return false;
+	}
+	f->pipe_rd = p[0];
+	f->pipe_wr = p[1];
+	srv->stats.spliced++;
+	log_debug("relay: splicing %s", what);
+	return true;
+}
+
+/* Source said FIN: pass it on once the data before it is out. */
+static void flow_on_eof(struct server *srv, struct flow *f, int dst_fd)
+{
+	buf_release(srv, &f->buf);
+	f->eof = true;
+	flow_maybe_shut(f, dst_fd);
+}
+
+/* splice() from src into the pipe, then on into dst, while dst takes it
+ * all (a few rounds at most: other sessions wait). 0, or -1 on error. */
+static int flow_pump_splice(struct flow *f, int src_fd, int dst_fd)
+{
+	ssize_t n;
+
+	for (int round = 0; round < SPLICE_ROUNDS; round++) {
+		do
+			n = splice(src_fd, NULL, f->pipe_wr, NULL, SPLICE_PIPE_SIZE, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		while (n < 0 && errno == EINTR);
+		if (n == 0) {
+			f->eof = true;
+			flow_maybe_shut(f, dst_fd);
+			return 0;
+		}
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -1;
+		f->in_pipe = (uint32_t)n;
+		if (pipe_flush(f, dst_fd) < 0)
+			return -1;
+		if (f->in_pipe > 0)
+			return 0;
+	}
+	return 0;
+}
+
 /* One recv() from src, written on to dst at once. 0, or -1 on error. */
-static int flow_pump(struct server *srv, struct flow *f, int src_fd, int dst_fd)
+static int flow_pump(struct server *srv, struct flow *f, int src_fd, int dst_fd, const char *what)
 {
 	ssize_t n;
 
 	if (f->eof || flow_pending(f))
 		return 0;
+	if (flow_want_pipe(srv, f, what))
+		return flow_pump_splice(f, src_fd, dst_fd);
 	if (!f->buf.data && !(f->buf.data = bufpool_get(&srv->pool))) {
 		errno = ENOMEM;
 		return -1;
@@ -123,12 +250,11 @@ static int flow_pump(struct server *srv, struct flow *f, int src_fd, int dst_fd)
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
 		f->buf.len = (uint32_t)n;
-		return flow_flush(srv, f, dst_fd);
+		return buf_flush(srv, f, dst_fd);
 	}
 	buf_release(srv, &f->buf);
 	if (n == 0) {
-		f->eof = true;
-		flow_maybe_shut(f, dst_fd);
+		flow_on_eof(srv, f, dst_fd);
 		return 0;
 	}
 	return errno == EAGAIN ? 0 : -1;
@@ -164,7 +290,7 @@ void relay_on_event(struct server *srv, struct conn *c, struct endpoint *ep, uin
 		flow_maybe_shut(to_ep, ep->fd);
 	}
 	if (events & (EPOLLIN | EPOLLHUP)) {
-		if (flow_pump(srv, from_ep, ep->fd, other->fd) < 0) {
+		if (flow_pump(srv, from_ep, ep->fd, other->fd, is_client ? "client->target" : "target->client") < 0) {
 			relay_abort(srv, c, errno);
 			return;
 		}

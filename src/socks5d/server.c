@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +15,8 @@
 
 #define MAX_EVENTS 256
 #define ACCEPT_BATCH 64
+
+static void spare_retake(struct shared *sh);
 
 static const char *const result_names[] = {
 	[RES_OK] = "ok",
@@ -147,8 +149,8 @@ void conn_close(struct server *srv, struct conn *c, bool reset)
 	}
 	endpoint_close(&c->client, reset);
 	endpoint_close(&c->target, reset);
-	buf_release(srv, &c->up.buf);
-	buf_release(srv, &c->down.buf);
+	flow_release(srv, &c->up);
+	flow_release(srv, &c->down);
 	free(c->hs);
 	free(c->user);
 	free(c->target_name);
@@ -157,6 +159,8 @@ void conn_close(struct server *srv, struct conn *c, bool reset)
 	c->user = c->target_name = NULL;
 	c->addrs = NULL;
 	c->state = ST_CLOSED;
+	atomic_fetch_sub(&srv->shared->nconns, 1);
+	spare_retake(srv->shared);
 
 	if (c->prev)
 		c->prev->next = c->next;
@@ -185,8 +189,8 @@ static void free_dead(struct server *srv)
 void conn_update_interest(struct server *srv, struct conn *c)
 {
 	uint32_t cl = 0, tg = 0;
-	bool down_pending = c->down.buf.len > c->down.buf.off;
-	bool up_pending = c->up.buf.len > c->up.buf.off;
+	bool down_pending = flow_pending(&c->down);
+	bool up_pending = flow_pending(&c->up);
 
 	if (down_pending)
 		cl |= EPOLLOUT;
@@ -242,6 +246,8 @@ static struct conn *conn_new(struct server *srv, int fd, const union sockaddr_an
 	c->hs->len = 0;
 	c->client = (struct endpoint){ .w.kind = WATCH_CLIENT, .fd = fd, .conn = c };
 	c->target = (struct endpoint){ .w.kind = WATCH_TARGET, .fd = -1, .conn = c };
+	flow_init(&c->up);
+	flow_init(&c->down);
 	c->peer = *peer;
 	c->start_us = clock_now_us();
 	c->next = srv->conns;
@@ -252,24 +258,60 @@ static struct conn *conn_new(struct server *srv, int fd, const union sockaddr_an
 	return c;
 }
 
+#define LISTEN_PAUSE_MS 50
+
+/* Stops accepting for a moment: out of fds with no spare to free, the
+ * listener would stay readable and wake us in a loop. */
+static void listeners_pause(struct server *srv)
+{
+	struct epoll_event ev = { .events = 0 };
+
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		ev.data.ptr = &srv->listeners[i];
+		epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->listeners[i].fd, &ev);
+	}
+	srv->listen_resume_ms = srv->now_ms + LISTEN_PAUSE_MS;
+}
+
+static void listeners_resume(struct server *srv)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		ev.data.ptr = &srv->listeners[i];
+		epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->listeners[i].fd, &ev);
+	}
+	srv->listen_resume_ms = 0;
+}
+
 /* Out of fds: free the spare one, take the pending connection and close it,
  * so the listener stops being readable instead of waking us in a loop.
- * Returns false when nothing was pending (accept fails with EMFILE even
- * on an empty queue). */
+ * Returns false when it could not (nothing pending: accept fails with
+ * EMFILE even on an empty queue; or another thread took the freed fd
+ * first), and then pauses the listeners. */
 static bool accept_drop_with_spare(struct server *srv, int lfd)
 {
-	if (srv->spare_fd >= 0) {
-		close(srv->spare_fd);
-		srv->spare_fd = -1;
+	struct shared *sh = srv->shared;
+	int fd;
+
+	pthread_mutex_lock(&sh->spare_lock);
+	if (sh->spare_fd >= 0) {
+		close(sh->spare_fd);
+		sh->spare_fd = -1;
 	}
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd >= 0) {
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
 		close(fd);
-		srv->stats.rejected++;
-		log_warn("out of file descriptors; dropped a client");
+	sh->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	pthread_mutex_unlock(&sh->spare_lock);
+	if (fd < 0) {
+		if (errno != EAGAIN)
+			listeners_pause(srv);
+		return false;
 	}
-	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	return fd >= 0;
+	srv->stats.rejected++;
+	log_warn("out of file descriptors; dropped a client");
+	return true;
 }
 
 /* Refused by --allow-from: one log line per second at most, counting the
@@ -301,18 +343,22 @@ static void accept_one(struct server *srv, int fd, const union sockaddr_any *pee
 		return;
 	}
 
-	if (srv->nconns >= (size_t)srv->max_conns) {
+	/* Counted before the session exists, so that workers accepting at
+	 * the same moment cannot both take the last place. */
+	if (atomic_fetch_add(&srv->shared->nconns, 1) >= srv->shared->max_conns) {
+		atomic_fetch_sub(&srv->shared->nconns, 1);
 		srv->stats.rejected++;
-		/* A client flood must not flood the log too: one line per 10 s. */
+		/* A client flood must not flood the log too: one line per 10 s (per worker). */
 		if (srv->now_ms - srv->limit_warned_ms >= 10000 || srv->limit_warned_ms == 0) {
 			srv->limit_warned_ms = srv->now_ms;
-			log_warn("connection limit (%ld) reached; dropping new clients", srv->max_conns);
+			log_warn("connection limit (%ld) reached; dropping new clients", srv->shared->max_conns);
 		}
 		close(fd);
 		return;
 	}
 	c = conn_new(srv, fd, peer);
 	if (!c) {
+		atomic_fetch_sub(&srv->shared->nconns, 1);
 		log_error("out of memory, dropping a client");
 		srv->stats.rejected++;
 		close(fd);
@@ -323,17 +369,35 @@ static void accept_one(struct server *srv, int fd, const union sockaddr_any *pee
 	if (log_get_level() >= LOG_LVL_DEBUG) {
 		char name[64];
 		sockaddr_format(peer, name, sizeof name);
-		log_debug("accepted client=%s sessions=%zu", name, srv->nconns);
+		log_debug("accepted client=%s worker=%u sessions=%zu", name, srv->index, srv->nconns);
 	}
 	session_start(srv, c);
 }
 
+/* A socket() elsewhere may have taken the fd freed for the spare (another
+ * worker, a resolver thread): take it back once an fd is free again. */
+static void spare_retake(struct shared *sh)
+{
+	if (sh->spare_fd >= 0)
+		return;
+	pthread_mutex_lock(&sh->spare_lock);
+	if (sh->spare_fd < 0)
+		sh->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	pthread_mutex_unlock(&sh->spare_lock);
+}
+
 static void listener_on_readable(struct server *srv, struct listener *l)
 {
+	struct shared *sh = srv->shared;
+
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		union sockaddr_any peer;
 		socklen_t plen = sizeof peer;
+		pthread_mutex_lock(&sh->spare_lock);
 		int fd = accept4(l->fd, &peer.sa, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int err = errno;
+		pthread_mutex_unlock(&sh->spare_lock);
+		errno = err;
 		if (fd >= 0) {
 			accept_one(srv, fd, &peer);
 			continue;
@@ -359,7 +423,9 @@ static void listener_on_readable(struct server *srv, struct listener *l)
 	}
 }
 
-static int listener_open(struct server *srv, struct listener *l, const struct listen_spec *spec)
+/* With reuseport, every worker has a listener of its own on the same
+ * address, and the kernel spreads new connections over them. */
+static int listener_open(struct server *srv, struct listener *l, const struct listen_spec *spec, bool reuseport)
 {
 	char name[64];
 	int one = 1;
@@ -371,6 +437,8 @@ static int listener_open(struct server *srv, struct listener *l, const struct li
 	if (l->fd < 0)
 		goto fail;
 	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (reuseport && setsockopt(l->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+		goto fail;
 	if (spec->addr.sa.sa_family == AF_INET6 &&
 	    setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
 		goto fail;
@@ -387,12 +455,13 @@ fail:
 	return -1;
 }
 
-int server_init(struct server *srv, const struct config *cfg, long max_conns)
+int server_init(struct server *srv, const struct config *cfg, struct shared *sh, unsigned index,
+		const struct server *first, bool reuseport)
 {
 	memset(srv, 0, sizeof *srv);
 	srv->cfg = cfg;
-	srv->max_conns = max_conns;
-	srv->spare_fd = -1;
+	srv->shared = sh;
+	srv->index = index;
 	timerq_init(&srv->hs_timers, cfg->handshake_timeout_ms);
 	timerq_init(&srv->connect_timers, cfg->connect_timeout_ms);
 	timerq_init(&srv->linger_timers, LINGER_MS);
@@ -408,20 +477,29 @@ int server_init(struct server *srv, const struct config *cfg, long max_conns)
 	if (!srv->listeners)
 		return -1;
 	for (size_t i = 0; i < cfg->nlistens; i++) {
+		struct listen_spec spec = cfg->listens[i];
+		if (first) /* the port the first worker got, if it asked for port 0 */
+			spec.addr = first->listeners[i].addr;
 		srv->listeners[i].fd = -1;
 		srv->nlisteners++;
-		if (listener_open(srv, &srv->listeners[i], &cfg->listens[i]) < 0)
+		if (listener_open(srv, &srv->listeners[i], &spec, reuseport) < 0)
 			return -1;
 	}
-	/* Before any thread exists, so every thread runs as the new user. */
-	if (cfg->run_as && privileges_drop(cfg->run_as) < 0)
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &sh->stop_watch };
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, sh->stop_fd, &ev) < 0) {
+		fprintf(stderr, "socks5d: epoll_ctl: %s\n", strerror(errno));
 		return -1;
-	srv->resolver = resolver_start(cfg->resolver_threads, srv->epfd);
+	}
+	return 0;
+}
+
+int server_start(struct server *srv, int resolver_threads)
+{
+	srv->resolver = resolver_start(resolver_threads, srv->epfd);
 	if (!srv->resolver) {
 		fprintf(stderr, "socks5d: cannot start resolver threads\n");
 		return -1;
 	}
-	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return 0;
 }
 
@@ -437,6 +515,8 @@ static int next_timeout_ms(struct server *srv)
 	t = timerq_next_deadline(&srv->udp_timers);
 	if (t < next)
 		next = t;
+	if (srv->listen_resume_ms && srv->listen_resume_ms < next)
+		next = srv->listen_resume_ms;
 	if (next == INT64_MAX)
 		return -1;
 	if (next <= srv->now_ms)
@@ -459,6 +539,8 @@ static void run_timers(struct server *srv)
 		conn_close(srv, conn_of_timer(t), false);
 	while ((t = timerq_pop_expired(&srv->udp_timers, srv->now_ms)))
 		udp_on_idle(srv, conn_of_timer(t));
+	if (srv->listen_resume_ms && srv->listen_resume_ms <= srv->now_ms)
+		listeners_resume(srv);
 }
 
 static void conn_on_event(struct server *srv, struct endpoint *ep, uint32_t events)
@@ -492,7 +574,8 @@ static void conn_on_event(struct server *srv, struct endpoint *ep, uint32_t even
 		conn_update_interest(srv, c);
 }
 
-static void dispatch(struct server *srv, struct epoll_event *ev)
+/* Returns false when the worker is told to stop. */
+static bool dispatch(struct server *srv, struct epoll_event *ev)
 {
 	struct watch *w = ev->data.ptr;
 
@@ -510,28 +593,28 @@ static void dispatch(struct server *srv, struct epoll_event *ev)
 	case WATCH_UDP:
 		udp_on_event(srv, w, ev->events);
 		break;
+	case WATCH_STOP:
+		return false;
 	}
+	return true;
 }
 
-/* Runs until *stop is set by a signal handler. Signals are blocked except
- * inside epoll_pwait, so a signal can never slip in just before we sleep. */
-int server_run(struct server *srv, volatile int *stop)
+/* Runs until the shared stop eventfd becomes readable (it stays readable,
+ * so every worker sees it). Signals are the main thread's business. */
+int server_run(struct server *srv)
 {
 	struct epoll_event events[MAX_EVENTS];
-	sigset_t waitmask;
+	bool running = true;
 
-	pthread_sigmask(SIG_SETMASK, NULL, &waitmask);
-	sigdelset(&waitmask, SIGTERM);
-	sigdelset(&waitmask, SIGINT);
-	while (!*stop) {
-		int n = epoll_pwait(srv->epfd, events, MAX_EVENTS, next_timeout_ms(srv), &waitmask);
+	while (running) {
+		int n = epoll_wait(srv->epfd, events, MAX_EVENTS, next_timeout_ms(srv));
 		if (n < 0 && errno != EINTR) {
 			log_error("epoll_wait: %s", strerror(errno));
 			return -1;
 		}
 		srv->now_ms = clock_now_ms();
-		for (int i = 0; i < n; i++)
-			dispatch(srv, &events[i]);
+		for (int i = 0; i < n && running; i++)
+			running = dispatch(srv, &events[i]);
 		run_timers(srv);
 		free_dead(srv);
 	}
@@ -548,11 +631,9 @@ void server_destroy(struct server *srv)
 	free_dead(srv);
 	if (srv->resolver)
 		resolver_stop(srv->resolver);
-	if (srv->spare_fd >= 0)
-		close(srv->spare_fd);
 	if (srv->epfd >= 0)
 		close(srv->epfd);
 	bufpool_destroy(&srv->pool);
-	free(srv->udp_buf);
+	udp_batch_free(srv->udp);
 	free(srv->listeners);
 }

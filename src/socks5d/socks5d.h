@@ -1,10 +1,13 @@
-/* socks5d.h - the SOCKS5 server: one epoll loop, one struct server, small
- * per-connection state. Everything a worker owns hangs off struct server so
- * that several workers (SO_REUSEPORT) can later run side by side. */
+/* socks5d.h - the SOCKS5 server: N worker threads, each with its own epoll
+ * loop, its own SO_REUSEPORT listeners, resolver and timers (struct server),
+ * small per-connection state. A session, and a UDP association with it,
+ * lives and dies in the worker that accepted it; the only state workers
+ * share is struct shared. */
 #ifndef SOCKS5D_H
 #define SOCKS5D_H
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,6 +68,7 @@ struct config {
 	long max_conns; /* 0: derive from RLIMIT_NOFILE */
 	int resolver_threads;
 	int udp_timeout_ms; /* idle UDP associations end after this */
+	int workers; /* 0: one per CPU */
 	enum log_level log_level;
 };
 
@@ -115,6 +119,7 @@ enum watch_kind {
 	WATCH_TARGET,
 	WATCH_RESOLVER,
 	WATCH_UDP,
+	WATCH_STOP,
 };
 
 struct watch {
@@ -169,9 +174,20 @@ struct buf {
 	uint32_t off, len;
 };
 
-/* One direction of a session. */
+/* After this many bytes a direction moves its data with splice() through
+ * its own pipe: short exchanges (and idle sessions) never pay two fds for it. */
+#define SPLICE_AFTER_BYTES (64 * 1024)
+/* Asked for with F_SETPIPE_SZ; the default (64 KiB) is kept if refused. */
+#define SPLICE_PIPE_SIZE (256 * 1024)
+#define SPLICE_MIN_PIPE_SIZE (64 * 1024) /* a smaller pipe is not worth its fds */
+
+/* One direction of a session. Its data sits either in buf (read/write) or
+ * in the pipe (splice), never in both at once. */
 struct flow {
 	struct buf buf;
+	int pipe_rd, pipe_wr; /* -1 until the flow has moved SPLICE_AFTER_BYTES */
+	uint32_t in_pipe; /* bytes spliced in, not yet out */
+	bool no_splice; /* pipe creation failed once: stay with read/write */
 	uint64_t bytes; /* written to the destination */
 	bool eof; /* the source sent FIN */
 	bool shut; /* FIN passed on to the destination */
@@ -184,6 +200,7 @@ struct handshake {
 
 struct resolve_job;
 struct udp_assoc;
+struct udp_batch;
 
 struct conn {
 	struct endpoint client, target;
@@ -215,22 +232,36 @@ struct bufpool {
 
 struct server_stats {
 	uint64_t sessions, ok, failed, rejected, up, down;
+	uint64_t spliced; /* flows that moved to splice() */
+};
+
+/* What every worker may touch: the session count behind --max-conns, the
+ * spare fd (fds are the process's, so one spare, under a lock), and the
+ * eventfd that, once written, tells every worker to stop. */
+struct shared {
+	_Atomic long nconns;
+	long max_conns;
+	pthread_mutex_t spare_lock; /* held around accept4 too: one accept may not take another's spare */
+	_Atomic int spare_fd; /* closed to accept-and-drop when out of fds; -1: lost, retaken on a close */
+	struct watch stop_watch;
+	int stop_fd;
 };
 
 struct server {
 	const struct config *cfg;
+	struct shared *shared;
+	unsigned index; /* worker number, for logs */
 	int epfd;
 	struct listener *listeners;
 	size_t nlisteners;
-	int spare_fd; /* closed to accept-and-drop when out of fds */
+	int64_t listen_resume_ms; /* listeners paused after running out of fds; 0: not */
 	struct timerq hs_timers, connect_timers, linger_timers, udp_timers;
 	struct conn *conns; /* live sessions */
 	struct conn *dead; /* closed during this batch, freed after it */
-	size_t nconns;
-	long max_conns;
+	size_t nconns; /* this worker's */
 	struct bufpool pool;
 	struct resolver *resolver;
-	uint8_t *udp_buf; /* one datagram at a time: the loop is single-threaded */
+	struct udp_batch *udp; /* datagram buffers, made with the first association */
 	int64_t now_ms;
 	int64_t limit_warned_ms;
 	int64_t udp_warned_ms;
@@ -239,9 +270,13 @@ struct server {
 	struct server_stats stats;
 };
 
-/* server.c */
-int server_init(struct server *srv, const struct config *cfg, long max_conns);
-int server_run(struct server *srv, volatile int *stop);
+/* server.c. server_init opens the listeners; with a first worker given, its
+ * bound addresses (port 0 resolved) are shared with SO_REUSEPORT.
+ * server_start starts the resolver: after the privilege drop. */
+int server_init(struct server *srv, const struct config *cfg, struct shared *sh, unsigned index,
+		const struct server *first, bool reuseport);
+int server_start(struct server *srv, int resolver_threads);
+int server_run(struct server *srv);
 void server_destroy(struct server *srv);
 void conn_update_interest(struct server *srv, struct conn *c);
 void conn_set_result(struct conn *c, enum session_result r);
@@ -268,6 +303,9 @@ void connect_on_timeout(struct server *srv, struct conn *c);
 void relay_start(struct server *srv, struct conn *c);
 void relay_on_event(struct server *srv, struct conn *c, struct endpoint *ep, uint32_t events);
 int flow_flush(struct server *srv, struct flow *f, int dst_fd);
+bool flow_pending(const struct flow *f);
+void flow_init(struct flow *f);
+void flow_release(struct server *srv, struct flow *f);
 int buf_append(struct server *srv, struct buf *b, const void *data, size_t len);
 void buf_release(struct server *srv, struct buf *b);
 void bufpool_destroy(struct bufpool *p);
@@ -279,6 +317,7 @@ void udp_on_event(struct server *srv, struct watch *w, uint32_t events);
 void udp_on_idle(struct server *srv, struct conn *c);
 void udp_assoc_close(struct server *srv, struct udp_assoc *a);
 void udp_assoc_free(struct udp_assoc *a);
+void udp_batch_free(struct udp_batch *b);
 int udp_assoc_format_counts(const struct udp_assoc *a, char *buf, size_t cap, uint64_t *up, uint64_t *down);
 
 /* resolver.c: getaddrinfo in worker threads, results back through an eventfd */

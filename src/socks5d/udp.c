@@ -10,10 +10,12 @@
  *    reverse), any target can answer, and nothing a target sends can reach
  *    the client-facing port. One dual-stack socket would only work where
  *    IPv6 is enabled; two plain ones always work.
- * Each datagram costs one recvfrom and one sendto, through the server's one
- * shared buffer; replies are read leaving room in front for the SOCKS header.
- * Nothing is allocated per datagram except those queued while a name is
- * being looked up. The TCP connection only keeps the association alive. */
+ * Datagrams move in batches: one recvmmsg fills up to UDP_MMSG slots of the
+ * worker's buffers (replies read leaving room in front for the SOCKS
+ * header), and what they become goes out with one sendmmsg per socket.
+ * Nothing is allocated and nothing logged per datagram (but debug lines),
+ * except those queued while a name is being looked up. The TCP connection
+ * only keeps the association alive. */
 #include "endpoint.h"
 #include "socks5d.h"
 
@@ -29,8 +31,10 @@
 
 #define UDP_HDR_ROOM SOCKS5_UDP_HEADER_MAX
 #define UDP_BUF_SIZE (UDP_HDR_ROOM + 65536)
-/* Datagrams per wakeup and socket: a busy client cannot starve the rest. */
-#define UDP_BATCH 64
+/* Datagrams per recvmmsg/sendmmsg, and batches per wakeup and socket: a
+ * busy client cannot starve the rest. */
+#define UDP_MMSG 32
+#define UDP_ROUNDS 2
 #define UDP_NAMES 8 /* names cached per association */
 #define UDP_NAME_PORTS 4 /* ports remembered per name, to label replies */
 #define UDP_QUEUE_MAX 16 /* datagrams waiting for lookups, per association */
@@ -44,6 +48,24 @@
 /* Far enough in the past for any TTL, whatever the monotonic clock reads
  * (it may be near 0 in a fresh VM or sandbox). */
 #define NEVER_MS (INT64_MIN / 4)
+
+/* A worker's datagram buffers, made with its first association. The slots
+ * are only touched as far as datagrams fill them. */
+struct udp_batch {
+	struct mmsghdr in[UDP_MMSG];
+	struct iovec in_iov[UDP_MMSG];
+	union sockaddr_any from[UDP_MMSG];
+	/* Queued for one sendmmsg, all on out_fd, all of one association. */
+	struct mmsghdr out[UDP_MMSG];
+	struct iovec out_iov[UDP_MMSG];
+	union sockaddr_any to[UDP_MMSG];
+	const union sockaddr_any *peer[UDP_MMSG]; /* named in a drop's debug line */
+	uint32_t payload[UDP_MMSG]; /* bytes counted as relayed */
+	unsigned nout;
+	int out_fd;
+	bool out_up; /* client -> target */
+	uint8_t slot[UDP_MMSG][UDP_BUF_SIZE];
+};
 
 struct udp_sock {
 	struct watch w; /* first: the epoll data */
@@ -192,12 +214,77 @@ static struct udp_sock *target_sock(struct server *srv, struct udp_assoc *a, int
 	return s;
 }
 
-/* Sends one payload to a target; on failure counts the drop, returns -1. */
+/* Sends what is queued; a datagram the socket refuses is dropped and the
+ * rest still go. */
+static void out_flush(struct server *srv, struct udp_assoc *a)
+{
+	struct udp_batch *b = srv->udp;
+	unsigned i = 0;
+
+	while (i < b->nout) {
+		int n = sendmmsg(b->out_fd, b->out + i, b->nout - i, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			udp_drop(a, b->peer[i], strerror(n < 0 ? errno : EIO));
+			i++;
+			continue;
+		}
+		for (unsigned k = i; k < i + (unsigned)n; k++) {
+			if (b->out_up) {
+				a->dgrams_up++;
+				a->bytes_up += b->payload[k];
+			} else {
+				a->dgrams_down++;
+				a->bytes_down += b->payload[k];
+			}
+		}
+		i += (unsigned)n;
+	}
+	b->nout = 0;
+}
+
+/* Queues one datagram for out_flush; data must stay put until then. */
+static void out_push(struct server *srv, struct udp_assoc *a, int fd, bool up, const union sockaddr_any *to,
+		     socklen_t tolen, const union sockaddr_any *peer, uint8_t *data, size_t len, size_t payload)
+{
+	struct udp_batch *b = srv->udp;
+
+	if (b->nout == UDP_MMSG || (b->nout > 0 && (b->out_fd != fd || b->out_up != up)))
+		out_flush(srv, a);
+	unsigned i = b->nout++;
+	b->to[i] = *to;
+	b->out_iov[i] = (struct iovec){ .iov_base = data, .iov_len = len };
+	b->out[i].msg_hdr = (struct msghdr){ .msg_name = &b->to[i], .msg_namelen = tolen,
+					     .msg_iov = &b->out_iov[i], .msg_iovlen = 1 };
+	b->peer[i] = peer == to ? &b->to[i] : peer;
+	b->payload[i] = (uint32_t)payload;
+	b->out_fd = fd;
+	b->out_up = up;
+}
+
+/* Reads up to UDP_MMSG datagrams into the slots, each at offset; the count, or -1. */
+static int in_batch(struct udp_batch *b, int fd, size_t offset)
+{
+	int n;
+
+	for (unsigned i = 0; i < UDP_MMSG; i++) {
+		b->in_iov[i] = (struct iovec){ .iov_base = b->slot[i] + offset, .iov_len = UDP_BUF_SIZE - offset };
+		b->in[i].msg_hdr = (struct msghdr){ .msg_name = &b->from[i], .msg_namelen = sizeof b->from[i],
+						    .msg_iov = &b->in_iov[i], .msg_iovlen = 1 };
+	}
+	do
+		n = recvmmsg(fd, b->in, UDP_MMSG, MSG_DONTWAIT, NULL);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/* Queues one payload to a target (see out_flush); on a refusal counts the
+ * drop and returns -1. */
 static int send_to_target(struct server *srv, struct udp_assoc *a, const union sockaddr_any *dst,
-			  const uint8_t *data, size_t len)
+			  uint8_t *data, size_t len)
 {
 	struct udp_sock *s;
-	ssize_t n = -1;
 
 	enum target_verdict v = target_check(srv, dst);
 	if (v != TARGET_OK) {
@@ -211,17 +298,11 @@ static int send_to_target(struct server *srv, struct udp_assoc *a, const union s
 		return -1;
 	}
 	s = target_sock(srv, a, dst->sa.sa_family);
-	if (s) {
-		do
-			n = sendto(s->fd, data, len, 0, &dst->sa, sockaddr_len(dst));
-		while (n < 0 && errno == EINTR);
-	}
-	if (n < 0) {
+	if (!s) {
 		udp_drop(a, dst, strerror(errno));
 		return -1;
 	}
-	a->dgrams_up++;
-	a->bytes_up += len;
+	out_push(srv, a, s->fd, true, dst, sockaddr_len(dst), dst, data, len, len);
 	return 0;
 }
 
@@ -344,6 +425,7 @@ static void udp_on_resolved(struct server *srv, struct resolve_job *job)
 			  e->have_addr ? " (keeping the old address)" : "");
 	}
 	queue_flush(srv, a, e);
+	out_flush(srv, a);
 }
 
 /* Looks a name up: a literal address at once, anything else in the
@@ -420,7 +502,8 @@ static void queue_flush(struct server *srv, struct udp_assoc *a, struct udp_name
 		if (e->have_addr) {
 			union sockaddr_any dst = e->addr;
 			set_port(&dst, q->port);
-			send_to_target(srv, a, &dst, q->data, q->len);
+			if (send_to_target(srv, a, &dst, q->data, q->len) == 0)
+				out_flush(srv, a); /* before q goes */
 		} else {
 			udp_drop_named(a, e->name, q->port, "name not resolved");
 		}
@@ -429,7 +512,7 @@ static void queue_flush(struct server *srv, struct udp_assoc *a, struct udp_name
 }
 
 static void send_to_name(struct server *srv, struct udp_assoc *a, const struct socks5_addr *dst,
-			 const uint8_t *data, size_t len)
+			 uint8_t *data, size_t len)
 {
 	struct udp_name *e;
 
@@ -480,7 +563,7 @@ static bool client_allowed(const struct udp_assoc *a, const union sockaddr_any *
 	return a->want_port == 0 || port == a->want_port;
 }
 
-static void client_datagram(struct server *srv, struct udp_assoc *a, const uint8_t *buf, size_t n,
+static void client_datagram(struct server *srv, struct udp_assoc *a, uint8_t *buf, size_t n,
 			    const union sockaddr_any *src, socklen_t slen)
 {
 	struct socks5_addr dst;
@@ -528,20 +611,20 @@ static void client_datagram(struct server *srv, struct udp_assoc *a, const uint8
 
 static void from_client(struct server *srv, struct udp_assoc *a)
 {
-	uint8_t *buf = srv->udp_buf;
+	struct udp_batch *b = srv->udp;
 
-	for (int i = 0; i < UDP_BATCH; i++) {
-		union sockaddr_any src;
-		socklen_t slen = sizeof src;
-		ssize_t n = recvfrom(a->client.fd, buf, UDP_BUF_SIZE, 0, &src.sa, &slen);
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		int n = in_batch(b, a->client.fd, 0);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
 			if (errno != EAGAIN)
-				log_debug("udp relay recvfrom: %s", strerror(errno));
+				log_debug("udp relay recvmmsg: %s", strerror(errno));
 			return;
 		}
-		client_datagram(srv, a, buf, (size_t)n, &src, slen);
+		for (int i = 0; i < n; i++)
+			client_datagram(srv, a, b->slot[i], b->in[i].msg_len, &b->from[i], b->in[i].msg_hdr.msg_namelen);
+		out_flush(srv, a);
+		if (n < UDP_MMSG)
+			return;
 	}
 }
 
@@ -550,7 +633,6 @@ static void target_datagram(struct server *srv, struct udp_assoc *a, uint8_t *pa
 {
 	struct socks5_addr from;
 	const struct udp_name *e;
-	ssize_t sent;
 
 	if (!a->client_known) {
 		udp_drop(a, src, "client address not known yet");
@@ -572,34 +654,27 @@ static void target_datagram(struct server *srv, struct udp_assoc *a, uint8_t *pa
 		udp_drop(a, src, "cannot encode header");
 		return;
 	}
-	do
-		sent = sendto(a->client.fd, hdr, (size_t)hl + n, 0, &a->client_src.sa, a->client_len);
-	while (sent < 0 && errno == EINTR);
-	if (sent < 0) {
-		udp_drop(a, src, strerror(errno));
-		return;
-	}
-	a->dgrams_down++;
-	a->bytes_down += n;
+	out_push(srv, a, a->client.fd, false, &a->client_src, a->client_len, src, hdr, (size_t)hl + n, n);
 	udp_touch(srv, a);
 }
 
 static void from_target(struct server *srv, struct udp_assoc *a, struct udp_sock *s)
 {
-	uint8_t *payload = srv->udp_buf + UDP_HDR_ROOM;
+	struct udp_batch *b = srv->udp;
 
-	for (int i = 0; i < UDP_BATCH; i++) {
-		union sockaddr_any src;
-		socklen_t slen = sizeof src;
-		ssize_t n = recvfrom(s->fd, payload, UDP_BUF_SIZE - UDP_HDR_ROOM, 0, &src.sa, &slen);
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		int n = in_batch(b, s->fd, UDP_HDR_ROOM);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
 			if (errno != EAGAIN)
-				log_debug("udp target recvfrom: %s", strerror(errno));
+				log_debug("udp target recvmmsg: %s", strerror(errno));
 			return;
 		}
-		target_datagram(srv, a, payload, (size_t)n, &src, slen);
+		for (int i = 0; i < n; i++)
+			target_datagram(srv, a, b->slot[i] + UDP_HDR_ROOM, b->in[i].msg_len, &b->from[i],
+					b->in[i].msg_hdr.msg_namelen);
+		out_flush(srv, a);
+		if (n < UDP_MMSG)
+			return;
 	}
 }
 
@@ -664,7 +739,7 @@ void udp_assoc_start(struct server *srv, struct conn *c, const struct socks5_add
 	struct udp_assoc *a;
 	uint16_t port;
 
-	if (!srv->udp_buf && !(srv->udp_buf = malloc(UDP_BUF_SIZE)))
+	if (!srv->udp && !(srv->udp = malloc(sizeof *srv->udp)))
 		goto fail;
 	a = calloc(1, sizeof *a);
 	if (!a)
@@ -737,7 +812,7 @@ void udp_on_control(struct server *srv, struct conn *c, uint32_t events)
 	if (!(events & (EPOLLIN | EPOLLHUP)))
 		return;
 	for (int i = 0; i < CONTROL_READS; i++) {
-		ssize_t n = recv(c->client.fd, srv->udp_buf, UDP_BUF_SIZE, 0);
+		ssize_t n = recv(c->client.fd, srv->udp->slot[0], UDP_BUF_SIZE, 0);
 		if (n > 0)
 			continue;
 		if (n < 0 && errno == EINTR)
@@ -790,6 +865,11 @@ void udp_assoc_close(struct server *srv, struct udp_assoc *a)
 void udp_assoc_free(struct udp_assoc *a)
 {
 	free(a);
+}
+
+void udp_batch_free(struct udp_batch *b)
+{
+	free(b);
 }
 
 int udp_assoc_format_counts(const struct udp_assoc *a, char *buf, size_t cap, uint64_t *up, uint64_t *down)
