@@ -192,7 +192,9 @@ void conn_update_interest(struct server *srv, struct conn *c)
 	bool down_pending = flow_pending(&c->down);
 	bool up_pending = flow_pending(&c->up);
 
-	if (down_pending)
+	/* A pipelined request's answers (method choice, login status) wait for the
+	 * reply to the request itself and leave with it: one segment, one wake-up. */
+	if (down_pending && c->state != ST_RESOLVING && c->state != ST_CONNECTING)
 		cl |= EPOLLOUT;
 	switch (c->state) {
 	case ST_GREETING:

@@ -304,7 +304,8 @@ void session_on_client(struct server *srv, struct conn *c, uint32_t events)
 	default:
 		return;
 	}
-	if (c->state != ST_CLOSED && c->state != ST_RELAY)
+	/* Resolving or connecting: what is queued goes out with the reply (relay_start). */
+	if (c->state != ST_CLOSED && c->state != ST_RELAY && c->state != ST_RESOLVING && c->state != ST_CONNECTING)
 		session_flush(srv, c);
 }
 

@@ -33,6 +33,7 @@ UNREACH4 = "192.0.2.7"  # P has an 'unreachable' route for 192.0.2.0/24: EHOSTUN
 SPARE4 = "10.200.0.77"  # the counters' positive control
 SILENT_PROXY4 = "10.200.0.78"  # a proxy address that never answers
 SILENT_TARGET4 = "10.200.0.79"  # a target that never answers (seen from P)
+SILENT_TARGET4B = "10.200.0.80"  # another one, for the pipelined-answers test
 
 
 def sh(*args, check=True):
@@ -302,3 +303,25 @@ def test_target_that_never_answers_times_out_at_the_proxy(net, start_socks5d):
     assert res["errno"] in ("ETIMEDOUT", "EHOSTUNREACH"), res
     assert 0.8 <= res["elapsed"] < 2.5, res
     d.wait_session("%s:80" % SILENT_TARGET4, result="timeout")
+
+
+PIPELINED_CLIENT = r"""
+import json, socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), 10)
+s.settimeout(10)
+t0 = time.monotonic()
+s.sendall(b"\x05\x01\x00" + b"\x05\x01\x00\x01" + socket.inet_aton(sys.argv[3]) + b"\x00\x50")
+first = s.recv(100)
+print(json.dumps({"first": first.hex(), "elapsed": time.monotonic() - t0}))
+"""
+
+
+def test_pipelined_answers_wait_for_the_reply(net, start_socks5d):
+    """A pipelined greeting+request to a target that takes its time: socks5d sends the
+    method choice together with the reply (here the connect timeout's), not before it,
+    so the client wakes once. Separate sends would show as a first read of 2 bytes."""
+    d = start_socks5d("--connect-timeout", "1", listen=("%s:0" % PROXY4,), netns=net.p)
+    r = direct_in_c(net, [PYTHON, "-c", PIPELINED_CLIENT, PROXY4, str(d.port), SILENT_TARGET4B])
+    res = json_out(r)
+    first = bytes.fromhex(res["first"])
+    assert first[:2] == b"\x05\x00" and len(first) == 12 and first[2] == 5 and first[3] in (4, 6), res
