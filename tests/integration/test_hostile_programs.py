@@ -185,6 +185,8 @@ def test_handshake_never_raises_sigpipe(udpnet, dnsnet, leaks, hostile_p, prog, 
     no_leak(udpnet, dnsnet, leaks, "sigpipe %s %s" % (mode, disposition))
 
 
+@pytest.mark.skipif(support.SANITIZE, reason="gcc 12's ASan runtime itself deadlocks now and then in a child "
+                    "forked while other threads allocate (reproduced with no libsocksify preloaded)")
 def test_fork_while_threads_resolve_and_connect(udpnet, dnsnet, leaks, socks5d_p, prog):
     """Four threads resolve names and connect while the main thread forks 30 times; each
     child resolves and connects at once (a lock inherited held would hang it: SIGALRM)."""
