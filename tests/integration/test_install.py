@@ -1,0 +1,257 @@
+"""make install / make uninstall (issue 8): every file where it belongs with sane modes, the
+installed socksify fetching through the installed socks5d, both man pages rendering cleanly
+and documenting every option of --help, the systemd unit verified and its command line run,
+and uninstall removing exactly what install put there. Always into a DESTDIR under tmp.
+(test_wrapper.py checks that bin/socksify preloads the installed library.)"""
+
+import hashlib
+import os
+import re
+import shutil
+import stat
+
+import pytest
+
+import support
+from conftest import Socks5d
+from support import PYTHON, Server
+
+pytestmark = pytest.mark.skipif(support.SANITIZE, reason="installs the normal build")
+
+PREFIX = "/usr"
+UNIT = "lib/systemd/system/socks5d.service"
+# path under DESTDIR/PREFIX -> (kind, mode, what it must be)
+EXPECTED = {
+    "bin/socksify": ("link", None, "../lib/socksify/socksify"),
+    "bin/socks5d": ("file", 0o755, os.path.join(support.BUILD, "socks5d")),
+    "lib/socksify/socksify": ("file", 0o755, os.path.join(support.BUILD, "socksify")),
+    "lib/socksify/libsocksify.so": ("file", 0o644, support.LIB),
+    "share/man/man1/socksify.1": ("file", 0o644, None),
+    "share/man/man8/socks5d.8": ("file", 0o644, None),
+    UNIT: ("file", 0o644, None),
+}
+PAGES = {"socksify": "share/man/man1/socksify.1", "socks5d": "share/man/man8/socks5d.8"}
+SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "ENVIRONMENT", "EXIT STATUS", "FILES",
+            "EXAMPLES", "SEE ALSO"]
+
+
+def make(target, dest, *extra):
+    r = support.run(["make", "-s", "-C", support.ROOT, target, "DESTDIR=%s" % dest, "PREFIX=%s" % PREFIX]
+                    + list(extra), timeout=300)
+    assert r.rc == 0, r
+    return r
+
+
+def files_under(root):
+    """Every non-directory under root, relative to it."""
+    found = set()
+    for d, _, names in os.walk(root):
+        found.update(os.path.relpath(os.path.join(d, n), root) for n in names)
+    return found
+
+
+@pytest.fixture(scope="module")
+def installed(built, tmp_path_factory):
+    """One `make install DESTDIR=<tmp> PREFIX=/usr`; yields DESTDIR/usr."""
+    dest = tmp_path_factory.mktemp("install")
+    make("install", dest)
+    yield dest / PREFIX.lstrip("/")
+    make("uninstall", dest)
+    shutil.rmtree(dest)
+
+
+def test_install_puts_every_file_in_place(installed):
+    root = installed.parent
+    assert files_under(root) == {os.path.join(PREFIX.lstrip("/"), p) for p in EXPECTED}, files_under(root)
+    for path, (kind, mode, what) in EXPECTED.items():
+        p = installed / path
+        st = os.lstat(p)
+        if kind == "link":
+            assert stat.S_ISLNK(st.st_mode) and os.readlink(p) == what, path
+            assert os.path.realpath(p) == os.path.realpath(installed / "lib/socksify/socksify"), path
+            continue
+        assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == mode, (path, oct(st.st_mode))
+        if what:
+            with open(p, "rb") as a, open(what, "rb") as b:
+                assert a.read() == b.read(), "%s is not a copy of %s" % (path, what)
+    for d, dirs, _ in os.walk(root):
+        for n in dirs:
+            assert stat.S_IMODE(os.stat(os.path.join(d, n)).st_mode) == 0o755, os.path.join(d, n)
+
+
+def test_installed_text_names_the_installed_paths(installed):
+    """The pages and the unit get PREFIX filled in: no placeholder is left."""
+    texts = {p: (installed / p).read_text() for p in list(PAGES.values()) + [UNIT]}
+    for p, t in texts.items():
+        assert not re.search(r"@[A-Z]+@", t), p
+    assert "/usr/lib/socksify/libsocksify.so" in texts[PAGES["socksify"]]
+    assert "/usr/bin/socks5d" in texts[PAGES["socks5d"]] and "/usr/" + UNIT in texts[PAGES["socks5d"]]
+    assert "\nExecStart=/usr/bin/socks5d " in texts[UNIT]
+
+
+@pytest.mark.parametrize("client", ["curl", "python"])
+def test_installed_socksify_fetches_through_installed_socks5d(installed, httpd, client, tmp_path):
+    """bin/socksify (the symlink; the library found next to the launcher) -> bin/socks5d -> httpd."""
+    if client == "curl" and not support.tool("curl"):
+        pytest.skip("curl not installed (tests/install-deps.sh installs it)")
+    server = Server([str(installed / "bin/socks5d"), "-l", "127.0.0.1:0"], str(tmp_path / "socks5d.log"),
+                    env=support.base_env())
+    try:
+        port = int(server.read_line(r"listening on 127\.0\.0\.1:(\d+)").group(1))
+        proxy = Socks5d(server, [("127.0.0.1", port)])
+        url = httpd.url("127.0.0.1")
+        fetch = {"curl": ["curl", "-sS", "--fail", "--max-time", "20", url],
+                 "python": [PYTHON, "-c", "import sys, urllib.request; sys.stdout.buffer.write("
+                            "urllib.request.urlopen(sys.argv[1], timeout=20).read())", url]}[client]
+        r = support.run([str(installed / "bin/socksify"), "-x", proxy.url(), "-n", "", "--"] + fetch,
+                        env=support.base_env(SOCKSIFY_LIB=None), text=False)
+        assert r.rc == 0, r
+        assert hashlib.sha256(r.out).hexdigest() == httpd.bodies.sha("body"), r
+        proxy.wait_session("127.0.0.1:%d" % httpd.port)
+        assert proxy.stop() == 0, proxy.log()
+    finally:
+        server.stop()
+
+
+def render(page, *opts):
+    """A page as plain text, unhyphenated so that every option stays whole."""
+    r = support.run(["groff", "-man", "-Tutf8", "-rHY=0", "-P-cbou"] + list(opts) + [str(page)])
+    assert r.rc == 0 and not r.err, r
+    return r.out
+
+
+def section(text, name):
+    m = re.search(r"^%s\n(.*?)(?=^[A-Z][A-Z ]+$|\Z)" % re.escape(name), text, re.S | re.M)
+    assert m, "no %s section in:\n%s" % (name, text)
+    return m.group(1)
+
+
+@support.needs("man", "groff")
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_man_page_renders_without_warnings(installed, name):
+    page = installed / PAGES[name]
+    r = support.run(["groff", "-man", "-ww", "-z", str(page)])
+    assert r.rc == 0 and not r.err, r
+    env = support.base_env(MANWIDTH="80", MANPAGER="cat", PAGER="cat")
+    r = support.run(["man", "--warnings=all", "-l", str(page)], env=env)
+    assert r.rc == 0 and not r.err, r
+    lines = r.out.splitlines()
+    assert lines and lines[0].startswith("%s(%s)" % (name.upper(), page.suffix[1:])), r
+    assert [l for l in lines if l in SECTIONS] == SECTIONS, r
+    assert not [l for l in lines if len(l) > 80], r
+
+
+def help_options(text):
+    """The options that --help defines, one or two per line: '  -x, --proxy URL ...'."""
+    opts = set()
+    for m in re.finditer(r"^ {2,8}(?:(-[A-Za-z]), +)?(--[a-z][a-z0-9-]*)", text, re.M):
+        opts.update(o for o in m.groups() if o)
+    return opts
+
+
+@support.needs("groff")
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_man_page_documents_every_help_option(installed, name):
+    r = support.run([str(installed / "bin" / name), "--help"], env=support.base_env(SOCKSIFY_LIB=None))
+    assert r.rc == 0, r
+    wanted = help_options(r.out)
+    assert len(wanted) > 10, r  # the parse found the options
+    options = section(render(installed / PAGES[name]), "OPTIONS")
+    missing = [o for o in sorted(wanted) if not re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(o), options)]
+    assert not missing, "%s(%s) OPTIONS lacks %s" % (name, PAGES[name][-1], missing)
+    # and the page's option list documents no option that does not exist
+    tags = re.findall(r"^ {7}(-\S.*)$", options, re.M)
+    documented = {w for t in tags for part in t.split(", ") for w in part.split()[:1] if w != "--"}
+    assert documented and documented <= wanted, sorted(documented - wanted)
+
+
+@support.needs("groff")
+def test_socksify_page_documents_every_environment_variable(installed):
+    """Every SOCKSIFY_* variable the launcher or the library reads, and every one --help names."""
+    used = set()
+    for d in ("preload", "src/cli", "include"):
+        for f in os.listdir(os.path.join(support.ROOT, d)):
+            with open(os.path.join(support.ROOT, d, f), errors="replace") as fh:
+                used.update(re.findall(r'"(SOCKSIFY_[A-Z0-9_]+)"', fh.read()))
+    r = support.run([str(installed / "bin/socksify"), "--help"])
+    used.update(re.findall(r"\b(SOCKSIFY_[A-Z0-9_]+)", r.out))
+    assert {"SOCKSIFY_PROXY", "SOCKSIFY_LIB"} <= used, used
+    env = section(render(installed / PAGES["socksify"]), "ENVIRONMENT")
+    assert not [v for v in sorted(used) if not re.search(r"\b%s\b" % v, env)], env
+
+
+def unit_entries(text):
+    """The unit as [(section, key, value)]: an ini file whose keys may repeat."""
+    entries, sect = [], None
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            assert line.endswith("]"), "line %d: %r" % (n, line)
+            sect = line[1:-1]
+            continue
+        assert sect and "=" in line, "line %d: %r" % (n, line)
+        k, v = line.split("=", 1)
+        entries.append((sect, k.strip(), v.strip()))
+    return entries
+
+
+def test_unit_is_a_hardened_socks5d_service(installed, tmp_path):
+    text = (installed / UNIT).read_text()
+    entries = unit_entries(text)
+    assert {s for s, _, _ in entries} == {"Unit", "Service", "Install"}, entries
+    service = {}
+    for s, k, v in entries:
+        if s == "Service":
+            service.setdefault(k, []).append(v)
+    for key, value in [("ExecStart", "/usr/bin/socks5d -l 127.0.0.1:1080"), ("Restart", "on-failure"),
+                       ("DynamicUser", "yes"), ("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
+                       ("PrivateTmp", "yes"), ("CapabilityBoundingSet", ""), ("AmbientCapabilities", "")]:
+        assert service.get(key) == [value], (key, service.get(key))
+    assert ("Install", "WantedBy", "multi-user.target") in entries
+    analyze = support.tool("systemd-analyze")
+    if not analyze:
+        return
+    # verify wants ExecStart to exist and man:socks5d(8) to open: point both into DESTDIR
+    copy = tmp_path / "socks5d.service"
+    copy.write_text(text.replace("\nExecStart=/", "\nExecStart=%s/" % installed.parent))
+    r = support.run([analyze, "verify", str(copy)],
+                    env=support.base_env(MANPATH=str(installed / "share/man"), SYSTEMD_LOG_LEVEL="notice"))
+    assert r.rc == 0 and not r.out.strip() and not r.err.strip(), r
+
+
+@support.needs_root
+@support.needs("unshare", "ip")
+def test_unit_command_line_listens_on_its_default(installed, tmp_path):
+    """The unit's ExecStart, run as is (binary from DESTDIR) in an empty network namespace,
+    where 127.0.0.1:1080 is surely free: it listens there and stops cleanly on SIGTERM."""
+    execstart = [v for s, k, v in unit_entries((installed / UNIT).read_text()) if k == "ExecStart"]
+    argv = execstart[0].split()
+    argv[0] = str(installed.parent) + argv[0]
+    server = Server(["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"] + argv,
+                    str(tmp_path / "socks5d.log"), name="socks5d")
+    try:
+        server.read_line(r"^socks5d: listening on 127\.0\.0\.1:1080$")
+        server.signal(15)
+        assert server.wait(10) == 0, server.log()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("extra", [[], ["SYSTEMD=0"]])
+def test_uninstall_removes_exactly_what_install_put(built, tmp_path, extra):
+    dest = tmp_path / "dest"
+    make("install", dest, *extra)
+    installed = files_under(dest)
+    want = {os.path.join("usr", p) for p in EXPECTED if not (extra and p == UNIT)}
+    assert installed == want, installed
+    foreign = dest / "usr/lib/socksify/keep.conf"  # not ours: uninstall must leave it
+    foreign.write_text("x")
+    make("uninstall", dest, *extra)
+    assert files_under(dest) == {"usr/lib/socksify/keep.conf"}
+    foreign.unlink()
+    make("install", dest, *extra)
+    make("uninstall", dest, *extra)
+    assert files_under(dest) == set()
+    assert not (dest / "usr/lib/socksify").exists()  # made by install, so removed with its files
