@@ -8,6 +8,8 @@ import hashlib
 import os
 import re
 import shutil
+import signal
+import socket
 import stat
 
 import pytest
@@ -219,6 +221,89 @@ def test_unit_is_a_hardened_socks5d_service(installed, tmp_path):
     r = support.run([analyze, "verify", str(copy)],
                     env=support.base_env(MANPATH=str(installed / "share/man"), SYSTEMD_LOG_LEVEL="notice"))
     assert r.rc == 0 and not r.out.strip() and not r.err.strip(), r
+    # and it stays as confined as it is now ("1.5 OK"; 100 would be a bare unit)
+    r = support.run([analyze, "security", "--offline=true", "--threshold=20", str(copy)])
+    assert r.rc == 0, r
+
+
+def syscall_group(analyze, name, seen=None):
+    """The system calls of a systemd-analyze syscall-filter group, nested groups expanded."""
+    seen = set() if seen is None else seen
+    if name in seen:
+        return set()
+    seen.add(name)
+    r = support.run([analyze, "syscall-filter", name])
+    assert r.rc == 0, r
+    calls = set()
+    for line in r.out.splitlines()[1:]:
+        word = line.strip().split(" ")[0] if line.strip() and not line.strip().startswith("#") else ""
+        if word.startswith("@"):
+            calls |= syscall_group(analyze, word, seen)
+        elif word:
+            calls.add(word)
+    return calls
+
+
+def socks5_request(sock, cmd, atyp_addr, port):
+    """One no-auth SOCKS5 request on sock; returns the reply's (REP, bound host, bound port)."""
+    sock.sendall(b"\x05\x01\x00")
+    assert support.sock_recv_exact(sock, 2) == b"\x05\x00"
+    sock.sendall(b"\x05" + bytes([cmd]) + b"\x00" + atyp_addr + port.to_bytes(2, "big"))
+    head = support.sock_recv_exact(sock, 4)
+    n = {1: 4, 4: 16}[head[3]]
+    addr = support.sock_recv_exact(sock, n + 2)
+    return head[1], socket.inet_ntop(socket.AF_INET if n == 4 else socket.AF_INET6, addr[:n]), \
+        int.from_bytes(addr[n:], "big")
+
+
+@support.needs("strace", "systemd-analyze")
+def test_unit_filters_allow_what_socks5d_calls(installed, httpd, tmp_path):
+    """The unit kills socks5d on a system call outside @system-service or in @privileged, and
+    refuses sockets of other families: trace a CONNECT by name, a UDP round trip and a clean
+    stop, and check every call and socket family against them."""
+    analyze = support.tool("systemd-analyze")
+    unit = unit_entries((installed / UNIT).read_text())
+    filters = [v for _, k, v in unit if k == "SystemCallFilter"]
+    assert filters == ["@system-service", "~@privileged"], filters
+    allowed = syscall_group(analyze, "@system-service") - syscall_group(analyze, "@privileged")
+    families = {v for _, k, v in unit if k == "RestrictAddressFamilies"}.pop().split()
+    trace = tmp_path / "strace"
+    server = Server(["strace", "-f", "-qq", "-o", str(trace), str(installed / "bin/socks5d"), "-l", "127.0.0.1:0"],
+                    str(tmp_path / "socks5d.log"), name="socks5d")
+    try:
+        port = int(server.read_line(r"listening on 127\.0\.0\.1:(\d+)").group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+            rep, _, _ = socks5_request(c, 1, b"\x03\x09localhost", httpd.port)  # resolved by socks5d
+            assert rep == 0
+            c.sendall(b"GET /small HTTP/1.0\r\nHost: x\r\n\r\n")
+            assert support.recv_all(c).endswith(httpd.bodies.data["small"])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as echo, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
+                socket.create_connection(("127.0.0.1", port), timeout=10) as ctl:
+            echo.bind(("127.0.0.1", 0))
+            u.bind(("127.0.0.1", 0))
+            u.settimeout(10)
+            echo.settimeout(10)
+            rep, rhost, rport = socks5_request(ctl, 3, b"\x01" + socket.inet_aton("127.0.0.1"), u.getsockname()[1])
+            assert rep == 0
+            hdr = b"\x00\x00\x00\x01" + socket.inet_aton("127.0.0.1") + echo.getsockname()[1].to_bytes(2, "big")
+            u.sendto(hdr + b"ping", (rhost, rport))
+            data, relay = echo.recvfrom(100)
+            assert data == b"ping"
+            echo.sendto(b"pong", relay)
+            assert u.recvfrom(100)[0] == hdr + b"pong"
+        children = open("/proc/%d/task/%d/children" % (server.proc.pid, server.proc.pid)).read().split()
+        assert len(children) == 1, children
+        os.kill(int(children[0]), signal.SIGTERM)
+        assert server.wait(10) == 0, server.log()
+    finally:
+        server.stop()
+    text = trace.read_text()
+    called = set(re.findall(r"^\d+ +([a-z0-9_]+)\(", text, re.M))
+    assert {"accept4", "connect", "epoll_wait"} <= called, text[-3000:]  # the trace saw the work
+    assert not called - allowed, "socks5d calls what the unit's SystemCallFilter kills: %s" % sorted(called - allowed)
+    used = set(re.findall(r"\bsocket\((AF_[A-Z0-9]+)", text))
+    assert used and not used - set(families), (used, families)
 
 
 @support.needs_root
