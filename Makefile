@@ -119,7 +119,7 @@ install: $(LIB) $(SERVER) $(LAUNCHER)
 	$(SUBST) src/man/socksify.1 > $(STAGE)/socksify.1
 	$(SUBST) src/man/socks5d.8 > $(STAGE)/socks5d.8
 	$(SUBST) src/systemd/socks5d.service > $(STAGE)/socks5d.service
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(LAUNCHER) $(DESTDIR)$(PKGLIBDIR)/socksify
 	install -m 0644 $(LIB) $(DESTDIR)$(PKGLIBDIR)/libsocksify.so
 	ln -sfn ../lib/socksify/socksify $(DESTDIR)$(BINDIR)/socksify
@@ -127,8 +127,9 @@ install: $(LIB) $(SERVER) $(LAUNCHER)
 	install -m 0644 $(STAGE)/socksify.1 $(DESTDIR)$(MANDIR)/man1/socksify.1
 	install -m 0644 $(STAGE)/socks5d.8 $(DESTDIR)$(MANDIR)/man8/socks5d.8
 	@if [ "$(SYSTEMD)" != 0 ]; then \
-		echo "install -D -m 0644 $(STAGE)/socks5d.service $(DESTDIR)$(SYSTEMDUNITDIR)/socks5d.service"; \
-		install -D -m 0644 $(STAGE)/socks5d.service $(DESTDIR)$(SYSTEMDUNITDIR)/socks5d.service; \
+		echo "install -d -m 0755 $(DESTDIR)$(SYSTEMDUNITDIR)"; install -d -m 0755 $(DESTDIR)$(SYSTEMDUNITDIR); \
+		echo "install -m 0644 $(STAGE)/socks5d.service $(DESTDIR)$(SYSTEMDUNITDIR)/socks5d.service"; \
+		install -m 0644 $(STAGE)/socks5d.service $(DESTDIR)$(SYSTEMDUNITDIR)/socks5d.service; \
 	fi
 
 uninstall:

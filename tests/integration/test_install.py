@@ -38,8 +38,9 @@ SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "ENVIRONMENT", "EXIT S
 
 
 def make(target, dest, *extra):
-    r = support.run(["make", "-s", "-C", support.ROOT, target, "DESTDIR=%s" % dest, "PREFIX=%s" % PREFIX]
-                    + list(extra), timeout=300)
+    """make install/uninstall, under a strict umask: the modes must not depend on it."""
+    r = support.run(["sh", "-c", 'umask 077 && exec "$@"', "sh", "make", "-s", "-C", support.ROOT, target,
+                     "DESTDIR=%s" % dest, "PREFIX=%s" % PREFIX] + list(extra), timeout=300)
     assert r.rc == 0, r
     return r
 
@@ -141,6 +142,9 @@ def test_man_page_renders_without_warnings(installed, name):
     assert lines and lines[0].startswith("%s(%s)" % (name.upper(), page.suffix[1:])), r
     assert [l for l in lines if l in SECTIONS] == SECTIONS, r
     assert not [l for l in lines if len(l) > 80], r
+    # the footer's version is the program's
+    version = support.run([str(installed / "bin" / name), "--version"]).out.split()[-1]
+    assert re.match(r"\S+ +%s +\S+ +%s\(" % (re.escape(version), name.upper()), lines[-1]), (version, lines[-1])
 
 
 def help_options(text):
