@@ -40,7 +40,8 @@ SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "ENVIRONMENT", "EXIT S
 def make(target, dest, *extra):
     """make install/uninstall, under a strict umask: the modes must not depend on it."""
     r = support.run(["sh", "-c", 'umask 077 && exec "$@"', "sh", "make", "-s", "-C", support.ROOT, target,
-                     "DESTDIR=%s" % dest, "PREFIX=%s" % PREFIX] + list(extra), timeout=300)
+                     "BUILD=%s" % support.BUILD, "DESTDIR=%s" % dest, "PREFIX=%s" % PREFIX] + list(extra),
+                    timeout=300)
     assert r.rc == 0, r
     return r
 
