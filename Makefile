@@ -3,6 +3,7 @@
 #   make check           unit tests + pytest integration suite (installs test deps as root)
 #   make check SANITIZE=1  the same, built with AddressSanitizer + UBSan into build/asan/
 #   make demo            start socks5d on loopback and fetch a page through socksify.sh
+#   make install         socksify, socks5d, their man pages, a systemd unit (PREFIX, DESTDIR; see below)
 
 CC ?= cc
 PREFIX ?= /usr/local
@@ -97,17 +98,50 @@ check: deps all unit pytest
 demo: $(LIB) $(SERVER) $(LAUNCHER)
 	@sh tests/demo.sh $(BUILD)
 
-# bin/socksify is the launcher itself (no shell in front): it finds the library next to itself.
+# ---- install (issue 8) -------------------------------------------------------
+#   make install   [PREFIX=/usr/local] [DESTDIR=] [SYSTEMD=1] [SYSTEMDUNITDIR=$(PREFIX)/lib/systemd/system]
+#     $(PREFIX)/bin/socksify -> ../lib/socksify/socksify   the launcher, no shell in front: it
+#     $(PREFIX)/lib/socksify/libsocksify.so                finds the library next to itself
+#     $(PREFIX)/bin/socks5d
+#     $(PREFIX)/share/man/man1/socksify.1, man8/socks5d.8
+#     $(SYSTEMDUNITDIR)/socks5d.service                    unless SYSTEMD=0 (not enabled)
+#   make uninstall (same variables) removes exactly those files, and lib/socksify/ if it is empty.
+# The man pages and the unit name the installed paths: @PREFIX@, @BINDIR@, @UNITDIR@ are filled in.
+SYSTEMD ?= 1
+BINDIR := $(PREFIX)/bin
+PKGLIBDIR := $(PREFIX)/lib/socksify
+MANDIR := $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SUBST := sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@UNITDIR@|$(SYSTEMDUNITDIR)|g'
+STAGE := $(BUILD)/install
+
 install: $(LIB) $(SERVER) $(LAUNCHER)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/socksify
-	install -m 0755 $(LAUNCHER) $(DESTDIR)$(PREFIX)/lib/socksify/socksify
-	install -m 0755 $(SERVER) $(DESTDIR)$(PREFIX)/bin/socks5d
-	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/socksify/libsocksify.so
-	ln -sf ../lib/socksify/socksify $(DESTDIR)$(PREFIX)/bin/socksify
+	@mkdir -p $(STAGE)
+	$(SUBST) src/man/socksify.1 > $(STAGE)/socksify.1
+	$(SUBST) src/man/socks5d.8 > $(STAGE)/socks5d.8
+	$(SUBST) src/systemd/socks5d.service > $(STAGE)/socks5d.service
+	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(LAUNCHER) $(DESTDIR)$(PKGLIBDIR)/socksify
+	install -m 0644 $(LIB) $(DESTDIR)$(PKGLIBDIR)/libsocksify.so
+	ln -sfn ../lib/socksify/socksify $(DESTDIR)$(BINDIR)/socksify
+	install -m 0755 $(SERVER) $(DESTDIR)$(BINDIR)/socks5d
+	install -m 0644 $(STAGE)/socksify.1 $(DESTDIR)$(MANDIR)/man1/socksify.1
+	install -m 0644 $(STAGE)/socks5d.8 $(DESTDIR)$(MANDIR)/man8/socks5d.8
+	@if [ "$(SYSTEMD)" != 0 ]; then \
+		echo "install -d -m 0755 $(DESTDIR)$(SYSTEMDUNITDIR)"; install -d -m 0755 $(DESTDIR)$(SYSTEMDUNITDIR); \
+		echo "install -m 0644 $(STAGE)/socks5d.service $(DESTDIR)$(SYSTEMDUNITDIR)/socks5d.service"; \
+		install -m 0644 $(STAGE)/socks5d.service $(DESTDIR)$(SYSTEMDUNITDIR)/socks5d.service; \
+	fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/socks5d $(DESTDIR)$(PREFIX)/bin/socksify
-	rm -rf $(DESTDIR)$(PREFIX)/lib/socksify
+	rm -f $(DESTDIR)$(BINDIR)/socksify $(DESTDIR)$(BINDIR)/socks5d
+	rm -f $(DESTDIR)$(PKGLIBDIR)/socksify $(DESTDIR)$(PKGLIBDIR)/libsocksify.so
+	rm -f $(DESTDIR)$(MANDIR)/man1/socksify.1 $(DESTDIR)$(MANDIR)/man8/socks5d.8
+	@if [ "$(SYSTEMD)" != 0 ]; then \
+		echo "rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/socks5d.service"; rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/socks5d.service; \
+	fi
+	-rmdir $(DESTDIR)$(PKGLIBDIR) 2>/dev/null
+# ---- end of install ----------------------------------------------------------
 
 clean:
 	rm -rf build

@@ -9,7 +9,7 @@ set -eu
 # package:how-to-tell-it-is-installed (a command on PATH/sbin, a file, or a python module).
 # The last four are for the remote-DNS and UDP tests (dig, git over HTTP, a DNS server
 # in python, a Java client); musl-tools builds the launcher static and small (faster start),
-# strace shows that the wrapper forks nothing.
+# strace shows that the wrapper forks nothing; man-db and groff-base render the man pages.
 checks='
 python3:cmd:/usr/bin/python3
 python3-pytest:py:pytest
@@ -32,6 +32,8 @@ python3-dnslib:py:dnslib
 default-jdk-headless:cmd:javac
 musl-tools:cmd:musl-gcc
 strace:cmd:strace
+man-db:cmd:man
+groff-base:cmd:groff
 '
 # make bench also runs the peers users compare us with, and draws its chart.
 if [ "${1:-}" = bench ]; then
