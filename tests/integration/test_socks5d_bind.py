@@ -5,6 +5,7 @@ A raw SOCKS5 client over loopback; every wait is for a condition."""
 
 import os
 import re
+import resource
 import socket
 import struct
 import threading
@@ -270,7 +271,6 @@ def test_bind_with_the_listener_out_of_fds_fails_cleanly(start_socks5d):
     """No fd for the BIND listener: REP 01, and socks5d goes on serving."""
     d = start_socks5d("--workers", "1")
     pid = d.server.proc.pid
-    import resource
     soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
     resource.prlimit(pid, resource.RLIMIT_NOFILE, (fd_count(d) + 1, hard))  # the client, not the listener
     try:
@@ -282,6 +282,30 @@ def test_bind_with_the_listener_out_of_fds_fails_cleanly(start_socks5d):
         bind_session(d, "error")
     finally:
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+    s, (rep, host, port) = bind_request((d.host, d.port))
+    assert rep == 0
+    s.close()
+
+
+def test_bind_peer_arriving_with_no_fd_left_fails_cleanly(start_socks5d):
+    """No fd to accept the peer with: REP 01 in the second reply instead of
+    a listener that stays readable (a busy loop); the listener is gone."""
+    d = start_socks5d("--workers", "1")
+    pid = d.server.proc.pid
+    s, (rep, host, port) = bind_request((d.host, d.port))
+    assert rep == 0
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (fd_count(d), hard))
+    try:
+        peer = connect_from((host, port))
+        assert read_reply(s)[0] == 1
+        assert closed_by_peer(peer)
+        peer.close()
+        s.close()
+        bind_session(d, "error")
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+    assert refused((host, port))
     s, (rep, host, port) = bind_request((d.host, d.port))
     assert rep == 0
     s.close()
