@@ -144,6 +144,39 @@ def test_bind_replies_and_relay_both_ways(start_socks5d, workers):
     assert "target=0.0.0.0:0" in line, line
 
 
+def test_concurrent_binds_across_workers(start_socks5d):
+    """Eight BINDs at once over two workers: each listener is its session's,
+    each peer reaches its own client, whatever the order they come in."""
+    d = start_socks5d("--workers", "2")
+    binds = [bind_request((d.host, d.port)) for _ in range(8)]
+    assert len({port for _, (_, _, port) in binds}) == 8
+    peers = {}
+    for i, (s, (rep, host, port)) in reversed(list(enumerate(binds))):
+        assert rep == 0
+        peers[i] = connect_from((host, port))
+    for i, (s, _) in enumerate(binds):
+        assert read_reply(s) == (0, "127.0.0.1", peers[i].getsockname()[1])
+        peers[i].sendall(b"to %d" % i)
+    for i, (s, _) in enumerate(binds):
+        assert sock_recv_exact(s, len(b"to %d" % i)) == b"to %d" % i
+        s.close()
+        assert recv_all(peers[i]) == b""
+        peers[i].close()
+    d.server.wait_log(r"cmd=bind .*result=ok", count=8)
+
+
+def test_sigterm_with_a_bind_waiting_exits_cleanly(start_socks5d):
+    """The waiting listener is closed with its session (the fixture checks
+    the exit status and, under ASan, that nothing leaked)."""
+    d = start_socks5d()
+    s, (rep, host, port) = bind_request((d.host, d.port))
+    assert rep == 0
+    assert d.stop() == 0
+    assert closed_by_peer(s)
+    s.close()
+    assert refused((host, port))
+
+
 def test_bind_on_ipv6(start_socks5d):
     d = start_socks5d()
     s, (rep, host, port) = bind_request(d.listeners[1], peer=("::", 0))
