@@ -3,7 +3,6 @@
  * announced in a second reply and then relayed like a CONNECT's target.
  * While the session waits, c->target holds the listener, and c->addrs the
  * peer the client named (none: any peer may connect). */
-#include "endpoint.h"
 #include "socks5d.h"
 
 #include <arpa/inet.h>
@@ -39,18 +38,6 @@ static int expected_peer(const struct socks5_addr *dst, union sockaddr_any *out)
 		return 0;
 	}
 	return -1;
-}
-
-/* 0.0.0.0, :: (or ::ffff:0.0.0.0): the client does not know its peer. */
-static bool peer_is_any(const union sockaddr_any *a)
-{
-	static const uint8_t zero[16];
-	uint8_t ip[16];
-	uint16_t port;
-
-	if (!sockaddr_ip16(a, ip, &port))
-		return true;
-	return memcmp(ip, zero, 16) == 0 || (endpoint_is_v4(ip) && memcmp(ip + 12, zero, 4) == 0);
 }
 
 /* A listener on the client-facing address, port chosen by the kernel. */
@@ -101,7 +88,7 @@ static bool bind_set_expected(struct server *srv, struct conn *c, const struct s
 		session_reply_and_linger(srv, c, SOCKS5_REP_ATYP_NOT_SUPPORTED, RES_BAD_REQUEST);
 		return false;
 	}
-	if (peer_is_any(&want))
+	if (sockaddr_is_any(&want))
 		return true;
 	enum target_verdict v = target_check(srv, &want);
 	if (v != TARGET_OK) {
@@ -191,26 +178,12 @@ static void bind_connected(struct server *srv, struct conn *c, int fd, const uni
 	relay_start_reply(srv, c, &bnd);
 }
 
-static int bind_accept4(struct server *srv, int lfd, union sockaddr_any *peer)
-{
-	socklen_t plen = sizeof *peer;
-
-	/* Under the spare lock, like the main listeners: never take the fd
-	 * another worker freed to drop a client when out of fds. */
-	pthread_mutex_lock(&srv->shared->spare_lock);
-	int fd = accept4(lfd, &peer->sa, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	int err = errno;
-	pthread_mutex_unlock(&srv->shared->spare_lock);
-	errno = err;
-	return fd;
-}
-
 static void bind_on_listener(struct server *srv, struct conn *c)
 {
 	union sockaddr_any peer;
 
 	for (;;) {
-		int fd = bind_accept4(srv, c->target.fd, &peer);
+		int fd = accept_nonblock(srv, c->target.fd, &peer);
 		if (fd >= 0 && !peer_wanted(srv, c, &peer)) {
 			refuse_peer(c, fd, &peer);
 			continue;
@@ -219,21 +192,15 @@ static void bind_on_listener(struct server *srv, struct conn *c)
 			bind_connected(srv, c, fd, &peer);
 			return;
 		}
-		switch (errno) {
-		case EAGAIN:
+		if (errno == EAGAIN)
 			return;
-		case EINTR:
-		case ECONNABORTED:
-		case EPROTO:
-		case EPERM:
+		if (accept_error_is_transient(errno))
 			continue;
-		default:
-			/* Out of fds or memory: the peer would keep the listener
-			 * readable and wake us in a loop; give up this BIND instead. */
-			log_warn("bind (for %s): accept: %s", c->target_name, strerror(errno));
-			bind_fail(srv, c, SOCKS5_REP_GENERAL_FAILURE, RES_ERROR);
-			return;
-		}
+		/* Out of fds or memory: the peer would keep the listener
+		 * readable and wake us in a loop; give up this BIND instead. */
+		log_warn("bind (for %s): accept: %s", c->target_name, strerror(errno));
+		bind_fail(srv, c, SOCKS5_REP_GENERAL_FAILURE, RES_ERROR);
+		return;
 	}
 }
 

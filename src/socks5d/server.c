@@ -393,30 +393,40 @@ static void spare_retake(struct shared *sh)
 	pthread_mutex_unlock(&sh->spare_lock);
 }
 
+/* Under the spare lock: an accept may not take the fd another worker
+ * freed to drop a client when out of fds. */
+int accept_nonblock(struct server *srv, int lfd, union sockaddr_any *peer)
+{
+	socklen_t plen = sizeof *peer;
+
+	pthread_mutex_lock(&srv->shared->spare_lock);
+	int fd = accept4(lfd, &peer->sa, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int err = errno;
+	pthread_mutex_unlock(&srv->shared->spare_lock);
+	errno = err;
+	return fd;
+}
+
+/* accept() failures after which the next connection may be taken at once. */
+bool accept_error_is_transient(int err)
+{
+	return err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM;
+}
+
 static void listener_on_readable(struct server *srv, struct listener *l)
 {
-	struct shared *sh = srv->shared;
-
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		union sockaddr_any peer;
-		socklen_t plen = sizeof peer;
-		pthread_mutex_lock(&sh->spare_lock);
-		int fd = accept4(l->fd, &peer.sa, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		int err = errno;
-		pthread_mutex_unlock(&sh->spare_lock);
-		errno = err;
+		int fd = accept_nonblock(srv, l->fd, &peer);
 		if (fd >= 0) {
 			accept_one(srv, fd, &peer);
 			continue;
 		}
+		if (accept_error_is_transient(errno))
+			continue;
 		switch (errno) {
 		case EAGAIN:
 			return;
-		case EINTR:
-		case ECONNABORTED:
-		case EPROTO:
-		case EPERM:
-			continue;
 		case EMFILE:
 		case ENFILE:
 			if (!accept_drop_with_spare(srv, l->fd))

@@ -75,6 +75,8 @@ struct config {
 
 /* rules.c: address as 16 bytes (IPv4 as v4-mapped) and port; false for other families */
 bool sockaddr_ip16(const union sockaddr_any *a, uint8_t ip[16], uint16_t *port);
+/* rules.c: 0.0.0.0, :: or ::ffff:0.0.0.0 (or not an IP address at all) */
+bool sockaddr_is_any(const union sockaddr_any *a);
 
 /* options.c */
 enum { OPTIONS_OK, OPTIONS_EXIT_OK, OPTIONS_BAD };
@@ -286,6 +288,8 @@ void conn_close(struct server *srv, struct conn *c, bool reset);
 int endpoint_set_events(struct server *srv, struct endpoint *ep, uint32_t events);
 void endpoint_close(struct endpoint *ep, bool reset);
 void socket_tune(int fd);
+int accept_nonblock(struct server *srv, int lfd, union sockaddr_any *peer);
+bool accept_error_is_transient(int err);
 
 /* session.c: the handshake up to the request */
 void session_start(struct server *srv, struct conn *c);
