@@ -13,6 +13,7 @@
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_RESOLVER_THREADS 32
 #define DEFAULT_UDP_TIMEOUT_MS 120000
+#define DEFAULT_BIND_TIMEOUT_MS 120000
 
 static void usage(FILE *f)
 {
@@ -52,6 +53,8 @@ static void usage(FILE *f)
 	      "      --resolver-threads N    at most N threads for name lookups (default 32),\n"
 	      "                              shared out among the workers (at least one each)\n"
 	      "      --udp-timeout SEC       end UDP associations idle for SEC (default 120)\n"
+	      "      --bind-timeout SEC      a BIND waits SEC for its peer to connect (default\n"
+	      "                              120), then gets REP 06 (TTL expired)\n"
 	      "      --workers N             N event loops in threads, each accepting on its own\n"
 	      "                              SO_REUSEPORT listener (default: one per CPU); a\n"
 	      "                              session and its UDP relay stay in one worker\n"
@@ -324,6 +327,7 @@ enum {
 	OPT_MAX_CONNS,
 	OPT_RESOLVER_THREADS,
 	OPT_UDP_TIMEOUT,
+	OPT_BIND_TIMEOUT,
 	OPT_WORKERS,
 };
 
@@ -341,6 +345,7 @@ static const struct option long_options[] = {
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 	{ "resolver-threads", required_argument, NULL, OPT_RESOLVER_THREADS },
 	{ "udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT },
+	{ "bind-timeout", required_argument, NULL, OPT_BIND_TIMEOUT },
 	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -401,6 +406,10 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 	case OPT_UDP_TIMEOUT:
 		if (parse_seconds(arg, &cfg->udp_timeout_ms) < 0)
 			return bad_option("bad --udp-timeout '%s' (seconds, > 0)", arg);
+		return OPTIONS_OK;
+	case OPT_BIND_TIMEOUT:
+		if (parse_seconds(arg, &cfg->bind_timeout_ms) < 0)
+			return bad_option("bad --bind-timeout '%s' (seconds, > 0)", arg);
 		return OPTIONS_OK;
 	case OPT_WORKERS:
 		if (parse_count(arg, 1, 256, &v) < 0)
@@ -463,6 +472,7 @@ int options_parse(int argc, char **argv, struct config *cfg)
 	cfg->handshake_timeout_ms = DEFAULT_TIMEOUT_MS;
 	cfg->resolver_threads = DEFAULT_RESOLVER_THREADS;
 	cfg->udp_timeout_ms = DEFAULT_UDP_TIMEOUT_MS;
+	cfg->bind_timeout_ms = DEFAULT_BIND_TIMEOUT_MS;
 	cfg->log_level = LOG_LVL_INFO;
 
 	opterr = 0;

@@ -301,19 +301,14 @@ void relay_on_event(struct server *srv, struct conn *c, struct endpoint *ep, uin
 	}
 }
 
-/* The target is connected: send the success reply, pass on whatever the
- * client pipelined after its request, and start relaying. */
-void relay_start(struct server *srv, struct conn *c)
+/* The target is connected: send the success reply naming bnd, pass on
+ * whatever the client pipelined after its request, and start relaying. */
+void relay_start_reply(struct server *srv, struct conn *c, const struct socks5_addr *bnd)
 {
-	struct socks5_addr bnd = { .atyp = SOCKS5_ATYP_IPV4 };
-	union sockaddr_any local;
-	socklen_t len = sizeof local;
 	uint8_t reply[SOCKS5_REQUEST_MAX];
 	ssize_t n;
 
-	if (getsockname(c->target.fd, &local.sa, &len) == 0)
-		socks5_addr_from_sockaddr(&bnd, &local.sa, len);
-	n = socks5_encode_reply(reply, sizeof reply, SOCKS5_REP_SUCCEEDED, &bnd);
+	n = socks5_encode_reply(reply, sizeof reply, SOCKS5_REP_SUCCEEDED, bnd);
 	if (n < 0 || buf_append(srv, &c->down.buf, reply, (size_t)n) < 0) {
 		conn_close(srv, c, true);
 		return;
@@ -333,4 +328,16 @@ void relay_start(struct server *srv, struct conn *c)
 		return;
 	}
 	conn_update_interest(srv, c);
+}
+
+/* CONNECT: the reply names the address we connected from. */
+void relay_start(struct server *srv, struct conn *c)
+{
+	struct socks5_addr bnd = { .atyp = SOCKS5_ATYP_IPV4 };
+	union sockaddr_any local;
+	socklen_t len = sizeof local;
+
+	if (getsockname(c->target.fd, &local.sa, &len) == 0)
+		socks5_addr_from_sockaddr(&bnd, &local.sa, len);
+	relay_start_reply(srv, c, &bnd);
 }

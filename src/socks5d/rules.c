@@ -34,6 +34,14 @@ static bool ip16_is_any(const uint8_t ip[16])
 	       (endpoint_is_v4(ip) && memcmp(ip + 12, zero, 4) == 0);
 }
 
+bool sockaddr_is_any(const union sockaddr_any *a)
+{
+	uint8_t ip[16];
+	uint16_t port;
+
+	return !sockaddr_ip16(a, ip, &port) || ip16_is_any(ip);
+}
+
 /* Linux connects 0.0.0.0 and :: to the loopback address of that family. */
 static void ip16_any_to_loopback(uint8_t ip[16])
 {

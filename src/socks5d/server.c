@@ -209,6 +209,11 @@ void conn_update_interest(struct server *srv, struct conn *c)
 	case ST_CONNECTING:
 		tg = EPOLLOUT;
 		break;
+	case ST_BIND_WAIT:
+		/* The client's bytes are for the peer: only its leaving matters now. */
+		cl |= EPOLLRDHUP;
+		tg = EPOLLIN;
+		break;
 	case ST_RELAY:
 		/* Read a side only when what we read from it last was passed on:
 		 * the kernel's socket buffers do the queueing, not us. */
@@ -388,30 +393,40 @@ static void spare_retake(struct shared *sh)
 	pthread_mutex_unlock(&sh->spare_lock);
 }
 
+/* Under the spare lock: an accept may not take the fd another worker
+ * freed to drop a client when out of fds. */
+int accept_nonblock(struct server *srv, int lfd, union sockaddr_any *peer)
+{
+	socklen_t plen = sizeof *peer;
+
+	pthread_mutex_lock(&srv->shared->spare_lock);
+	int fd = accept4(lfd, &peer->sa, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int err = errno;
+	pthread_mutex_unlock(&srv->shared->spare_lock);
+	errno = err;
+	return fd;
+}
+
+/* accept() failures after which the next connection may be taken at once. */
+bool accept_error_is_transient(int err)
+{
+	return err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM;
+}
+
 static void listener_on_readable(struct server *srv, struct listener *l)
 {
-	struct shared *sh = srv->shared;
-
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		union sockaddr_any peer;
-		socklen_t plen = sizeof peer;
-		pthread_mutex_lock(&sh->spare_lock);
-		int fd = accept4(l->fd, &peer.sa, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		int err = errno;
-		pthread_mutex_unlock(&sh->spare_lock);
-		errno = err;
+		int fd = accept_nonblock(srv, l->fd, &peer);
 		if (fd >= 0) {
 			accept_one(srv, fd, &peer);
 			continue;
 		}
+		if (accept_error_is_transient(errno))
+			continue;
 		switch (errno) {
 		case EAGAIN:
 			return;
-		case EINTR:
-		case ECONNABORTED:
-		case EPROTO:
-		case EPERM:
-			continue;
 		case EMFILE:
 		case ENFILE:
 			if (!accept_drop_with_spare(srv, l->fd))
@@ -468,6 +483,7 @@ int server_init(struct server *srv, const struct config *cfg, struct shared *sh,
 	timerq_init(&srv->connect_timers, cfg->connect_timeout_ms);
 	timerq_init(&srv->linger_timers, LINGER_MS);
 	timerq_init(&srv->udp_timers, cfg->udp_timeout_ms);
+	timerq_init(&srv->bind_timers, cfg->bind_timeout_ms);
 	srv->now_ms = clock_now_ms();
 
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -517,6 +533,9 @@ static int next_timeout_ms(struct server *srv)
 	t = timerq_next_deadline(&srv->udp_timers);
 	if (t < next)
 		next = t;
+	t = timerq_next_deadline(&srv->bind_timers);
+	if (t < next)
+		next = t;
 	if (srv->listen_resume_ms && srv->listen_resume_ms < next)
 		next = srv->listen_resume_ms;
 	if (next == INT64_MAX)
@@ -541,6 +560,8 @@ static void run_timers(struct server *srv)
 		conn_close(srv, conn_of_timer(t), false);
 	while ((t = timerq_pop_expired(&srv->udp_timers, srv->now_ms)))
 		udp_on_idle(srv, conn_of_timer(t));
+	while ((t = timerq_pop_expired(&srv->bind_timers, srv->now_ms)))
+		bind_on_timeout(srv, conn_of_timer(t));
 	if (srv->listen_resume_ms && srv->listen_resume_ms <= srv->now_ms)
 		listeners_resume(srv);
 }
@@ -568,6 +589,9 @@ static void conn_on_event(struct server *srv, struct endpoint *ep, uint32_t even
 		break;
 	case ST_UDP:
 		udp_on_control(srv, c, events);
+		break;
+	case ST_BIND_WAIT:
+		bind_on_event(srv, c, ep, events);
 		break;
 	case ST_CLOSED:
 		return;

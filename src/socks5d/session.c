@@ -202,7 +202,9 @@ static int handle_request(struct server *srv, struct conn *c)
 	case SOCKS5_CMD_UDP_ASSOCIATE:
 		udp_assoc_start(srv, c, &dst);
 		return HS_DONE;
-	case SOCKS5_CMD_BIND: /* not yet: answered like an unknown command */
+	case SOCKS5_CMD_BIND:
+		bind_start(srv, c, &dst);
+		return HS_DONE;
 	default:
 		session_reply_and_linger(srv, c, SOCKS5_REP_CMD_NOT_SUPPORTED, RES_CMD_UNSUPPORTED);
 		return HS_DONE;

@@ -68,12 +68,15 @@ struct config {
 	long max_conns; /* 0: derive from RLIMIT_NOFILE */
 	int resolver_threads;
 	int udp_timeout_ms; /* idle UDP associations end after this */
+	int bind_timeout_ms; /* a BIND waits this long for its peer */
 	int workers; /* 0: one per CPU */
 	enum log_level log_level;
 };
 
 /* rules.c: address as 16 bytes (IPv4 as v4-mapped) and port; false for other families */
 bool sockaddr_ip16(const union sockaddr_any *a, uint8_t ip[16], uint16_t *port);
+/* rules.c: 0.0.0.0, :: or ::ffff:0.0.0.0 (or not an IP address at all) */
+bool sockaddr_is_any(const union sockaddr_any *a);
 
 /* options.c */
 enum { OPTIONS_OK, OPTIONS_EXIT_OK, OPTIONS_BAD };
@@ -149,6 +152,7 @@ enum conn_state {
 	ST_CONNECTING,
 	ST_RELAY,
 	ST_UDP, /* UDP ASSOCIATE: the TCP connection only keeps the association alive */
+	ST_BIND_WAIT, /* BIND: the first reply sent, c->target is our listener */
 	ST_LINGER,
 	ST_CLOSED,
 };
@@ -216,7 +220,7 @@ struct conn {
 	struct handshake *hs; /* freed when the relay starts */
 	char *user; /* as sent by the client, escaped for the log */
 	char *target_name; /* as requested, escaped for the log */
-	union sockaddr_any *addrs; /* where to connect, in order */
+	union sockaddr_any *addrs; /* where to connect, in order; BIND: the expected peer */
 	uint8_t naddrs, next_addr;
 	int connect_errno; /* last failure, for the REP code */
 	struct resolve_job *job;
@@ -255,7 +259,7 @@ struct server {
 	struct listener *listeners;
 	size_t nlisteners;
 	int64_t listen_resume_ms; /* listeners paused after running out of fds; 0: not */
-	struct timerq hs_timers, connect_timers, linger_timers, udp_timers;
+	struct timerq hs_timers, connect_timers, linger_timers, udp_timers, bind_timers;
 	struct conn *conns; /* live sessions */
 	struct conn *dead; /* closed during this batch, freed after it */
 	size_t nconns; /* this worker's */
@@ -284,6 +288,8 @@ void conn_close(struct server *srv, struct conn *c, bool reset);
 int endpoint_set_events(struct server *srv, struct endpoint *ep, uint32_t events);
 void endpoint_close(struct endpoint *ep, bool reset);
 void socket_tune(int fd);
+int accept_nonblock(struct server *srv, int lfd, union sockaddr_any *peer);
+bool accept_error_is_transient(int err);
 
 /* session.c: the handshake up to the request */
 void session_start(struct server *srv, struct conn *c);
@@ -301,6 +307,7 @@ void connect_on_timeout(struct server *srv, struct conn *c);
 
 /* relay.c */
 void relay_start(struct server *srv, struct conn *c);
+void relay_start_reply(struct server *srv, struct conn *c, const struct socks5_addr *bnd);
 void relay_on_event(struct server *srv, struct conn *c, struct endpoint *ep, uint32_t events);
 int flow_flush(struct server *srv, struct flow *f, int dst_fd);
 bool flow_pending(const struct flow *f);
@@ -309,6 +316,11 @@ void flow_release(struct server *srv, struct flow *f);
 int buf_append(struct server *srv, struct buf *b, const void *data, size_t len);
 void buf_release(struct server *srv, struct buf *b);
 void bufpool_destroy(struct bufpool *p);
+
+/* bind.c: BIND */
+void bind_start(struct server *srv, struct conn *c, const struct socks5_addr *dst);
+void bind_on_event(struct server *srv, struct conn *c, struct endpoint *ep, uint32_t events);
+void bind_on_timeout(struct server *srv, struct conn *c);
 
 /* udp.c: UDP ASSOCIATE */
 void udp_assoc_start(struct server *srv, struct conn *c, const struct socks5_addr *dst);

@@ -197,11 +197,11 @@ def test_closed_port_gives_rep_05(socks5d):
     socks5d.wait_session("127.0.0.1:%d" % port, result="refused")
 
 
-def test_bind_is_refused_with_rep_07(socks5d):
+def test_unknown_command_is_refused_with_rep_07(socks5d):
     s = socket.create_connection((socks5d.host, socks5d.port), 10)
     s.sendall(b"\x05\x01\x00")
     assert sock_recv_exact(s, 2) == b"\x05\x00"
-    s.sendall(b"\x05\x02\x00" + enc_addr(("127.0.0.1", 9)))
+    s.sendall(b"\x05\x09\x00" + enc_addr(("127.0.0.1", 9)))
     assert read_reply(s)[0] == 7
     s.close()
     socks5d.server.wait_log(r"session .*result=cmd-unsupported")
