@@ -42,8 +42,9 @@ static long max_conns_for(long fd_limit, int workers)
 	return n < 1 ? 1 : n;
 }
 
-/* SIGTERM and SIGINT are blocked in every thread and read from a signalfd
- * by the main thread, which then tells the workers to stop. */
+/* SIGTERM, SIGINT and SIGUSR1 are blocked in every thread and read from a
+ * signalfd by the main thread, which then tells the workers to stop, or
+ * logs the status line. */
 static int setup_signals(sigset_t *stop_set)
 {
 	struct sigaction sa;
@@ -55,6 +56,7 @@ static int setup_signals(sigset_t *stop_set)
 	sigemptyset(stop_set);
 	sigaddset(stop_set, SIGTERM);
 	sigaddset(stop_set, SIGINT);
+	sigaddset(stop_set, SIGUSR1);
 	/* Before any thread: they all inherit the mask. */
 	return sigprocmask(SIG_BLOCK, stop_set, NULL);
 }
@@ -102,17 +104,26 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Waits for SIGTERM/SIGINT on sfd, or for a worker that failed; returns the signal or 0. */
-static int wait_for_stop(int sfd, struct shared *sh)
+/* Waits for SIGTERM/SIGINT on sfd, or for a worker that failed, logging
+ * the status line on each SIGUSR1; returns the signal or 0. */
+static int wait_for_stop(int sfd, struct shared *sh, struct status_slot *const *slots, int n)
 {
 	struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = sh->stop_fd, .events = POLLIN } };
 	struct signalfd_siginfo si;
+	int64_t started_ms = clock_now_ms();
 
-	while (poll(p, 2, -1) < 0 && errno == EINTR)
-		;
-	if ((p[0].revents & POLLIN) && read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
-		return (int)si.ssi_signo;
-	return 0;
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return 0;
+		}
+		if (!(p[0].revents & POLLIN) || read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
+			return 0;
+		if (si.ssi_signo != SIGUSR1)
+			return (int)si.ssi_signo;
+		status_log(slots, n, sh, started_ms);
+	}
 }
 
 /* Opens every worker's listeners (the first binds, the others share its
@@ -187,7 +198,8 @@ int main(int argc, char **argv)
 {
 	struct config cfg;
 	struct shared sh = { .spare_lock = PTHREAD_MUTEX_INITIALIZER, .spare_fd = -1,
-			     .stop_watch.kind = WATCH_STOP, .stop_fd = -1 };
+			     .stop_watch.kind = WATCH_STOP, .stop_fd = -1, .status_done_fd = -1 };
+	struct status_slot **slots = NULL;
 	struct server_stats total;
 	struct worker *w = NULL;
 	sigset_t stop_set;
@@ -210,9 +222,11 @@ int main(int argc, char **argv)
 	}
 	int sfd = signalfd(-1, &stop_set, SFD_CLOEXEC);
 	sh.stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	sh.status_done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	sh.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w = calloc((size_t)nworkers, sizeof *w);
-	if (sfd < 0 || sh.stop_fd < 0 || !w) {
+	slots = calloc((size_t)nworkers, sizeof *slots);
+	if (sfd < 0 || sh.stop_fd < 0 || sh.status_done_fd < 0 || !w || !slots) {
 		fprintf(stderr, "socks5d: %s\n", strerror(errno));
 		return 1;
 	}
@@ -221,7 +235,9 @@ int main(int argc, char **argv)
 		announce_listeners(&w[0].srv);
 		log_debug("ready: workers=%d max-conns=%ld fd-limit=%ld auth=%s", nworkers, sh.max_conns, fd_limit,
 			  cfg.nusers ? "username/password" : "none");
-		sig = wait_for_stop(sfd, &sh);
+		for (int i = 0; i < nworkers; i++)
+			slots[i] = &w[i].srv.status;
+		sig = wait_for_stop(sfd, &sh, slots, nworkers);
 	}
 	stop_workers(&sh);
 	/* Sessions still open are ended (and logged) before the summary. */
@@ -234,7 +250,9 @@ int main(int argc, char **argv)
 			 (unsigned long long)total.failed, (unsigned long long)total.rejected, active,
 			 (unsigned long long)total.up, (unsigned long long)total.down);
 	free(w);
+	free(slots);
 	close(sh.stop_fd);
+	close(sh.status_done_fd);
 	close(sfd);
 	if (sh.spare_fd >= 0)
 		close(sh.spare_fd);

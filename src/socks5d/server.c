@@ -104,19 +104,31 @@ static const char *cmd_name(uint8_t cmd)
 	return "unknown";
 }
 
+/* A session's relayed bytes so far; a UDP association counts datagram
+ * payloads, not control bytes. */
+void conn_counts(const struct conn *c, uint64_t *up, uint64_t *down, uint64_t *dgrams_up, uint64_t *dgrams_down)
+{
+	*up = c->up.bytes;
+	*down = c->down.bytes > c->reply_bytes ? c->down.bytes - c->reply_bytes : 0;
+	*dgrams_up = *dgrams_down = 0;
+	if (c->udp)
+		udp_assoc_counts(c->udp, up, down, dgrams_up, dgrams_down);
+}
+
 static void conn_log(struct server *srv, struct conn *c)
 {
 	char client[64], counts[96] = "";
-	uint64_t up = c->up.bytes;
-	uint64_t down = c->down.bytes > c->reply_bytes ? c->down.bytes - c->reply_bytes : 0;
+	uint64_t up, down, dgrams_up, dgrams_down;
 	int64_t us = clock_now_us() - c->start_us;
 
-	/* A UDP association counts datagram payloads, not control bytes. */
+	conn_counts(c, &up, &down, &dgrams_up, &dgrams_down);
 	if (c->udp)
 		udp_assoc_format_counts(c->udp, counts, sizeof counts, &up, &down);
 
 	srv->stats.up += up;
 	srv->stats.down += down;
+	srv->stats.dgrams_up += dgrams_up;
+	srv->stats.dgrams_down += dgrams_down;
 	if (c->result == RES_OK)
 		srv->stats.ok++;
 	else
@@ -476,6 +488,8 @@ int server_init(struct server *srv, const struct config *cfg, struct shared *sh,
 		const struct server *first, bool reuseport)
 {
 	memset(srv, 0, sizeof *srv);
+	srv->status.ask_fd = -1;
+	srv->epfd = -1;
 	srv->cfg = cfg;
 	srv->shared = sh;
 	srv->index = index;
@@ -508,7 +522,7 @@ int server_init(struct server *srv, const struct config *cfg, struct shared *sh,
 		fprintf(stderr, "socks5d: epoll_ctl: %s\n", strerror(errno));
 		return -1;
 	}
-	return 0;
+	return status_slot_init(srv);
 }
 
 int server_start(struct server *srv, int resolver_threads)
@@ -619,6 +633,9 @@ static bool dispatch(struct server *srv, struct epoll_event *ev)
 	case WATCH_UDP:
 		udp_on_event(srv, w, ev->events);
 		break;
+	case WATCH_STATUS:
+		server_status_reply(srv);
+		break;
 	case WATCH_STOP:
 		return false;
 	}
@@ -662,4 +679,5 @@ void server_destroy(struct server *srv)
 	bufpool_destroy(&srv->pool);
 	udp_batch_free(srv->udp);
 	free(srv->listeners);
+	status_slot_destroy(&srv->status);
 }

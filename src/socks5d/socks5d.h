@@ -123,6 +123,7 @@ enum watch_kind {
 	WATCH_RESOLVER,
 	WATCH_UDP,
 	WATCH_STOP,
+	WATCH_STATUS,
 };
 
 struct watch {
@@ -237,6 +238,24 @@ struct bufpool {
 struct server_stats {
 	uint64_t sessions, ok, failed, rejected, up, down;
 	uint64_t spliced; /* flows that moved to splice() */
+	uint64_t dgrams_up, dgrams_down; /* UDP datagrams of ended associations */
+};
+
+/* One worker's numbers for the SIGUSR1 status line: ended sessions plus
+ * the ones still open, taken by the worker itself when asked. */
+struct status_counts {
+	uint64_t conns, handshake, connecting, relay, udp, bind, closing;
+	uint64_t sessions, rejected, up, down, dgrams_up, dgrams_down;
+};
+
+/* A worker's reply slot: the worker fills it and bumps seq under the lock
+ * (only when asked, so the relay never pays for it), then writes done_fd. */
+struct status_slot {
+	struct watch w; /* WATCH_STATUS: ask_fd became readable */
+	int ask_fd; /* eventfd, written by the main thread */
+	pthread_mutex_t lock;
+	uint64_t seq;
+	struct status_counts counts;
 };
 
 /* What every worker may touch: the session count behind --max-conns, the
@@ -249,6 +268,7 @@ struct shared {
 	_Atomic int spare_fd; /* closed to accept-and-drop when out of fds; -1: lost, retaken on a close */
 	struct watch stop_watch;
 	int stop_fd;
+	int status_done_fd; /* eventfd: a worker has filled its status slot */
 };
 
 struct server {
@@ -272,6 +292,7 @@ struct server {
 	int64_t from_warned_ms;
 	uint64_t from_refused_unlogged; /* --allow-from refusals not logged yet */
 	struct server_stats stats;
+	struct status_slot status;
 };
 
 /* server.c. server_init opens the listeners; with a first worker given, its
@@ -285,6 +306,14 @@ void server_destroy(struct server *srv);
 void conn_update_interest(struct server *srv, struct conn *c);
 void conn_set_result(struct conn *c, enum session_result r);
 void conn_close(struct server *srv, struct conn *c, bool reset);
+void conn_counts(const struct conn *c, uint64_t *up, uint64_t *down, uint64_t *dgrams_up, uint64_t *dgrams_down);
+
+/* status.c: the SIGUSR1 status line. Workers answer in their own loop;
+ * status_log runs in the main thread, asks them all and logs the sum. */
+int status_slot_init(struct server *srv);
+void status_slot_destroy(struct status_slot *slot);
+void server_status_reply(struct server *srv);
+void status_log(struct status_slot *const *slots, int n, const struct shared *sh, int64_t started_ms);
 int endpoint_set_events(struct server *srv, struct endpoint *ep, uint32_t events);
 void endpoint_close(struct endpoint *ep, bool reset);
 void socket_tune(int fd);
@@ -330,6 +359,8 @@ void udp_on_idle(struct server *srv, struct conn *c);
 void udp_assoc_close(struct server *srv, struct udp_assoc *a);
 void udp_assoc_free(struct udp_assoc *a);
 void udp_batch_free(struct udp_batch *b);
+void udp_assoc_counts(const struct udp_assoc *a, uint64_t *up, uint64_t *down, uint64_t *dgrams_up,
+		      uint64_t *dgrams_down);
 int udp_assoc_format_counts(const struct udp_assoc *a, char *buf, size_t cap, uint64_t *up, uint64_t *down);
 
 /* resolver.c: getaddrinfo in worker threads, results back through an eventfd */

@@ -880,3 +880,12 @@ int udp_assoc_format_counts(const struct udp_assoc *a, char *buf, size_t cap, ui
 			(unsigned long long)a->dgrams_up, (unsigned long long)a->dgrams_down,
 			(unsigned long long)a->dropped, (unsigned long long)a->denied);
 }
+
+void udp_assoc_counts(const struct udp_assoc *a, uint64_t *up, uint64_t *down, uint64_t *dgrams_up,
+		      uint64_t *dgrams_down)
+{
+	*up = a->bytes_up;
+	*down = a->bytes_down;
+	*dgrams_up = a->dgrams_up;
+	*dgrams_down = a->dgrams_down;
+}
