@@ -1,0 +1,193 @@
+"""socks5d's status line on SIGUSR1 and its config file (issue 8). Loopback
+only; every wait is for a condition (a reply, a log line), never a timing."""
+
+import os
+import re
+import signal
+import socket
+import struct
+import threading
+
+import pytest
+
+import support
+from support import sock_recv_exact
+
+STATUS = re.compile(r"^socks5d\[\d+\]: status: (.*)$", re.M)
+
+
+# --- peers: a TCP and a UDP echo server ---------------------------------------
+
+class Echo:
+    """TCP and UDP echo on 127.0.0.1 (ports chosen by the kernel), in threads."""
+
+    def __init__(self):
+        self.tcp = socket.socket()
+        self.tcp.bind(("127.0.0.1", 0))
+        self.tcp.listen(16)
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.stopped = False
+        for fn in (self._accept_loop, self._udp_loop):
+            threading.Thread(target=fn, daemon=True).start()
+
+    def _accept_loop(self):
+        while not self.stopped:
+            try:
+                c, _ = self.tcp.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._echo, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _echo(c):
+        with c:
+            while True:
+                try:
+                    data = c.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                c.sendall(data)
+
+    def _udp_loop(self):
+        while not self.stopped:
+            try:
+                data, src = self.udp.recvfrom(65536)
+                self.udp.sendto(data, src)
+            except OSError:
+                return
+
+    def close(self):
+        self.stopped = True
+        self.tcp.close()
+        self.udp.close()
+
+
+@pytest.fixture
+def echo():
+    e = Echo()
+    yield e
+    e.close()
+
+
+# --- a byte-level SOCKS5 client ------------------------------------------------
+
+def enc_v4(host, port):
+    return b"\x01" + socket.inet_aton(host) + struct.pack("!H", port)
+
+
+def greet(proxy, auth=None):
+    s = socket.create_connection(proxy, 10)
+    if auth:
+        s.sendall(b"\x05\x01\x02")
+        assert sock_recv_exact(s, 2) == b"\x05\x02"
+        u, p = auth[0].encode(), auth[1].encode()
+        s.sendall(b"\x01" + bytes([len(u)]) + u + bytes([len(p)]) + p)
+        assert sock_recv_exact(s, 2) == b"\x01\x00"
+    else:
+        s.sendall(b"\x05\x01\x00")
+        assert sock_recv_exact(s, 2) == b"\x05\x00"
+    return s
+
+
+def request(s, cmd, host, port):
+    """Sends a request; returns the reply's (host, port). IPv4 replies only (loopback IPv4 here)."""
+    s.sendall(b"\x05" + bytes([cmd]) + b"\x00" + enc_v4(host, port))
+    head = sock_recv_exact(s, 4)
+    assert head[:3] == b"\x05\x00\x00" and head[3] == 1, "reply %r" % head
+    addr = socket.inet_ntoa(sock_recv_exact(s, 4))
+    return addr, struct.unpack("!H", sock_recv_exact(s, 2))[0]
+
+
+def connect_via(proxy, target, auth=None):
+    s = greet(proxy, auth)
+    request(s, 1, *target)
+    return s
+
+
+def echo_through(s, n):
+    data = os.urandom(n)
+    s.sendall(data)
+    assert sock_recv_exact(s, n, 10) == data
+
+
+def udp_association(proxy, target, payload):
+    """A UDP ASSOCIATE whose one datagram to target came back; returns (control, udp socket)."""
+    ctl = greet(proxy)
+    relay = request(ctl, 3, "0.0.0.0", 0)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    u.settimeout(10)
+    head = b"\x00\x00\x00" + enc_v4(*target)
+    u.sendto(head + payload, relay)
+    data, _ = u.recvfrom(65536)
+    assert data == head + payload
+    return ctl, u
+
+
+def status(d, count):
+    """Sends SIGUSR1 and waits for the count-th status line; returns its fields."""
+    d.server.signal(signal.SIGUSR1)
+    line = d.server.wait_log(STATUS.pattern, count=count)[count - 1].group(1)
+    fields = dict(re.findall(r"(\w+)=(\d+(?:\.\d+)?)", line))
+    return {k: (float(v) if "." in v else int(v)) for k, v in fields.items()}
+
+
+def expect(fields, **want):
+    got = {k: fields.get(k) for k in want}
+    assert got == want, "status fields %r, expected %r (all: %r)" % (got, want, fields)
+
+
+# --- the status line -------------------------------------------------------------
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_status_counts_open_sessions(start_socks5d, echo, workers):
+    d = start_socks5d("--workers", str(workers), "--max-conns", "50", listen=("127.0.0.1:0",))
+    proxy = (d.host, d.port)
+    tcp_target = echo.tcp.getsockname()
+    udp_target = echo.udp.getsockname()
+
+    idle = greet(proxy)  # the method reply came: the request is awaited
+    relay = connect_via(proxy, tcp_target)
+    echo_through(relay, 3000)
+    ctl, u = udp_association(proxy, udp_target, b"x" * 100)
+
+    f = status(d, 1)
+    expect(f, workers=workers, conns=3, handshake=1, connecting=0, relay=1, udp=1, bind=0, closing=0,
+           udp_assocs=1, sessions_total=3, bytes_up=3100, bytes_down=3100, udp_datagrams_up=1,
+           udp_datagrams_down=1, refused=0, max_conns=50)
+    assert "unanswered" not in f
+
+    # An ended session's bytes stay counted; it no longer counts as open.
+    relay.close()
+    d.wait_session("127.0.0.1:%d" % tcp_target[1])
+    f = status(d, 2)
+    expect(f, conns=2, handshake=1, relay=0, udp=1, udp_assocs=1, sessions_total=3,
+           bytes_up=3100, bytes_down=3100)
+
+    # Still serving after two SIGUSR1s.
+    again = connect_via(proxy, tcp_target)
+    echo_through(again, 500)
+    f = status(d, 3)
+    expect(f, conns=3, relay=1, sessions_total=4, bytes_up=3600, bytes_down=3600)
+    for s in (again, idle, ctl, u):
+        s.close()
+
+
+def test_status_line_is_logged_when_quiet(start_socks5d):
+    d = start_socks5d("-q", listen=("127.0.0.1:0",))
+    f = status(d, 1)
+    expect(f, conns=0, sessions_total=0)
+    assert f["uptime"] >= 0
+
+
+def test_status_counts_refused_clients(start_socks5d):
+    d = start_socks5d("--max-conns", "1", "--workers", "1", listen=("127.0.0.1:0",))
+    first = greet((d.host, d.port))
+    second = socket.create_connection((d.host, d.port), 10)
+    assert second.recv(1) == b""  # accepted and closed at once: over --max-conns
+    expect(status(d, 1), conns=1, refused=1, sessions_total=1)
+    first.close()
+    second.close()
