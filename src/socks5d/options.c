@@ -20,6 +20,13 @@ static void usage(FILE *f)
 	fputs("usage: socks5d [options]\n"
 	      "A SOCKS5 server (RFC 1928, RFC 1929 username/password).\n"
 	      "\n"
+	      "  -c, --config FILE           read options from FILE first: one a line, a long\n"
+	      "                              option without its dashes and its value ('listen\n"
+	      "                              127.0.0.1:1080', 'login alice:secret'), # comments;\n"
+	      "                              the command line wins for single-value options and\n"
+	      "                              adds to repeatable ones. FILE must be owned by us or\n"
+	      "                              root, not writable by group or others, and, if it\n"
+	      "                              has a login, not readable by them either\n"
 	      "  -l, --listen ADDR:PORT      listen here (repeatable; default 127.0.0.1:1080)\n"
 	      "                              IPv4 127.0.0.1:1080, IPv6 [::1]:1080; port 0 = any\n"
 	      "  -u, --login USER:PASS       require RFC 1929 login; accept this user (repeatable)\n"
@@ -195,30 +202,37 @@ static void hide_password(char *arg)
 }
 
 /* Like ssh with a private key: a password file others can read, or that
- * someone else owns (and so may rewrite), is refused, not silently used. */
-static bool users_file_unsafe(FILE *f, const char *path)
+ * someone else owns (and so may rewrite), is refused, not silently used.
+ * what names the file ("users file"); mask is the mode bits refused. */
+static bool file_unsafe(FILE *f, const char *path, const char *what, unsigned mask)
 {
 	struct stat st;
 
 	if (fstat(fileno(f), &st) < 0) {
-		fprintf(stderr, "socks5d: users file '%s': %s\n", path, strerror(errno));
+		fprintf(stderr, "socks5d: %s '%s': %s\n", what, path, strerror(errno));
 		return true;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		fprintf(stderr, "socks5d: users file '%s' is not a regular file\n", path);
+		fprintf(stderr, "socks5d: %s '%s' is not a regular file\n", what, path);
 		return true;
 	}
 	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		fprintf(stderr, "socks5d: users file '%s' is owned by uid %u, not by us (uid %u) or root; refusing it\n",
-			path, (unsigned)st.st_uid, (unsigned)geteuid());
+		fprintf(stderr, "socks5d: %s '%s' is owned by uid %u, not by us (uid %u) or root; refusing it\n",
+			what, path, (unsigned)st.st_uid, (unsigned)geteuid());
 		return true;
 	}
-	if (st.st_mode & 077) {
-		fprintf(stderr, "socks5d: users file '%s' has mode %04o: group or others may access it; "
-			"refusing it (fix: chmod 600 '%s')\n", path, (unsigned)(st.st_mode & 07777), path);
+	if (st.st_mode & mask) {
+		fprintf(stderr, "socks5d: %s '%s' has mode %04o: group or others may %s it; "
+			"refusing it (fix: chmod %s '%s')\n", what, path, (unsigned)(st.st_mode & 07777),
+			mask == 077 ? "access" : mask == 022 ? "write" : "read", mask == 022 ? "go-w" : "600", path);
 		return true;
 	}
 	return false;
+}
+
+static bool users_file_unsafe(FILE *f, const char *path)
+{
+	return file_unsafe(f, path, "users file", 077);
 }
 
 static int load_users_file(struct config *cfg, const char *path)
@@ -315,6 +329,8 @@ static int add_allow_from(struct config *cfg, const char *arg)
 	return OPTIONS_OK;
 }
 
+#define OPTSTRING ":c:l:u:qvhV"
+
 enum {
 	OPT_USERS = 256,
 	OPT_RUN_AS,
@@ -332,6 +348,7 @@ enum {
 };
 
 static const struct option long_options[] = {
+	{ "config", required_argument, NULL, 'c' },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "login", required_argument, NULL, 'u' },
 	{ "user", required_argument, NULL, OPT_RUN_AS },
@@ -422,6 +439,8 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 	case 'v':
 		cfg->log_level = LOG_LVL_DEBUG;
 		return OPTIONS_OK;
+	case 'c':
+		return OPTIONS_OK; /* read before the rest of the command line */
 	case 'h':
 		usage(stdout);
 		return OPTIONS_EXIT_OK;
@@ -430,6 +449,118 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 		return OPTIONS_EXIT_OK;
 	}
 	return OPTIONS_BAD;
+}
+
+/* Config file values live as long as the config: --user keeps a pointer to its. */
+static char *keep_string(struct config *cfg, const char *s)
+{
+	char **n = realloc(cfg->strings, (cfg->nstrings + 1) * sizeof *n);
+	if (!n)
+		return NULL;
+	cfg->strings = n;
+	if (!(n[cfg->nstrings] = strdup(s)))
+		return NULL;
+	return n[cfg->nstrings++];
+}
+
+static const struct option *option_named(const char *name)
+{
+	for (const struct option *o = long_options; o->name; o++)
+		if (strcmp(o->name, name) == 0)
+			return o;
+	return NULL;
+}
+
+/* "name value" or "name" (trimmed, not a comment): applies it like --name value. */
+static int apply_config_line(struct config *cfg, char *line, const char *path, int lineno, bool *has_login)
+{
+	char *value = line + strcspn(line, " \t");
+	const struct option *o;
+
+	if (*value) {
+		*value++ = '\0';
+		value += strspn(value, " \t");
+	}
+	o = option_named(line);
+	if (!o || o->val == 'c' || o->val == 'h' || o->val == 'V') {
+		fprintf(stderr, "socks5d: %s:%d: %s option '%s'\n", path, lineno, o ? "no config file" : "unknown",
+			line);
+		return OPTIONS_BAD;
+	}
+	if ((o->has_arg == required_argument) != (*value != '\0')) {
+		fprintf(stderr, "socks5d: %s:%d: option '%s' %s\n", path, lineno, line,
+			*value ? "takes no value" : "needs a value");
+		return OPTIONS_BAD;
+	}
+	if (o->val == 'u')
+		*has_login = true;
+	char *arg = *value ? keep_string(cfg, value) : NULL;
+	if (*value && !arg)
+		return bad_option("%s", "out of memory");
+	if (apply_option(cfg, o->val, arg) != OPTIONS_OK) {
+		fprintf(stderr, "socks5d: %s:%d: the line above was refused\n", path, lineno);
+		return OPTIONS_BAD;
+	}
+	return OPTIONS_OK;
+}
+
+static void trim(char *line)
+{
+	size_t n = strlen(line), lead = strspn(line, " \t");
+	while (n > lead && strchr(" \t\r\n", line[n - 1]))
+		line[--n] = '\0';
+	memmove(line, line + lead, n - lead + 1);
+}
+
+/* -c FILE: options one a line, applied before the command line's. */
+static int load_config_file(struct config *cfg, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int lineno = 0, rc = OPTIONS_OK;
+	bool has_login = false;
+
+	if (!f) {
+		fprintf(stderr, "socks5d: cannot read config file '%s': %s\n", path, strerror(errno));
+		return OPTIONS_BAD;
+	}
+	if (file_unsafe(f, path, "config file", 022))
+		rc = OPTIONS_BAD;
+	while (rc == OPTIONS_OK && getline(&line, &cap, f) >= 0) {
+		lineno++;
+		trim(line);
+		if (line[0] != '\0' && line[0] != '#')
+			rc = apply_config_line(cfg, line, path, lineno, &has_login);
+	}
+	/* Passwords (or where they are) must not be readable by others either. */
+	if (rc == OPTIONS_OK && has_login && file_unsafe(f, path, "config file with logins", 044))
+		rc = OPTIONS_BAD;
+	if (line)
+		explicit_bzero(line, cap);
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* Finds -c/--config before anything else is applied, so that the command
+ * line, read after the file, wins over it. */
+static int find_config_arg(int argc, char **argv, const char **path)
+{
+	int opt;
+
+	*path = NULL;
+	opterr = 0;
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, OPTSTRING, long_options, NULL)) != -1) {
+		if (opt != 'c')
+			continue;
+		if (*path)
+			return bad_option("%s", "only one -c/--config");
+		*path = optarg;
+	}
+	optind = 0;
+	return OPTIONS_OK;
 }
 
 static bool is_loopback(const union sockaddr_any *a)
@@ -475,8 +606,13 @@ int options_parse(int argc, char **argv, struct config *cfg)
 	cfg->bind_timeout_ms = DEFAULT_BIND_TIMEOUT_MS;
 	cfg->log_level = LOG_LVL_INFO;
 
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":l:u:qvhV", long_options, NULL)) != -1) {
+	const char *config_path;
+	rc = find_config_arg(argc, argv, &config_path);
+	if (rc == OPTIONS_OK && config_path)
+		rc = load_config_file(cfg, config_path);
+	if (rc != OPTIONS_OK)
+		return rc;
+	while ((opt = getopt_long(argc, argv, OPTSTRING, long_options, NULL)) != -1) {
 		if (opt == '?') {
 			if (optopt) {
 				char name[3] = { '-', (char)optopt, '\0' };
@@ -506,6 +642,13 @@ void options_free(struct config *cfg)
 		free(cfg->users[i].pass);
 	}
 	free(cfg->users);
+	for (size_t i = 0; i < cfg->nstrings; i++) {
+		explicit_bzero(cfg->strings[i], strlen(cfg->strings[i])); /* logins from a config file */
+		free(cfg->strings[i]);
+	}
+	free(cfg->strings);
+	cfg->strings = NULL;
+	cfg->nstrings = 0;
 	free(cfg->listens);
 	free(cfg->target_rules);
 	free(cfg->allow_from);

@@ -71,6 +71,8 @@ struct config {
 	int bind_timeout_ms; /* a BIND waits this long for its peer */
 	int workers; /* 0: one per CPU */
 	enum log_level log_level;
+	char **strings; /* -c FILE's values, owned here (run_as may point into them) */
+	size_t nstrings;
 };
 
 /* rules.c: address as 16 bytes (IPv4 as v4-mapped) and port; false for other families */

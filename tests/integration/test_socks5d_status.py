@@ -191,3 +191,82 @@ def test_status_counts_refused_clients(start_socks5d):
     expect(status(d, 1), conns=1, refused=1, sessions_total=1)
     first.close()
     second.close()
+
+
+# --- the config file ---------------------------------------------------------------
+
+LISTENING = r"^socks5d: listening on ([0-9.]+):(\d+)$"
+
+
+def config_file(tmp_path, text, mode=0o600):
+    path = tmp_path / "socks5d.conf"
+    path.write_text(text)
+    path.chmod(mode)
+    return str(path)
+
+
+def start_with_config(start_socks5d, path, *args):
+    """socks5d -c path args..., listening where the file says; returns it and its first listener."""
+    d = start_socks5d("-c", path, *args, listen=())
+    m = d.server.read_line(LISTENING)
+    return d, (m.group(1), int(m.group(2)))
+
+
+def test_config_file_listen_and_login(start_socks5d, echo, tmp_path):
+    path = config_file(tmp_path, "# socks5d for the tests\n\n  listen 127.0.0.1:0  \n"
+                       "login alice:s3cret\n\tworkers 1\n")
+    d, proxy = start_with_config(start_socks5d, path)
+    s = connect_via(proxy, echo.tcp.getsockname(), auth=("alice", "s3cret"))
+    echo_through(s, 100)
+    s.close()
+    d.wait_session("127.0.0.1:%d" % echo.tcp.getsockname()[1], user="alice")
+    # The login is required: a client without one is refused.
+    s = socket.create_connection(proxy, 10)
+    s.sendall(b"\x05\x01\x00")
+    assert sock_recv_exact(s, 2) == b"\x05\xff"
+    s.close()
+
+
+def test_command_line_wins_over_config_file(start_socks5d, echo, tmp_path):
+    """Single-value options: the command line's; repeatable ones (-l): both."""
+    path = config_file(tmp_path, "listen 127.0.0.1:0\nworkers 2\nmax-conns 7\n")
+    d = start_socks5d("-c", path, "--workers", "1", listen=("127.0.0.1:0",))
+    ports = {int(d.server.read_line(LISTENING).group(2)), d.port}
+    assert len(ports) == 2, "expected the file's listener and the command line's: %r" % d.server.lines
+    expect(status(d, 1), workers=1, max_conns=7)
+    for port in ports:
+        s = connect_via(("127.0.0.1", port), echo.tcp.getsockname())
+        echo_through(s, 10)
+        s.close()
+
+
+@pytest.mark.parametrize("text, lineno, what", [
+    ("listen 127.0.0.1:0\n# fine\nworkers many\n", 3, "--workers"),
+    ("\nno-such-option 1\n", 2, "unknown option 'no-such-option'"),
+    ("listen\n", 1, "needs a value"),
+    ("allow-open yes\n", 1, "takes no value"),
+    ("config /etc/other.conf\n", 1, "no config file option"),
+])
+def test_config_file_bad_line(built, tmp_path, text, lineno, what):
+    path = config_file(tmp_path, text)
+    r = support.run([support.SOCKS5D, "-c", path], timeout=10)
+    assert r.rc == 2, r
+    assert "%s:%d:" % (path, lineno) in r.err and what in r.err, r.stderr
+
+
+@pytest.mark.parametrize("mode, text", [
+    (0o666, "listen 127.0.0.1:0\n"),  # others may rewrite it
+    (0o620, "listen 127.0.0.1:0\n"),  # the group may
+    (0o644, "login alice:s3cret\n"),  # holds a password others may read
+])
+def test_unsafe_config_file_is_refused(built, tmp_path, mode, text):
+    path = config_file(tmp_path, text, mode)
+    r = support.run([support.SOCKS5D, "-c", path], timeout=10)
+    assert r.rc == 2, r
+    assert "refusing it" in r.err and path in r.err, r.stderr
+    assert "s3cret" not in r.err
+
+
+def test_readable_config_file_without_logins_is_used(start_socks5d, tmp_path):
+    d, proxy = start_with_config(start_socks5d, config_file(tmp_path, "listen 127.0.0.1:0\n", 0o644))
+    greet(proxy).close()
