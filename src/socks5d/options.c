@@ -72,8 +72,11 @@ static void usage(FILE *f)
 	      "\n"
 	      "Each listener is announced on stdout as 'socks5d: listening on ADDR:PORT'.\n"
 	      "One line per session is logged on stderr when it ends; passwords never are.\n"
-	      "Exit status: 0 on SIGTERM/SIGINT, 2 on a bad command line or an unsafe setup\n"
-	      "(open listener, users file others can read), 1 on any other failure to start.\n",
+	      "SIGUSR1 logs one status line (open sessions by state, UDP associations,\n"
+	      "bytes and datagrams, refused clients), whatever the log level.\n"
+	      "Exit status: 0 on SIGTERM/SIGINT, 2 on a bad command line or config file or an\n"
+	      "unsafe setup (open listener, users file others can read, config file others\n"
+	      "can write), 1 on any other failure to start.\n",
 	      f);
 }
 
