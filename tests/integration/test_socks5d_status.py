@@ -176,6 +176,14 @@ def test_status_counts_open_sessions(start_socks5d, echo, workers):
         s.close()
 
 
+def test_status_counts_a_waiting_bind(start_socks5d):
+    d = start_socks5d("--workers", "2", listen=("127.0.0.1:0",))
+    s = greet((d.host, d.port))
+    request(s, 2, "0.0.0.0", 0)  # the first reply: socks5d listens for the peer
+    expect(status(d, 1), conns=1, bind=1, handshake=0, relay=0, sessions_total=1)
+    s.close()
+
+
 def test_status_line_is_logged_when_quiet(start_socks5d):
     d = start_socks5d("-q", listen=("127.0.0.1:0",))
     f = status(d, 1)
