@@ -368,13 +368,18 @@ static int check_methods(const struct probe *p)
 
 enum dns_result { DNS_FAILED, DNS_OK, DNS_UNVERIFIED };
 
+static const char *connect_label(const struct socks5_addr *dst)
+{
+	return dst->atyp == SOCKS5_ATYP_DOMAIN ? "CONNECT by name" : "CONNECT";
+}
+
 /* The CONNECT line, and what it says about the proxy resolving the name: REP 05 comes
  * from the target, so the name was resolved; REP 02 may come before any resolving. */
 static enum dns_result report_connect(const struct socks5_addr *dst, const struct answer *a)
 {
 	char text[300];
 	socks5_addr_format(dst, text, sizeof text);
-	const char *what = dst->atyp == SOCKS5_ATYP_DOMAIN ? "CONNECT by name" : "CONNECT";
+	const char *what = connect_label(dst);
 	if (a->rep == SOCKS5_REP_SUCCEEDED) {
 		printf("%s (%s): ok\n", what, text);
 		return DNS_OK;
@@ -459,11 +464,11 @@ int check_proxy(const struct proxy_url *url, const char *target, double timeout_
 	}
 	printf("result: OK for TCP (");
 	if (dns == DNS_FAILED)
-		printf("CONNECT by name failed%s", udp_ok ? "" : "; ");
+		printf("%s failed%s", connect_label(&dst), udp_ok ? "" : "; ");
 	if (!udp_ok)
 		printf("no UDP ASSOCIATE%s", dns == DNS_UNVERIFIED ? "; " : "");
 	if (dns == DNS_UNVERIFIED)
-		printf("remote DNS not verified");
+		printf("%s", dst.atyp == SOCKS5_ATYP_DOMAIN ? "remote DNS not verified" : "CONNECT not allowed");
 	printf(")\n");
 	return 0;
 }
