@@ -83,6 +83,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
 # Unit tests of the launcher's pure parts.
 $(BUILD)/tests/test_exekind: $(BUILD)/obj/src/cli/exekind.o
 $(BUILD)/tests/test_exekind: UNIT_EXTRA := $(BUILD)/obj/src/cli/exekind.o
+$(BUILD)/tests/test_check: $(BUILD)/obj/src/cli/check.o
+$(BUILD)/tests/test_check: UNIT_EXTRA := $(BUILD)/obj/src/cli/check.o
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done

@@ -263,7 +263,7 @@ int check_parse_target(const char *s, char *host, size_t hostcap, unsigned *port
 	}
 	char *stop;
 	size_t len = (size_t)(end - start);
-	if (len == 0 || len >= hostcap || len > 255 || !colon[1] || colon[1] == '-' || colon[1] == '+')
+	if (len == 0 || len >= hostcap || len > 255 || colon[1] < '0' || colon[1] > '9')
 		return -1;
 	errno = 0;
 	unsigned long v = strtoul(colon + 1, &stop, 10);
