@@ -65,7 +65,7 @@ $(SERVER): $(SERVER_OBJ) $(CORE_OBJ)
 # can install it first), since glibc's own start-up costs ~1 ms on a VM (its CPU feature probing
 # traps to the hypervisor). Built from its sources directly, as it may use another libc than the
 # objects; with the sanitizers, with glibc and ASan.
-LAUNCHER_SRC := $(CLI_SRC) src/proxyurl.c src/parse_error.c
+LAUNCHER_SRC := $(CLI_SRC) src/proxyurl.c src/parse_error.c src/socks5.c src/socks5_addr.c
 LAUNCHER_FLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) -Iinclude -Isrc/cli $(CFLAGS) -o $@ $(LAUNCHER_SRC)
 
 $(LAUNCHER): $(LAUNCHER_SRC) $(wildcard src/cli/*.h) $(wildcard include/*.h)
@@ -83,6 +83,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
 # Unit tests of the launcher's pure parts.
 $(BUILD)/tests/test_exekind: $(BUILD)/obj/src/cli/exekind.o
 $(BUILD)/tests/test_exekind: UNIT_EXTRA := $(BUILD)/obj/src/cli/exekind.o
+$(BUILD)/tests/test_check: $(BUILD)/obj/src/cli/check.o
+$(BUILD)/tests/test_check: UNIT_EXTRA := $(BUILD)/obj/src/cli/check.o
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "dnstable.h"
 #include "exekind.h"
 #include "proxyurl.h"
@@ -23,6 +24,7 @@
 
 static const char usage_text[] =
 	"Usage: socksify [OPTIONS] [--] COMMAND [ARGS...]\n"
+	"       socksify --check [-x URL] [-t SECS] [--check-target HOST:PORT]\n"
 	"       (./socksify.sh in the source tree)\n"
 	"\n"
 	"Run COMMAND with its TCP connections sent through a SOCKS5 proxy (LD_PRELOAD).\n"
@@ -38,6 +40,11 @@ static const char usage_text[] =
 	"  -q, --quiet           log nothing, not even errors\n"
 	"      --log-file FILE   append log lines to FILE instead of stderr\n"
 	"      --force           run COMMAND even if it is static, setuid or Go (it will NOT be proxied)\n"
+	"      --check           test the proxy instead of running a command: its methods, the login,\n"
+	"                        a CONNECT by name, UDP ASSOCIATE, the handshake round trip; exit 0\n"
+	"                        when it is usable for TCP, 1 if not (nothing is sent but to the proxy)\n"
+	"      --check-target HOST:PORT  what --check asks the proxy to CONNECT to\n"
+	"                        (default localhost:<the proxy's port>, resolved by the proxy)\n"
 	"  -h, --help            show this help\n"
 	"  -V, --version         show the version\n"
 	"\n"
@@ -69,7 +76,8 @@ static void set(const char *name, const char *value)
 }
 
 struct options {
-	int verbose, quiet, force;
+	int verbose, quiet, force, check;
+	const char *check_target;
 };
 
 /* The value of option argv[*i] (its "--name=value" part, or the next word); advances *i. */
@@ -122,6 +130,10 @@ static int parse_options(char **argv, struct options *o)
 			o->verbose += 2;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
 			o->quiet = 1;
+		} else if (strcmp(a, "--check") == 0) {
+			o->check = 1;
+		} else if (is_option(a, NULL, "--check-target", &eq)) {
+			o->check_target = option_value(argv, &i, eq);
 		} else if (strcmp(a, "--force") == 0) {
 			o->force = 1;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -288,6 +300,25 @@ static void run(const char *cmd, char **argv)
 	die(errno == ENOENT ? 127 : 126, "cannot run %s: %s", cmd, strerror(errno));
 }
 
+/* --check: the proxy URL and -t as for a run, no command. */
+static int check(const char *proxy, const struct options *o, const char *extra)
+{
+	struct proxy_url url;
+	char err[200], *end;
+	const char *t = getenv("SOCKSIFY_TIMEOUT");
+	double timeout = 10;
+	if (extra)
+		die(2, "--check takes no command ('%s')", extra);
+	if (proxy_url_parse(proxy, &url, err, sizeof err) < 0)
+		die(2, "bad proxy URL '%s': %s", proxy, err);
+	if (t && *t) {
+		timeout = strtod(t, &end);
+		if (*end || !(timeout > 0 && timeout <= 86400))
+			die(2, "bad timeout '%s' (seconds, more than 0)", t);
+	}
+	return check_proxy(&url, o->check_target, timeout);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -302,11 +333,13 @@ int main(int argc, char **argv)
 		set("SOCKSIFY_LOG", "info");
 	else if (o.quiet)
 		set("SOCKSIFY_LOG", "none");
-	if (!argv[first])
+	if (!argv[first] && !o.check)
 		die(2, "no command given (see --help)");
 	const char *proxy = getenv("SOCKSIFY_PROXY");
 	if (!proxy || !*proxy)
 		die(2, "no proxy given: use -x socks5://host:port or set SOCKSIFY_PROXY");
+	if (o.check)
+		return check(proxy, &o, argv[first]);
 
 	const char *lib = find_library(argv[0], libbuf, sizeof libbuf);
 	if (access(lib, R_OK) < 0)
