@@ -9,8 +9,10 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -402,3 +404,83 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network n
 
 if __name__ == "__main__":
     print(ROOT, BUILD, SANITIZE, file=sys.stderr)
+
+
+# ---- small peers and helpers shared by the test modules ------------------------------------
+
+SLOW = 2.0 if SANITIZE else 1.0  # sanitizer builds run slower: waits stretch by this
+
+
+def wait_until(cond, timeout, what):
+    """Polls cond() until it returns something true (returned); fails with what (a string or a
+    function giving one) after timeout * SLOW seconds."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("not within %.1fs: %s" % (timeout * SLOW, what() if callable(what) else what))
+        time.sleep(0.02)  # polling interval while waiting for a condition
+
+
+def socks_addr(host, port):
+    """ATYP + DST.ADDR + DST.PORT of a SOCKS5 request for an IPv4/IPv6 literal or a name."""
+    for fam, atyp in ((socket.AF_INET, b"\x01"), (socket.AF_INET6, b"\x04")):
+        try:
+            return atyp + socket.inet_pton(fam, host) + struct.pack("!H", port)
+        except OSError:
+            pass
+    name = host.encode()
+    return b"\x03" + bytes([len(name)]) + name + struct.pack("!H", port)
+
+
+class EchoServer:
+    """A TCP echo server on 127.0.0.1 (and with udp=True a UDP one), in threads. TCP
+    connections are half-closed after the client's EOF. .port is the TCP port."""
+
+    def __init__(self, udp=False):
+        self.tcp = socket.socket()
+        self.tcp.bind(("127.0.0.1", 0))
+        self.tcp.listen(1024)
+        self.port = self.tcp.getsockname()[1]
+        self.udp = None
+        threading.Thread(target=self._accept, daemon=True).start()
+        if udp:
+            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.udp.bind(("127.0.0.1", 0))
+            threading.Thread(target=self._udp_echo, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.tcp.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._echo, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _echo(c):
+        with c:
+            try:
+                while True:
+                    data = c.recv(65536)
+                    if not data:
+                        c.shutdown(socket.SHUT_WR)
+                        return
+                    c.sendall(data)
+            except OSError:
+                pass
+
+    def _udp_echo(self):
+        while True:
+            try:
+                data, src = self.udp.recvfrom(65536)
+                self.udp.sendto(data, src)
+            except OSError:
+                return
+
+    def close(self):
+        self.tcp.close()
+        if self.udp:
+            self.udp.close()

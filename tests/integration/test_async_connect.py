@@ -9,7 +9,6 @@ library blocked, or reported the socket ready too early."""
 
 import json
 import os
-import socket
 import subprocess
 import threading
 
@@ -23,42 +22,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PROGS = os.path.join(HERE, "asyncprogs")
 
 
-class Echo:
-    """A threaded TCP echo server on 127.0.0.1."""
-
-    def __init__(self):
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(1024)
-        self.port = self.lsock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.lsock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._echo, args=(c,), daemon=True).start()
-
-    @staticmethod
-    def _echo(c):
-        with c:
-            try:
-                while True:
-                    b = c.recv(65536)
-                    if not b:
-                        return
-                    c.sendall(b)
-            except OSError:
-                pass
-
-
 @pytest.fixture(scope="module")
 def echo():
-    e = Echo()
+    e = support.EchoServer()
     yield e
-    e.lsock.close()
+    e.close()
 
 
 @pytest.fixture

@@ -12,46 +12,15 @@ import time
 import pytest
 
 from delayproxy import DelayProxy
+import support
 from support import PYTHON
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-class Echo:
-    """A threaded echo server; it half-closes after the client does."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    @staticmethod
-    def _serve(c):
-        with c:
-            while True:
-                data = c.recv(65536)
-                if not data:
-                    c.shutdown(socket.SHUT_WR)
-                    return
-                c.sendall(data)
-
-    def close(self):
-        self.sock.close()
-
-
 @pytest.fixture
 def echo():
-    e = Echo()
+    e = support.EchoServer()
     yield e
     e.close()
 

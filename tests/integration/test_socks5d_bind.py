@@ -9,27 +9,17 @@ import resource
 import socket
 import struct
 import threading
-import time
 
 import pytest
 
 import support
 from support import recv_all, sock_recv_exact
 
-SLOW = 2.0 if support.SANITIZE else 1.0
+SLOW, wait_until = support.SLOW, support.wait_until
+enc_addr = support.socks_addr
 
 
 # --- a byte-level BIND client -----------------------------------------------
-
-def enc_addr(host, port):
-    for fam, atyp in ((socket.AF_INET, b"\x01"), (socket.AF_INET6, b"\x04")):
-        try:
-            return atyp + socket.inet_pton(fam, host) + struct.pack("!H", port)
-        except OSError:
-            pass
-    name = host.encode()
-    return b"\x03" + bytes([len(name)]) + name + struct.pack("!H", port)
-
 
 def read_reply(s, timeout=10):
     """(REP, host, port) of one SOCKS5 reply."""
@@ -97,14 +87,6 @@ def refused(addr):
 
 def fd_count(d):
     return len(os.listdir("/proc/%d/fd" % d.server.proc.pid))
-
-
-def wait_until(cond, timeout, what):
-    deadline = time.monotonic() + timeout * SLOW
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(what() if callable(what) else what)
-        time.sleep(0.02)  # polling interval while waiting for a condition
 
 
 def bind_session(d, result):

@@ -29,7 +29,8 @@ from support import Server, hostport, recv_all, sock_recv_exact
 # RSS may stay a little above the baseline (malloc keeps freed chunks); ASan
 # also keeps freed memory in quarantine. Leaks proper are ASan's job at exit.
 RSS_SLACK_KB = 64 * 1024 if support.SANITIZE else 6 * 1024
-SLOW = 2.0 if support.SANITIZE else 1.0
+SLOW, wait_until = support.SLOW, support.wait_until
+enc_addr = support.socks_addr
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -104,17 +105,6 @@ def status_field(pid, name, task=None):
         return re.search(r"^%s:\s*(.*)$" % name, f.read(), re.M).group(1).split()
 
 
-def wait_until(cond, timeout, what):
-    deadline = time.monotonic() + timeout * SLOW
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("not within %.1fs: %s" % (timeout * SLOW, what() if callable(what) else what))
-        time.sleep(0.02)  # polling interval while waiting for a condition
-
-
 class Baseline:
     """socks5d's fds and RSS once it has served one session (pools warmed up)."""
 
@@ -138,16 +128,6 @@ class Baseline:
 
 
 # --- a byte-level client ----------------------------------------------------
-
-def enc_addr(host, port):
-    for fam, atyp in ((socket.AF_INET, b"\x01"), (socket.AF_INET6, b"\x04")):
-        try:
-            return atyp + socket.inet_pton(fam, host) + struct.pack("!H", port)
-        except OSError:
-            pass
-    name = host.encode()
-    return b"\x03" + bytes([len(name)]) + name + struct.pack("!H", port)
-
 
 def read_reply(s):
     head = sock_recv_exact(s, 4)

@@ -13,7 +13,6 @@ import resource
 import socket
 import struct
 import threading
-import time
 
 import pytest
 
@@ -21,7 +20,7 @@ import support
 from support import recv_all, sock_recv_exact
 
 BIG = 8 << 20  # far past the 64 KiB after which a direction is spliced
-SLOW = 2.0 if support.SANITIZE else 1.0
+SLOW, wait_until = support.SLOW, support.wait_until
 
 
 def enc_target(host, port):
@@ -264,17 +263,6 @@ def test_many_spliced_sessions_at_once(start_socks5d):
     session_counts(d, tgt.port, count=16)
     wait_until(lambda: fd_count(pid) == base, 10, lambda: "fds %d, baseline %d: %s" % (
         fd_count(pid), base, fd_list(pid)))
-
-
-def wait_until(cond, timeout, what):
-    deadline = time.monotonic() + timeout * SLOW
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("not within %.1fs: %s" % (timeout * SLOW, what() if callable(what) else what))
-        time.sleep(0.02)  # polling interval while waiting for a condition
 
 
 # --- workers -------------------------------------------------------------------

@@ -6,7 +6,6 @@ import re
 import signal
 import socket
 import struct
-import threading
 
 import pytest
 
@@ -18,56 +17,9 @@ STATUS = re.compile(r"^socks5d\[\d+\]: status: (.*)$", re.M)
 
 # --- peers: a TCP and a UDP echo server ---------------------------------------
 
-class Echo:
-    """TCP and UDP echo on 127.0.0.1 (ports chosen by the kernel), in threads."""
-
-    def __init__(self):
-        self.tcp = socket.socket()
-        self.tcp.bind(("127.0.0.1", 0))
-        self.tcp.listen(16)
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
-        self.stopped = False
-        for fn in (self._accept_loop, self._udp_loop):
-            threading.Thread(target=fn, daemon=True).start()
-
-    def _accept_loop(self):
-        while not self.stopped:
-            try:
-                c, _ = self.tcp.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._echo, args=(c,), daemon=True).start()
-
-    @staticmethod
-    def _echo(c):
-        with c:
-            while True:
-                try:
-                    data = c.recv(65536)
-                except OSError:
-                    return
-                if not data:
-                    return
-                c.sendall(data)
-
-    def _udp_loop(self):
-        while not self.stopped:
-            try:
-                data, src = self.udp.recvfrom(65536)
-                self.udp.sendto(data, src)
-            except OSError:
-                return
-
-    def close(self):
-        self.stopped = True
-        self.tcp.close()
-        self.udp.close()
-
-
 @pytest.fixture
 def echo():
-    e = Echo()
+    e = support.EchoServer(udp=True)
     yield e
     e.close()
 
