@@ -45,12 +45,20 @@ static const char usage_text[] =
 	"                        when it is usable for TCP, 1 if not (nothing is sent but to the proxy)\n"
 	"      --check-target HOST:PORT  what --check asks the proxy to CONNECT to\n"
 	"                        (default localhost:<the proxy's port>, resolved by the proxy)\n"
+	"      --config FILE     read FILE instead of /etc/socksify.conf and\n"
+	"                        ~/.config/socksify/config (also: SOCKSIFY_CONFIG=FILE)\n"
 	"  -h, --help            show this help\n"
 	"  -V, --version         show the version\n"
 	"\n"
 	"Environment: SOCKSIFY_PROXY, SOCKSIFY_TIMEOUT, SOCKSIFY_NO_PROXY, SOCKSIFY_LOG\n"
 	"(none|error|warn|info|debug), SOCKSIFY_LOG_FILE, SOCKSIFY_LIB (library to preload).\n"
-	"Options win over the environment.\n"
+	"Options win over the environment, which wins over the config files: /etc/socksify.conf,\n"
+	"then $XDG_CONFIG_HOME/socksify/config (~/.config/...); 'key = value' lines, keys\n"
+	"proxy, timeout, no-proxy, log, log-file, pipeline (auto|on|off), dns (remote|local).\n"
+	"\n"
+	"Shell mode: '. socksify on [OPTIONS]' socksifies every command the current shell runs\n"
+	"(bash, dash, zsh); '. socksify off' undoes it. Static, setuid and Go programs run from\n"
+	"such a shell are NOT refused, and NOT proxied.\n"
 	"\n"
 	"Examples:\n"
 	"  socksify -x socks5://127.0.0.1:1080 curl http://example.com/\n"
@@ -76,8 +84,8 @@ static void set(const char *name, const char *value)
 }
 
 struct options {
-	int verbose, quiet, force, check;
-	const char *check_target;
+	int verbose, quiet, force, check, shell_env;
+	const char *check_target, *config;
 };
 
 /* The value of option argv[*i] (its "--name=value" part, or the next word); advances *i. */
@@ -134,6 +142,10 @@ static int parse_options(char **argv, struct options *o)
 			o->check = 1;
 		} else if (is_option(a, NULL, "--check-target", &eq)) {
 			o->check_target = option_value(argv, &i, eq);
+		} else if (is_option(a, NULL, "--config", &eq)) {
+			o->config = option_value(argv, &i, eq);
+		} else if (strcmp(a, "--shell-env") == 0) {
+			o->shell_env = 1;
 		} else if (strcmp(a, "--force") == 0) {
 			o->force = 1;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -280,6 +292,198 @@ static void append_preload(const char *lib)
 	free(both);
 }
 
+/* ---- config files: /etc/socksify.conf, then ~/.config/socksify/config ---- */
+
+#ifndef SYSTEM_CONFIG
+#define SYSTEM_CONFIG "/etc/socksify.conf"
+#endif
+
+static const struct {
+	const char *key, *env;
+} config_keys[] = {
+	{ "proxy", "SOCKSIFY_PROXY" },	     { "timeout", "SOCKSIFY_TIMEOUT" },	  { "no-proxy", "SOCKSIFY_NO_PROXY" },
+	{ "log", "SOCKSIFY_LOG" },	     { "log-file", "SOCKSIFY_LOG_FILE" }, { "pipeline", "SOCKSIFY_PIPELINE" },
+	{ "dns", "SOCKSIFY_DNS" },
+};
+#define N_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])
+
+static int one_of(const char *v, const char *const *words)
+{
+	for (; *words; words++)
+		if (strcmp(v, *words) == 0)
+			return 1;
+	return 0;
+}
+
+/* Why value v is bad for key k (into err), or NULL; *password set when it is a URL with one. */
+static const char *config_value_error(const char *key, const char *v, int *password, char *err, size_t cap)
+{
+	static const char *const logs[] = { "none", "error", "warn", "info", "debug", NULL };
+	static const char *const pipelines[] = { "auto", "on", "off", "1", "0", NULL };
+	static const char *const dnses[] = { "remote", "local", NULL };
+	struct proxy_url url;
+	char *end;
+	if (strcmp(key, "proxy") == 0) {
+		if (proxy_url_parse(v, &url, err, cap) < 0)
+			return err;
+		*password = url.pass[0] != '\0';
+	} else if (strcmp(key, "timeout") == 0) {
+		double t = strtod(v, &end);
+		if (!*v || *end || !(t > 0 && t <= 86400))
+			return "seconds, more than 0";
+	} else if (strcmp(key, "log") == 0 && !one_of(v, logs)) {
+		return "none, error, warn, info or debug";
+	} else if (strcmp(key, "log-file") == 0 && !*v) {
+		return "a file name";
+	} else if (strcmp(key, "pipeline") == 0 && !one_of(v, pipelines)) {
+		return "auto, on or off";
+	} else if (strcmp(key, "dns") == 0 && !one_of(v, dnses)) {
+		return "remote or local";
+	}
+	return NULL;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+	if (n >= 2 && (s[0] == '"' || s[0] == '\'') && s[n - 1] == s[0]) { /* no-proxy = "" */
+		s[n - 1] = '\0';
+		s++;
+	}
+	return s;
+}
+
+/* Reads path into values[] (a later file's value replaces an earlier one's). A missing
+ * file is skipped unless it was named (--config, SOCKSIFY_CONFIG). */
+static void config_read(const char *path, int named, char *values[])
+{
+	char line[4096], err[200];
+	int lineno = 0, password = 0;
+	struct stat st;
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		if (named || (errno != ENOENT && errno != ENOTDIR))
+			die(2, "cannot read %s: %s", path, strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof line, f)) {
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f))
+			die(2, "%s:%d: line too long", path, lineno);
+		char *s = trim(line), *eq = strchr(s, '=');
+		if (!*s || *s == '#')
+			continue;
+		if (!eq)
+			die(2, "%s:%d: expected 'key = value', not '%s'", path, lineno, s);
+		*eq = '\0';
+		const char *key = trim(s), *value = trim(eq + 1), *why;
+		size_t k = 0;
+		while (k < N_CONFIG_KEYS && strcmp(key, config_keys[k].key) != 0)
+			k++;
+		if (k == N_CONFIG_KEYS)
+			die(2, "%s:%d: unknown key '%s' (known: proxy, timeout, no-proxy, log, log-file, pipeline, dns)",
+			    path, lineno, key);
+		if ((why = config_value_error(key, value, &password, err, sizeof err)))
+			die(2, "%s:%d: bad %s%s%s%s: %s", path, lineno, key, k ? " '" : "", k ? value : "", k ? "'" : "",
+			    why); /* a proxy URL may hold a password: not echoed */
+		free(values[k]);
+		if (!(values[k] = strdup(value)))
+			die(2, "out of memory");
+	}
+	if (password && fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+		fprintf(stderr, "socksify: warning: %s holds a proxy password and is readable by others (chmod 600 it)\n",
+			path);
+	fclose(f);
+}
+
+/* Exports what the config files say for each variable the environment (or an option) has not set. */
+static void config_load(const struct options *o)
+{
+	char *values[N_CONFIG_KEYS] = { 0 }, path[PATH_MAX];
+	const char *named = o->config ? o->config : getenv("SOCKSIFY_CONFIG");
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	if (named && *named) {
+		config_read(named, 1, values);
+	} else {
+		config_read(SYSTEM_CONFIG, 0, values);
+		if (xdg && xdg[0] == '/')
+			snprintf(path, sizeof path, "%s/socksify/config", xdg);
+		else
+			snprintf(path, sizeof path, "%s/.config/socksify/config", home ? home : "");
+		if (xdg && xdg[0] == '/' ? 1 : home && *home)
+			config_read(path, 0, values);
+	}
+	for (size_t k = 0; k < N_CONFIG_KEYS; k++) {
+		if (values[k] && setenv(config_keys[k].env, values[k], 0) < 0)
+			die(2, "cannot set %s: %s", config_keys[k].env, strerror(errno));
+		free(values[k]);
+	}
+}
+
+/* ---- shell mode: what `. socksify on` exports into the shell ---- */
+
+static void put_quoted(FILE *out, const char *s)
+{
+	fputc('\'', out);
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", out);
+		else
+			fputc(*s, out);
+	}
+	fputc('\'', out);
+}
+
+/* One "export NAME='value'" (or "unset NAME") line. */
+static void put_assignment(FILE *out, const char *name, const char *value)
+{
+	if (!value) {
+		fprintf(out, "unset %s\n", name);
+		return;
+	}
+	fprintf(out, "export %s=", name);
+	put_quoted(out, value);
+	fputc('\n', out);
+}
+
+/* Prints the shell lines that set, in the calling shell, what a run would set (the
+ * variables in before[] changed since the start, LD_PRELOAD with lib appended), and
+ * _socksify_off: the lines that restore each of them. */
+static int shell_env(char **words, char *before[], const char *lib)
+{
+	char *undo = NULL;
+	size_t undo_len = 0;
+	if (!words[0] || strcmp(words[0], "on") != 0 || words[1])
+		die(2, "--shell-env takes options and 'on' (the socksify script's '. socksify on')");
+	FILE *u = open_memstream(&undo, &undo_len);
+	if (!u)
+		die(2, "out of memory");
+	put_assignment(u, "LD_PRELOAD", before[N_CONFIG_KEYS]);
+	for (size_t k = 0; k < N_CONFIG_KEYS; k++) {
+		const char *now = getenv(config_keys[k].env);
+		if (now && (!before[k] || strcmp(before[k], now) != 0))
+			put_assignment(u, config_keys[k].env, before[k]);
+	}
+	if (fclose(u) != 0)
+		die(2, "out of memory");
+	fputs("_socksify_off=", stdout);
+	put_quoted(stdout, undo);
+	fputc('\n', stdout);
+	free(undo);
+	append_preload(lib);
+	put_assignment(stdout, "LD_PRELOAD", getenv("LD_PRELOAD"));
+	for (size_t k = 0; k < N_CONFIG_KEYS; k++) {
+		const char *now = getenv(config_keys[k].env);
+		if (now && (!before[k] || strcmp(before[k], now) != 0))
+			put_assignment(stdout, config_keys[k].env, now);
+	}
+	return fflush(stdout) == 0 ? 0 : 2;
+}
+
 /* exec, and like execvp: a file the kernel will not run is a shell script. */
 static void run(const char *cmd, char **argv)
 {
@@ -324,8 +528,14 @@ int main(int argc, char **argv)
 	struct options o = { 0 };
 	char libbuf[PATH_MAX], cmdbuf[PATH_MAX], err[200];
 	struct proxy_url url;
+	char *before[N_CONFIG_KEYS + 1]; /* the environment's values, for --shell-env; then LD_PRELOAD */
 	(void)argc;
 
+	for (size_t k = 0; k <= N_CONFIG_KEYS; k++) {
+		const char *v = getenv(k < N_CONFIG_KEYS ? config_keys[k].env : "LD_PRELOAD");
+		if ((before[k] = v ? strdup(v) : NULL) == NULL && v)
+			die(2, "out of memory");
+	}
 	int first = parse_options(argv, &o);
 	if (o.verbose >= 2)
 		set("SOCKSIFY_LOG", "debug");
@@ -333,6 +543,7 @@ int main(int argc, char **argv)
 		set("SOCKSIFY_LOG", "info");
 	else if (o.quiet)
 		set("SOCKSIFY_LOG", "none");
+	config_load(&o);
 	if (!argv[first] && !o.check)
 		die(2, "no command given (see --help)");
 	const char *proxy = getenv("SOCKSIFY_PROXY");
@@ -346,6 +557,8 @@ int main(int argc, char **argv)
 		die(2, "cannot read the library '%s'", lib);
 	if (proxy_url_parse(proxy, &url, err, sizeof err) < 0)
 		die(2, "bad proxy URL '%s': %s", proxy, err);
+	if (o.shell_env)
+		return shell_env(argv + first, before, lib);
 
 	const char *cmd = find_command(argv[first], cmdbuf, sizeof cmdbuf);
 	if (!cmd)
