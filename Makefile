@@ -102,8 +102,10 @@ demo: $(LIB) $(SERVER) $(LAUNCHER)
 
 # ---- install (issue 8) -------------------------------------------------------
 #   make install   [PREFIX=/usr/local] [DESTDIR=] [SYSTEMD=1] [SYSTEMDUNITDIR=$(PREFIX)/lib/systemd/system]
-#     $(PREFIX)/bin/socksify -> ../lib/socksify/socksify   the launcher, no shell in front: it
-#     $(PREFIX)/lib/socksify/libsocksify.so                finds the library next to itself
+#     $(PREFIX)/bin/socksify                   socksify.sh: execs ../lib/socksify/socksify (no fork);
+#                                              a script so that '. socksify on' can source it
+#     $(PREFIX)/lib/socksify/socksify          the launcher; finds the library next to itself
+#     $(PREFIX)/lib/socksify/libsocksify.so
 #     $(PREFIX)/bin/socks5d
 #     $(PREFIX)/share/man/man1/socksify.1, man8/socks5d.8
 #     $(SYSTEMDUNITDIR)/socks5d.service                    unless SYSTEMD=0 (not enabled)
@@ -125,7 +127,8 @@ install: $(LIB) $(SERVER) $(LAUNCHER)
 	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(LAUNCHER) $(DESTDIR)$(PKGLIBDIR)/socksify
 	install -m 0644 $(LIB) $(DESTDIR)$(PKGLIBDIR)/libsocksify.so
-	ln -sfn ../lib/socksify/socksify $(DESTDIR)$(BINDIR)/socksify
+	rm -f $(DESTDIR)$(BINDIR)/socksify
+	install -m 0755 socksify.sh $(DESTDIR)$(BINDIR)/socksify
 	install -m 0755 $(SERVER) $(DESTDIR)$(BINDIR)/socks5d
 	install -m 0644 $(STAGE)/socksify.1 $(DESTDIR)$(MANDIR)/man1/socksify.1
 	install -m 0644 $(STAGE)/socks5d.8 $(DESTDIR)$(MANDIR)/man8/socks5d.8
