@@ -410,11 +410,13 @@ static void config_load(const struct options *o)
 		config_read(named, 1, values);
 	} else {
 		config_read(SYSTEM_CONFIG, 0, values);
-		if (xdg && xdg[0] == '/')
+		if (xdg && xdg[0] == '/') /* a relative one is invalid (XDG Base Directory spec) */
 			snprintf(path, sizeof path, "%s/socksify/config", xdg);
+		else if (home && *home)
+			snprintf(path, sizeof path, "%s/.config/socksify/config", home);
 		else
-			snprintf(path, sizeof path, "%s/.config/socksify/config", home ? home : "");
-		if (xdg && xdg[0] == '/' ? 1 : home && *home)
+			path[0] = '\0';
+		if (path[0])
 			config_read(path, 0, values);
 	}
 	for (size_t k = 0; k < N_CONFIG_KEYS; k++) {
