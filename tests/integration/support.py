@@ -435,6 +435,19 @@ def socks_addr(host, port):
     return b"\x03" + bytes([len(name)]) + name + struct.pack("!H", port)
 
 
+def socks_greet(s, auth=None):
+    """The SOCKS5 greeting on a connected socket, and the RFC 1929 login when auth is (user, password)."""
+    if auth:
+        s.sendall(b"\x05\x01\x02")
+        assert sock_recv_exact(s, 2) == b"\x05\x02"
+        u, p = auth[0].encode(), auth[1].encode()
+        s.sendall(b"\x01" + bytes([len(u)]) + u + bytes([len(p)]) + p)
+        assert sock_recv_exact(s, 2) == b"\x01\x00"
+    else:
+        s.sendall(b"\x05\x01\x00")
+        assert sock_recv_exact(s, 2) == b"\x05\x00"
+
+
 class EchoServer:
     """A TCP echo server on 127.0.0.1 (and with udp=True a UDP one), in threads. TCP
     connections are half-closed after the client's EOF. .port is the TCP port."""

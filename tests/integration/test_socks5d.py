@@ -110,15 +110,7 @@ def socks_connect(phost, pport, target, auth=None, expect_rep=0):
     s = socket.socket(fam)
     s.settimeout(10)
     s.connect((phost, pport))
-    if auth:
-        s.sendall(b"\x05\x01\x02")
-        assert sock_recv_exact(s, 2) == b"\x05\x02"
-        u, p = auth[0].encode(), auth[1].encode()
-        s.sendall(b"\x01" + bytes([len(u)]) + u + bytes([len(p)]) + p)
-        assert sock_recv_exact(s, 2) == b"\x01\x00"
-    else:
-        s.sendall(b"\x05\x01\x00")
-        assert sock_recv_exact(s, 2) == b"\x05\x00"
+    support.socks_greet(s, auth)
     s.sendall(b"\x05\x01\x00" + enc_addr(target))
     rep, atyp, addr, port = read_reply(s)
     assert rep == expect_rep, "REP %d, expected %d" % (rep, expect_rep)

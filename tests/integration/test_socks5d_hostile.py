@@ -143,15 +143,7 @@ def read_reply(s):
 def socks_request(s, host, port, cmd=1, auth=None):
     """Greeting (+ login) and request on a connected socket; returns the reply tuple."""
     s.settimeout(10 * SLOW)
-    if auth:
-        s.sendall(b"\x05\x01\x02")
-        assert sock_recv_exact(s, 2) == b"\x05\x02"
-        u, p = auth[0].encode(), auth[1].encode()
-        s.sendall(b"\x01" + bytes([len(u)]) + u + bytes([len(p)]) + p)
-        assert sock_recv_exact(s, 2) == b"\x01\x00"
-    else:
-        s.sendall(b"\x05\x01\x00")
-        assert sock_recv_exact(s, 2) == b"\x05\x00"
+    support.socks_greet(s, auth)
     s.sendall(bytes([5, cmd, 0]) + enc_addr(host, port))
     return read_reply(s)
 

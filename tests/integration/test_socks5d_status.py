@@ -32,15 +32,7 @@ def enc_v4(host, port):
 
 def greet(proxy, auth=None):
     s = socket.create_connection(proxy, 10)
-    if auth:
-        s.sendall(b"\x05\x01\x02")
-        assert sock_recv_exact(s, 2) == b"\x05\x02"
-        u, p = auth[0].encode(), auth[1].encode()
-        s.sendall(b"\x01" + bytes([len(u)]) + u + bytes([len(p)]) + p)
-        assert sock_recv_exact(s, 2) == b"\x01\x00"
-    else:
-        s.sendall(b"\x05\x01\x00")
-        assert sock_recv_exact(s, 2) == b"\x05\x00"
+    support.socks_greet(s, auth)
     return s
 
 
