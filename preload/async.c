@@ -87,20 +87,11 @@ static void register_all(struct pending *p, int ours)
 	}
 }
 
-/* Undo the proxy connection, as after a failed connect: the socket can be connected again. */
-static void dissolve(int fd)
-{
-	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
-	REAL(connect)(fd, &unspec, sizeof unspec);
-}
-
 /* A proxy that stalled on the pipelined request: start over without pipelining. */
 static enum hs_result restart(struct pending *p)
 {
-	struct socks5_addr target = p->hs.target;
 	log_info("connect to %s: %s; retrying without pipelining", p->tname, p->hs.why);
-	dissolve(p->fd);
-	handshake_init(&p->hs, p->hs.cfg, (struct sockaddr *)&p->proxy, p->hs.proxylen, p->hs.cmd, &target);
+	handshake_restart(&p->hs, p->fd);
 	return handshake_step(&p->hs, p->fd);
 }
 
@@ -139,7 +130,7 @@ static void finish(struct pending *p, int result)
 		return;
 	}
 	log_error("connect to %s via %s failed: %s", p->tname, p->hs.cfg->proxy_text, p->hs.why);
-	dissolve(p->fd);
+	handshake_dissolve(p->fd);
 	fdtable_forget(p->fd);
 	p->state = FAILED;
 	p->err = p->hs.err;
@@ -182,7 +173,7 @@ int async_start(int fd, const struct handshake *hs, const char *tname, long long
 		log_info("connect to %s via %s: ok", p->tname, p->hs.cfg->proxy_text);
 	} else {
 		log_error("connect to %s via %s failed: %s", p->tname, p->hs.cfg->proxy_text, p->hs.why);
-		dissolve(fd);
+		handshake_dissolve(fd);
 	}
 	pthread_mutex_unlock(&lock);
 	if (r != 0)

@@ -302,6 +302,19 @@ enum hs_result handshake_step(struct handshake *hs, int fd)
 	}
 }
 
+void handshake_dissolve(int fd)
+{
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+	REAL(connect)(fd, &unspec, sizeof unspec);
+}
+
+void handshake_restart(struct handshake *hs, int fd)
+{
+	struct socks5_addr target = hs->target;
+	handshake_dissolve(fd);
+	handshake_init(hs, hs->cfg, hs->proxy, hs->proxylen, hs->cmd, &target);
+}
+
 long long handshake_timer(const struct handshake *hs)
 {
 	return hs->state == HS_RECV_METHOD || hs->state == HS_RECV_REPLY ? hs->stall_at_ms : 0;

@@ -69,6 +69,14 @@ long long handshake_timer(const struct handshake *hs);
  * fresh connection; this process pipelines no more) and returns 1; else 0. */
 int handshake_check_timer(struct handshake *hs, long long now_ms);
 
+/* Undoes fd's connection to the proxy (connect AF_UNSPEC): the socket can be
+ * connected again, as after a failed connect(). */
+void handshake_dissolve(int fd);
+
+/* After a stall: a fresh connection on fd and the same request, not pipelined
+ * (handshake_check_timer already stopped pipelining for the process). */
+void handshake_restart(struct handshake *hs, int fd);
+
 long long monotonic_ms(void);
 
 #endif

@@ -68,13 +68,6 @@ fail:
 	return -1;
 }
 
-/* Undo the proxy connection: an unconnected socket again. */
-static void dissolve(int fd)
-{
-	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
-	REAL(connect)(fd, &unspec, sizeof unspec);
-}
-
 static int connect_blocking(int fd, int flags, struct handshake *hs, const char *tname, long long deadline,
 			    const struct sockaddr *addr, socklen_t len);
 
@@ -134,10 +127,8 @@ static int connect_blocking(int fd, int flags, struct handshake *hs, const char 
 		REAL(fcntl)(fd, F_SETFL, flags | O_NONBLOCK);
 	int err = handshake_run(hs, fd, deadline);
 	if (err && hs->stalled) {
-		struct socks5_addr target = hs->target;
 		log_info("connect to %s: %s; retrying without pipelining", tname, hs->why);
-		dissolve(fd);
-		handshake_init(hs, c, hs->proxy, hs->proxylen, SOCKS5_CMD_CONNECT, &target);
+		handshake_restart(hs, fd);
 		err = handshake_run(hs, fd, deadline);
 	}
 	if (flags >= 0 && !(flags & O_NONBLOCK))
@@ -145,7 +136,7 @@ static int connect_blocking(int fd, int flags, struct handshake *hs, const char 
 
 	if (err) {
 		log_error("connect to %s via %s failed: %s", tname, c->proxy_text, hs->why);
-		dissolve(fd); /* the socket can be used again, as after a failed connect */
+		handshake_dissolve(fd); /* the socket can be used again, as after a failed connect */
 		return err;
 	}
 	fdtable_set_proxied(fd, addr, len);
