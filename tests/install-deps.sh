@@ -35,12 +35,13 @@ strace:cmd:strace
 man-db:cmd:man
 groff-base:cmd:groff
 '
-# make bench also runs the peers users compare us with, and draws its chart.
+# make bench and make compare also run the peers users compare us with (bench draws a chart).
 if [ "${1:-}" = bench ]; then
 	checks="$checks
 proxychains4:cmd:proxychains4
 dante-client:file:/usr/bin/socksify
 torsocks:cmd:torsocks
+tsocks:cmd:tsocks
 python3-matplotlib:py:matplotlib
 "
 fi
