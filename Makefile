@@ -212,3 +212,14 @@ $(BENCH_DIR)/splicerelay: tests/bench/splicerelay.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -o $@ $<
 # ---- end of bench ------------------------------------------------------------
+
+# ---- compare -----------------------------------------------------------------
+#   make compare   socksify.sh, proxychains4, torsocks, dante's socksify and tsocks, each running the
+#                  same programs in a client network namespace through one socks5d: proxied, leaked,
+#                  refused, failed or hang per scenario; a table on stdout, build/compare/results.json
+#                  (root: namespaces and nftables; about a minute)
+.PHONY: compare
+compare: $(LIB) $(SERVER) $(LAUNCHER)
+	sh tests/install-deps.sh bench
+	BUILD=$(BUILD) /usr/bin/python3 tests/bench/compare.py
+# ---- end of compare ----------------------------------------------------------

@@ -333,11 +333,12 @@ def curl(url):
 
 
 class Scenario:
-    """id, title, the program (a function of net), whether not proxying it is the safe answer
-    (a clean error then reads 'refused'), how to tell it worked, what must happen before it."""
+    """id, title, the program (a function of net) and how to tell it worked. refusal: whether a
+    quick error with nothing sent direct reads 'refused' (not where the wrapper should have done
+    the job: a name it could not get resolved is 'failed')."""
 
-    def __init__(self, sid, title, program, check, safe_refusal=False):
-        self.id, self.title, self.program, self.check, self.safe_refusal = sid, title, program, check, safe_refusal
+    def __init__(self, sid, title, program, check, refusal=True):
+        self.id, self.title, self.program, self.check, self.refusal = sid, title, program, check, refusal
 
 
 def body_ok(r):
@@ -363,18 +364,18 @@ def hp(host, port):
 SCENARIOS = [
     Scenario("tcp-ip", "TCP to an IPv4 literal (curl)", lambda n: curl("http://%s/ok" % hp(TARGET4, n.http_port)), body_ok),
     Scenario("tcp-name", "TCP to a name only the proxy can resolve (curl)",
-             lambda n: curl("http://%s/ok" % hp(NAME, n.http_port)), body_ok),
+             lambda n: curl("http://%s/ok" % hp(NAME, n.http_port)), body_ok, refusal=False),
     Scenario("udp", "UDP datagram to an echo server (python sendto/recvfrom)",
-             lambda n: [PYTHON, CLIENT, "udp", TARGET4, str(n.udp_port)], json_ok, safe_refusal=True),
+             lambda n: [PYTHON, CLIENT, "udp", TARGET4, str(n.udp_port)], json_ok),
     Scenario("dns-udp", "the program's own DNS query over UDP (dig @trap)",
-             lambda n: ["dig", "+tries=1", "+time=3", "@" + TRAP4, NAME, "A"], dig_ok, safe_refusal=True),
+             lambda n: ["dig", "+tries=1", "+time=3", "@" + TRAP4, NAME, "A"], dig_ok),
     Scenario("asyncio", "non-blocking connect in asyncio (open_connection to IPv4)",
              lambda n: [PYTHON, CLIENT, "async", TARGET4, str(n.http_port)], json_ok),
     Scenario("tcp-ipv6", "TCP to an IPv6 literal (curl)", lambda n: curl("http://%s/ok" % hp(TARGET6, n.http_port)), body_ok),
     Scenario("static", "a statically linked TCP client (gcc -static)",
-             lambda n: [n.static_exe, TARGET4, str(n.http_port)], body_ok, safe_refusal=True),
+             lambda n: [n.static_exe, TARGET4, str(n.http_port)], body_ok),
     Scenario("proxy-down", "proxy down (socks5d stopped), TCP to an IPv4 literal (curl)",
-             lambda n: curl("http://%s/ok" % hp(TARGET4, n.http_port)), body_ok, safe_refusal=True),
+             lambda n: curl("http://%s/ok" % hp(TARGET4, n.http_port)), body_ok),
 ]
 
 
@@ -404,10 +405,10 @@ def how(r):
     if j and j.get("error"):
         return j["error"]
     lines = [l.strip() for l in (r["stderr"] + "\n" + r["stdout"]).splitlines() if l.strip()]
-    lines = [l for l in lines if not l.startswith(("{", ";", "[proxychains]"))] or lines
     if r["rc"] is not None and r["rc"] < 0:
         return "killed by %s" % signal.Signals(-r["rc"]).name
-    text = lines[-1] if lines else "exit status %d, no message" % r["rc"]
+    lines = [l for l in lines if re.search(r"error|fail|refus|denied|not permitted|timed out", l, re.I)] or lines
+    text = lines[-1].lstrip("; ") if lines else "exit status %d, no message" % r["rc"]
     return text if len(text) <= 110 else text[:107] + "..."
 
 
@@ -421,40 +422,55 @@ def measure(net, cfgdir, w, sc):
     while ok and sc.id != "proxy-down" and len(net.sessions()) == sessions0 and time.monotonic() < deadline:
         time.sleep(0.05)  # socks5d logs a session when it ends, just after the program's exit
     c = net.counters()
+    lines = net.sessions()[sessions0:]
     res = {"ok": ok, "direct_packets": c.get("direct", 0), "dns_packets": c.get("to_dns", 0),
            "proxy_packets": c.get("to_proxy", 0), "trap_queries": net.trap_queries()[trap0:],
-           "proxy_sessions": len(net.sessions()) - sessions0,
+           "socks5d_sessions": [re.sub(r"^socks5d\[\d+\]: info: session ", "", l) for l in lines],
+           "proxy_sessions": len(lines),
            "rc": r["rc"], "elapsed": r["elapsed"], "timed_out": r["timed_out"],
            "stdout": r["stdout"][-600:], "stderr": r["stderr"][-1200:]}
     if r.get("json"):
         res["json"] = r["json"]
     leak = res["direct_packets"]
     if r["timed_out"]:
-        v = "hang (no exit in %d s)" % RUN_TIMEOUT + (", leaked %d packets direct" % leak if leak else "")
+        kind, v = "hang", "hang (no exit in %d s)" % RUN_TIMEOUT + (", leaked %d packets direct" % leak if leak else "")
     elif ok and not leak:
-        v = "proxied" if res["proxy_sessions"] else "worked, no proxy session seen"
+        kind = v = "proxied" if res["proxy_sessions"] else "worked, no proxy session seen"
     elif ok:
-        v = "leaked (%d packets direct)" % leak
+        kind, v = "leaked", "leaked (%d packets direct)" % leak
     elif leak:
-        v = "leaked (%d packets direct), then failed: %s" % (leak, how(r))
-    elif sc.safe_refusal and r["rc"] is not None and r["rc"] >= 0:
-        v = "refused (clean error: %s)" % how(r)
+        kind, v = "leaked", "leaked (%d packets direct), then failed: %s" % (leak, how(r))
+    elif sc.refusal and r["rc"] >= 0 and not re.search(r"timed out|no reply|no answer|unexpected",
+                                                        r["stdout"] + r["stderr"] + how(r), re.I):
+        kind, v = "refused", "refused (clean error: %s)" % how(r)
     else:
-        v = "failed (%s)" % how(r)
-    if sc.id == "tcp-name" or (res["trap_queries"] and sc.id != "dns-udp"):
+        kind, v = "failed", "failed (%s)" % how(r)
+    res["kind"] = kind
+    res["name_lookup"] = sc.id == "tcp-name"
+    if res["name_lookup"] or (res["trap_queries"] and sc.id != "dns-udp"):
         v += "; local DNS: %d queries" % len(res["trap_queries"])
+    # what went wrong at the proxy, in socks5d's own words
+    odd = [m.group(1) + " " + m.group(2) for m in (re.search(r"(cmd=\S+) .*(result=\S+)", l) for l in lines)
+           if m and m.group(2) != "result=ok"]
+    odd += ["dropped=%s" % m.group(1) for m in (re.search(r" dropped=([1-9]\d*)", l) for l in lines) if m]
+    if odd:
+        v += "; socks5d: " + ", ".join(odd)
     res["verdict"] = v
     return res
 
 
-def short(v):
-    """A cell of the printed table: the verdict up to its reason."""
-    s = re.sub(r"\((clean error|killed by|no exit)[^)]*\)", "", v.split(": ", 1)[0] if v.startswith("failed (") else v)
-    s = re.sub(r"^failed \(.*", "failed", s)
-    s = re.sub(r"^refused.*?(;|$)", r"refused\1", s)
-    s = re.sub(r"^leaked \((\d+) packets direct\), then failed.*?(;|$)", r"leaked (\1 pkts), failed\2", s)
-    s = s.replace("packets direct", "pkts direct").replace("; local DNS: ", ", DNS q: ")
-    return s.strip()
+def cell(res):
+    """A cell of the printed table: the kind of verdict, packets direct, local DNS queries."""
+    if "kind" not in res:
+        return res["verdict"]
+    out = res["kind"]
+    if res["direct_packets"]:
+        out += " (%d pkts)" % res["direct_packets"] if out == "leaked" else ", %d pkts direct" % res["direct_packets"]
+    if not res["ok"] and out.startswith("leaked"):
+        out += ", failed"
+    if res["trap_queries"] or res.get("name_lookup"):
+        out += ", %d DNS q" % len(res["trap_queries"])
+    return out
 
 
 def build_static(out):
@@ -467,7 +483,7 @@ def build_static(out):
 
 def table(names, labels, rows, results):
     width0 = max(len(t) for _, t in rows) + 2
-    cells = {(s, w): short(results[s][w]["verdict"]) if w in results[s] else "-" for s, _ in rows for w in names}
+    cells = {(s, w): cell(results[s][w]) if w in results[s] else "-" for s, _ in rows for w in names}
     widths = [max([len(labels[w])] + [len(cells[(s, w)]) for s, _ in rows]) + 2 for w in names]
     lines = ["".ljust(width0) + "".join(labels[w].ljust(n) for w, n in zip(names, widths))]
     for s, title in rows:
