@@ -47,6 +47,8 @@ BODY = b"compare-ok\n"
 PREFIX = "cmp-"  # namespaces cmp-c-PID, cmp-p-PID: never test_netns.py's sfy-c-/sfy-p-
 
 RUN_TIMEOUT = 10  # a program still running after this is a hang
+DELAY_MS = 100  # the delaying relay's lateness, for the asyncio scenario
+DELAYPROXY = os.path.join(ROOT, "tests", "integration", "delayproxy.py")
 UDP_ECHO = ("import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind((sys.argv[1],0))\n"
             "print('udpecho: listening on %s:%d' % s.getsockname(), flush=True)\n"
             "while True:\n d,a=s.recvfrom(65536)\n s.sendto(d,a)\n")
@@ -163,6 +165,9 @@ class Net:
         self.socks5d = self.start("socks5d", [exe, "-l", "%s:0" % PROXY4, "-l", "[%s]:0" % PROXY6,
                                               "--allow-open", "--workers", "1"])
         self.proxy_port = int(self.read_line(self.socks5d, r"listening on 10\.209\.0\.1:(\d+)").group(1))
+        delay = self.start("delayproxy", [PYTHON, "-u", DELAYPROXY, "--listen", "%s:0" % PROXY4,
+                                          "--upstream", "%s:%d" % (PROXY4, self.proxy_port), "--delay-ms", str(DELAY_MS)])
+        self.delay_port = int(self.read_line(delay, r"^(\d+)").group(1))
 
     def stop_socks5d(self):
         p, self.socks5d = self.socks5d, None
@@ -263,15 +268,15 @@ class Wrapper:
         self.name, self.label, self.package, self.exe = name, label, package, exe
         self.missing = None if exe and os.path.exists(exe) else "not installed (%s)" % package
 
-    def command(self, net, cfgdir, cmd):
-        """(argv, env) running cmd under this wrapper through socks5d at net.proxy_port."""
+    def command(self, port, cfgdir, cmd):
+        """(argv, env) running cmd under this wrapper through the proxy at PROXY4:port."""
         raise NotImplementedError
 
 
 class Socksify(Wrapper):
-    def command(self, net, cfgdir, cmd):
+    def command(self, port, cfgdir, cmd):
         env = clean_env(SOCKSIFY_LIB=os.path.join(BUILD, "libsocksify.so"))
-        return [self.exe, "-x", "socks5://%s:%d" % (PROXY4, net.proxy_port), "-t", "5", "--"] + cmd, env
+        return [self.exe, "-x", "socks5://%s:%d" % (PROXY4, port), "-t", "5", "--"] + cmd, env
 
 
 class Proxychains(Wrapper):
@@ -279,39 +284,39 @@ class Proxychains(Wrapper):
         super().__init__(name, label, "proxychains4", shutil.which("proxychains4", path=CLEAN_PATH))
         self.proxy_dns = proxy_dns
 
-    def command(self, net, cfgdir, cmd):
+    def command(self, port, cfgdir, cmd):
         conf = os.path.join(cfgdir, "%s.conf" % self.name)
         with open(conf, "w") as f:
             f.write("strict_chain\n%stcp_read_time_out 5000\ntcp_connect_time_out 3000\n[ProxyList]\nsocks5 %s %d\n"
-                    % ("proxy_dns\nremote_dns_subnet 224\n" if self.proxy_dns else "", PROXY4, net.proxy_port))
+                    % ("proxy_dns\nremote_dns_subnet 224\n" if self.proxy_dns else "", PROXY4, port))
         return [self.exe, "-q", "-f", conf] + cmd, clean_env()
 
 
 class Torsocks(Wrapper):
-    def command(self, net, cfgdir, cmd):
+    def command(self, port, cfgdir, cmd):
         conf = os.path.join(cfgdir, "torsocks.conf")
         with open(conf, "w") as f:
-            f.write("TorAddress %s\nTorPort %d\n" % (PROXY4, net.proxy_port))
+            f.write("TorAddress %s\nTorPort %d\n" % (PROXY4, port))
         return [self.exe] + cmd, clean_env(TORSOCKS_CONF_FILE=conf)
 
 
 class DanteSocksify(Wrapper):
-    def command(self, net, cfgdir, cmd):
+    def command(self, port, cfgdir, cmd):
         conf = os.path.join(cfgdir, "dante.conf")
         route = ("route {\n  from: %s to: %s via: %s port = %d\n  proxyprotocol: socks_v5\n"
                  "  protocol: tcp udp\n  command: connect udpassociate\n}\n")
         with open(conf, "w") as f:
-            f.write("resolveprotocol: fake\n" + route % ("0.0.0.0/0", "0.0.0.0/0", PROXY4, net.proxy_port)
-                    + route % ("::/0", "::/0", PROXY4, net.proxy_port))
+            f.write("resolveprotocol: fake\n" + route % ("0.0.0.0/0", "0.0.0.0/0", PROXY4, port)
+                    + route % ("::/0", "::/0", PROXY4, port))
         return [self.exe] + cmd, clean_env(SOCKS_CONF=conf, SOCKS_AUTOADD_LANROUTES="no")
 
 
 class Tsocks(Wrapper):
-    def command(self, net, cfgdir, cmd):
+    def command(self, port, cfgdir, cmd):
         conf = os.path.join(cfgdir, "tsocks.conf")
         with open(conf, "w") as f:
             f.write("local = 10.209.0.0/255.255.255.0\nserver = %s\nserver_port = %d\nserver_type = 5\n"
-                    % (PROXY4, net.proxy_port))
+                    % (PROXY4, port))
         return [self.exe] + cmd, clean_env(TSOCKS_CONF_FILE=conf)
 
 
@@ -333,12 +338,14 @@ def curl(url):
 
 
 class Scenario:
-    """id, title, the program (a function of net) and how to tell it worked. refusal: whether a
-    quick error with nothing sent direct reads 'refused' (not where the wrapper should have done
-    the job: a name it could not get resolved is 'failed')."""
+    """letter, id, title, the program (a function of net) and how to tell it worked. refusal:
+    whether a quick error with nothing sent direct reads 'refused' (not where the wrapper should
+    have done the job: a name it could not get resolved is 'failed'). delayed: through a relay
+    that delays every answer of socks5d by DELAY_MS (shows a handshake that blocks the caller)."""
 
-    def __init__(self, sid, title, program, check, refusal=True):
-        self.id, self.title, self.program, self.check, self.refusal = sid, title, program, check, refusal
+    def __init__(self, letter, sid, title, program, check, refusal=True, delayed=False):
+        self.letter, self.id, self.title, self.program, self.check = letter, sid, title, program, check
+        self.refusal, self.delayed = refusal, delayed
 
 
 def body_ok(r):
@@ -361,20 +368,25 @@ def hp(host, port):
     return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
 
 
+# In the order they run: proxy-down last, as it stops socks5d. Printed in letter order.
 SCENARIOS = [
-    Scenario("tcp-ip", "TCP to an IPv4 literal (curl)", lambda n: curl("http://%s/ok" % hp(TARGET4, n.http_port)), body_ok),
-    Scenario("tcp-name", "TCP to a name only the proxy can resolve (curl)",
+    Scenario("a", "tcp-ip", "TCP to an IPv4 literal (curl)",
+             lambda n: curl("http://%s/ok" % hp(TARGET4, n.http_port)), body_ok),
+    Scenario("b", "tcp-name", "TCP to a name only the proxy can resolve (curl)",
              lambda n: curl("http://%s/ok" % hp(NAME, n.http_port)), body_ok, refusal=False),
-    Scenario("udp", "UDP datagram to an echo server (python sendto/recvfrom)",
+    Scenario("c", "udp", "UDP datagram to an echo server (python sendto/recvfrom)",
              lambda n: [PYTHON, CLIENT, "udp", TARGET4, str(n.udp_port)], json_ok),
-    Scenario("dns-udp", "the program's own DNS query over UDP (dig @trap)",
+    Scenario("i", "udp-connected", "UDP on a connected socket (python connect/send/recv)",
+             lambda n: [PYTHON, CLIENT, "udpconn", TARGET4, str(n.udp_port)], json_ok),
+    Scenario("d", "dns-udp", "the program's own DNS query over UDP (dig @trap)",
              lambda n: ["dig", "+tries=1", "+time=3", "@" + TRAP4, NAME, "A"], dig_ok),
-    Scenario("asyncio", "non-blocking connect in asyncio (open_connection to IPv4)",
-             lambda n: [PYTHON, CLIENT, "async", TARGET4, str(n.http_port)], json_ok),
-    Scenario("tcp-ipv6", "TCP to an IPv6 literal (curl)", lambda n: curl("http://%s/ok" % hp(TARGET6, n.http_port)), body_ok),
-    Scenario("static", "a statically linked TCP client (gcc -static)",
+    Scenario("e", "asyncio", "non-blocking connect in asyncio (open_connection to IPv4), proxy answers delayed",
+             lambda n: [PYTHON, CLIENT, "async", TARGET4, str(n.http_port)], json_ok, delayed=True),
+    Scenario("f", "tcp-ipv6", "TCP to an IPv6 literal (curl)",
+             lambda n: curl("http://%s/ok" % hp(TARGET6, n.http_port)), body_ok),
+    Scenario("h", "static", "a statically linked TCP client (gcc -static)",
              lambda n: [n.static_exe, TARGET4, str(n.http_port)], body_ok),
-    Scenario("proxy-down", "proxy down (socks5d stopped), TCP to an IPv4 literal (curl)",
+    Scenario("g", "proxy-down", "proxy down (socks5d stopped), TCP to an IPv4 literal (curl)",
              lambda n: curl("http://%s/ok" % hp(TARGET4, n.http_port)), body_ok),
 ]
 
@@ -408,12 +420,12 @@ def how(r):
     if r["rc"] is not None and r["rc"] < 0:
         return "killed by %s" % signal.Signals(-r["rc"]).name
     lines = [l for l in lines if re.search(r"error|fail|refus|denied|not permitted|timed out", l, re.I)] or lines
-    text = lines[-1].lstrip("; ") if lines else "exit status %d, no message" % r["rc"]
+    text = re.sub(r"^\d+ ", "", lines[-1].lstrip("; ")) if lines else "exit status %d, no message" % r["rc"]
     return text if len(text) <= 110 else text[:107] + "..."
 
 
 def measure(net, cfgdir, w, sc):
-    argv, env = w.command(net, cfgdir, sc.program(net))
+    argv, env = w.command(net.delay_port if sc.delayed else net.proxy_port, cfgdir, sc.program(net))
     sessions0, trap0 = len(net.sessions()), len(net.trap_queries())
     net.reset_counters()
     r = run_in_c(net, argv, env)
@@ -446,9 +458,14 @@ def measure(net, cfgdir, w, sc):
     else:
         kind, v = "failed", "failed (%s)" % how(r)
     res["kind"] = kind
-    res["name_lookup"] = sc.id == "tcp-name"
-    if res["name_lookup"] or (res["trap_queries"] and sc.id != "dns-udp"):
-        v += "; local DNS: %d queries" % len(res["trap_queries"])
+    stall = (res.get("json") or {}).get("stall_ms")
+    if sc.delayed and ok and stall is not None:
+        v += " (event loop stalled %d ms at most; proxy answers %d ms late)" % (stall, DELAY_MS)
+    # the trap's queries are a local-DNS leak, except dig's own query in dns-udp (it may be proxied)
+    counted = sc.id == "tcp-name" or (sc.id != "dns-udp" and res["trap_queries"])
+    res["local_dns"] = len(res["trap_queries"]) if counted else None
+    if res["local_dns"] is not None:
+        v += "; local DNS: %d queries" % res["local_dns"]
     # what went wrong at the proxy, in socks5d's own words
     odd = [m.group(1) + " " + m.group(2) for m in (re.search(r"(cmd=\S+) .*(result=\S+)", l) for l in lines)
            if m and m.group(2) != "result=ok"]
@@ -468,8 +485,8 @@ def cell(res):
         out += " (%d pkts)" % res["direct_packets"] if out == "leaked" else ", %d pkts direct" % res["direct_packets"]
     if not res["ok"] and out.startswith("leaked"):
         out += ", failed"
-    if res["trap_queries"] or res.get("name_lookup"):
-        out += ", %d DNS q" % len(res["trap_queries"])
+    if res["local_dns"] is not None:
+        out += ", %d DNS q" % res["local_dns"]
     return out
 
 
@@ -535,7 +552,8 @@ def main():
     finally:
         net.teardown()
     versions = {p: version(p) for p in ("proxychains4", "torsocks", "dante-client", "tsocks", "curl", "bind9-dnsutils")}
-    rows = [(s.id, "%s %s" % (chr(ord("a") + i), s.id)) for i, s in enumerate(scs)]
+    scs = sorted(scs, key=lambda s: s.letter)
+    rows = [(s.id, "%s %s" % (s.letter, s.id)) for s in scs]
     labels = {w.name: w.label for w in ws}
     print()
     print("make compare, %s UTC, %.0f s; %s" % (datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
@@ -543,14 +561,14 @@ def main():
                                                 ", ".join("%s %s" % kv for kv in versions.items() if kv[1])))
     print(table([w.name for w in ws], labels, rows, results))
     print()
-    for i, s in enumerate(scs):
-        print("%s %s: %s" % (chr(ord("a") + i), s.id, s.title))
+    for s in scs:
+        print("%s %s: %s" % (s.letter, s.id, s.title))
         for w in ws:
             print("    %-28s %s" % (w.label, results[s.id][w.name]["verdict"]))
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump({"date": datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z", "versions": versions,
                    "wrappers": [{"name": w.name, "label": w.label, "exe": w.exe, "missing": w.missing} for w in ws],
-                   "scenarios": [{"id": s.id, "title": s.title} for s in scs],
+                   "scenarios": [{"letter": s.letter, "id": s.id, "title": s.title} for s in scs],
                    "results": results, "seconds": round(time.monotonic() - t0, 1)}, f, indent=1)
     print("\nraw results: %s" % os.path.join(a.out, "results.json"))
     return 0

@@ -2,6 +2,7 @@
 JSON line: {"ok": true|false, "error": "...", ...} and exits 0 unless it crashed.
 
   compareclient.py udp HOST PORT      one datagram to a UDP echo server, waits 3 s for it back
+  compareclient.py udpconn HOST PORT  the same on a connected socket: connect(), send(), recv()
   compareclient.py async HOST PORT    asyncio open_connection + GET /ok, 5 s at most; also
                                       reports the event loop's longest stall (a 5 ms ticker)"""
 
@@ -21,21 +22,26 @@ def error_text(e):
     return "%s: %s" % (errno.errorcode.get(e.errno, type(e).__name__), e.strerror) if e.errno else repr(e)
 
 
-def udp(host, port):
+def udp(host, port, connected):
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_DGRAM)
     s.settimeout(3)
     msg = b"compare-udp-%d" % time.monotonic_ns()
+    stage = "connect"
     try:
-        s.sendto(msg, (host, port))
-    except OSError as e:
-        return out(ok=False, stage="sendto", error=error_text(e))
-    try:
+        if connected:
+            s.connect((host, port))
+            stage = "send"
+            s.send(msg)
+        else:
+            stage = "sendto"
+            s.sendto(msg, (host, port))
+        stage = "recv"
         data, src = s.recvfrom(65536)
     except socket.timeout:
-        return out(ok=False, stage="recvfrom", error="no reply within 3 s")
+        return out(ok=False, stage=stage, error="no reply within 3 s")
     except OSError as e:
-        return out(ok=False, stage="recvfrom", error=error_text(e))
+        return out(ok=False, stage=stage, error=error_text(e))
     out(ok=data == msg, source=list(src[:2]), error=None if data == msg else "wrong reply %r" % data[:40])
 
 
@@ -75,8 +81,8 @@ async def async_main(host, port):
 
 def main():
     mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    if mode == "udp":
-        udp(host, port)
+    if mode in ("udp", "udpconn"):
+        udp(host, port, mode == "udpconn")
     elif mode == "async":
         asyncio.run(async_main(host, port))
     else:

@@ -18,8 +18,9 @@ pytestmark = [
 
 COMPARE = os.path.join(support.ROOT, "tests", "bench", "compare.py")
 EXPECTED = {
-    "tcp-ip": "proxied", "tcp-name": "proxied", "udp": "proxied", "dns-udp": "proxied", "asyncio": "proxied",
-    "tcp-ipv6": "proxied", "static": "refused", "proxy-down": "refused",
+    "tcp-ip": "proxied", "tcp-name": "proxied", "udp": "proxied", "udp-connected": "proxied",
+    "dns-udp": "proxied", "asyncio": "proxied", "tcp-ipv6": "proxied",
+    "static": "refused", "proxy-down": "refused",
 }
 
 
