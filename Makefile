@@ -3,6 +3,7 @@
 #   make check           unit tests + pytest integration suite (installs test deps as root)
 #   make check SANITIZE=1  the same, built with AddressSanitizer + UBSan into build/asan/
 #   make demo            start socks5d on loopback and fetch a page through socksify.sh
+#   make compare         socksify.sh next to proxychains4, torsocks, dante's socksify, tsocks (root)
 #   make install         socksify, socks5d, their man pages, a systemd unit (PREFIX, DESTDIR; see below)
 
 CC ?= cc
