@@ -535,6 +535,7 @@ def main():
     shutil.rmtree(workdir, ignore_errors=True)
     os.makedirs(workdir)
     net = Net(workdir)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("compare: terminated"))  # tear down on the way out
     results = {s.id: {} for s in scs}
     try:
         net.static_exe = build_static(a.out)
@@ -552,11 +553,14 @@ def main():
     finally:
         net.teardown()
     versions = {p: version(p) for p in ("proxychains4", "torsocks", "dante-client", "tsocks", "curl", "bind9-dnsutils")}
+    head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    versions = dict({"socksify": "git " + head.stdout.strip() if head.returncode == 0 else None}, **versions)
+    now = datetime.datetime.now(datetime.timezone.utc)
     scs = sorted(scs, key=lambda s: s.letter)
     rows = [(s.id, "%s %s" % (s.letter, s.id)) for s in scs]
     labels = {w.name: w.label for w in ws}
     print()
-    print("make compare, %s UTC, %.0f s; %s" % (datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
+    print("make compare, %s UTC, %.0f s; %s" % (now.strftime("%Y-%m-%d %H:%M"),
                                                 time.monotonic() - t0,
                                                 ", ".join("%s %s" % kv for kv in versions.items() if kv[1])))
     print(table([w.name for w in ws], labels, rows, results))
@@ -566,7 +570,7 @@ def main():
         for w in ws:
             print("    %-28s %s" % (w.label, results[s.id][w.name]["verdict"]))
     with open(os.path.join(a.out, "results.json"), "w") as f:
-        json.dump({"date": datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z", "versions": versions,
+        json.dump({"date": now.isoformat(timespec="seconds"), "versions": versions,
                    "wrappers": [{"name": w.name, "label": w.label, "exe": w.exe, "missing": w.missing} for w in ws],
                    "scenarios": [{"letter": s.letter, "id": s.id, "title": s.title} for s in scs],
                    "results": results, "seconds": round(time.monotonic() - t0, 1)}, f, indent=1)
