@@ -11,6 +11,8 @@ NAME resolves (ip netns exec bind-mounts /etc/netns/<ns>/hosts and resolv.conf o
 C's resolv.conf names the trap, its hosts file only localhost. C has routes to the targets and
 the trap through P: a wrapper that goes direct is not stopped, it is seen. An nftables table in
 C counts every TCP/UDP packet that leaves C for anything but the proxy (and those to the trap).
+The asyncio scenario goes through tests/integration/delayproxy.py in P, which delays every answer
+of socks5d by DELAY_MS: a wrapper that handshakes inside connect() stalls the event loop by two.
 
 Each scenario runs one program under each wrapper in C and gets a verdict: proxied, leaked (N
 packets direct), refused (a clean error, no packet out), failed (how), hang (the bounded wait
