@@ -202,6 +202,9 @@ ssize_t (*real_send)(int fd, const void *buf, size_t len, int flags) = fake_send
 ssize_t (*real_recv)(int fd, void *buf, size_t len, int flags) = fake_recv;
 int (*real_getsockopt)(int fd, int level, int name, void *val, socklen_t *len); /* handshake_run only */
 int (*real_poll)(struct pollfd *fds, nfds_t n, int timeout);
+/* a failover chain resolves a hop that becomes the first; a single proxy never does */
+int (*real_getaddrinfo)(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res);
+void (*real_freeaddrinfo)(struct addrinfo *res);
 
 void real_init(void)
 {
@@ -289,6 +292,7 @@ static void check_handshake(const uint8_t *data, size_t size)
 	size_t in_len = size - 2;
 
 	memset(&cfg, 0, sizeof cfg);
+	cfg.url.scheme = PROXY_SOCKS5; /* a single socks5:// proxy (chain.n 0: the url alone) */
 	cfg.url.has_auth = ctrl & 1;
 	cfg.pipeline = (ctrl & 16) ? CONFIG_PIPELINE_ON : CONFIG_PIPELINE_OFF; /* greeting+request at once */
 	if (cfg.url.has_auth) {

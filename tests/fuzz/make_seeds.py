@@ -123,8 +123,41 @@ def proxy_url():
         "socks5://[zz]",
         "socks5://h/path",
         "socks5://u:%zz@h",
+        "socks4://10.0.0.1:1080",
+        "socks4a://userid@proxy.lan",
+        "http://alice:secret@[::1]:3128",
+        "socks5://a:1080,socks4a://b:1081,http://u:p@c:3128",
+        "socks4://a,socks5://b",
+        "a, b ,c,d,e,f,g,h",
+        "a,b,c,d,e,f,g,h,i",
+        "a,,b",
     ]
     return [u.encode() for u in urls]
+
+
+def socks4_reply():
+    return [
+        b"\x00\x5a\x04\x38\x7f\x00\x00\x01",  # granted
+        b"\x00\x5b\x00\x00\x00\x00\x00\x00",  # rejected
+        b"\x04\x5c\x00\x00\x00\x00\x00\x00",  # VN 4, identd
+        b"\x00\x5a\x00\x50\x0a\x00\x00\x01SSH-2.0-x\r\n",  # with the tunnel's first bytes
+        b"\x05\x00", b"", b"\x00\x5a",
+    ]
+
+
+def http_head():
+    return [
+        b"HTTP/1.1 200 Connection established\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\nProxy-agent: tinyproxy/1.11.1\r\n\r\nSSH-2.0-banner\r\n",
+        b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"x\"\r\n"
+        b"Content-Length: 5\r\n\r\nbody!",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+        b"HTTP/1.0 401 Unauthorized\r\n\r\n",
+        b"HTTP/1.1 200\r\n\r\n",
+        b"HTTP/1.1 200 OK\n\n",
+        b"\x05\x00",
+        b"example.com",
+    ]
 
 
 def dest(family, ip, port):
@@ -187,7 +220,7 @@ def write(target, seeds):
 def main():
     for target, make in [("client_reply", client_reply), ("server_request", server_request),
                          ("udp_header", udp_header), ("proxy_url", proxy_url), ("no_proxy", no_proxy),
-                         ("hosts", hosts)]:
+                         ("hosts", hosts), ("socks4_reply", socks4_reply), ("http_head", http_head)]:
         write(target, make())
 
 
