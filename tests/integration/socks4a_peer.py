@@ -1,6 +1,8 @@
 """A minimal SOCKS4/SOCKS4a server: a test peer for the chain tests (no Debian package
-speaks SOCKS4a; danted speaks SOCKS4 only). CONNECT only, no identd. Prints
-"listening on 127.0.0.1:PORT", then one line per request:
+speaks SOCKS4a; danted speaks SOCKS4 only). CONNECT only, no identd.
+    socks4a_peer.py [NAME=IPV4]...
+resolves each NAME to IPV4 itself (other names by the system resolver). Prints
+"listening on 127.0.0.1:PORT" on stdout, then one line per request on stderr:
 "connect user=USERID target=HOST:PORT kind=4|4a result=ok|failed"."""
 
 import socket
@@ -34,6 +36,9 @@ def relay(a, b):
         pass
 
 
+NAMES = {}
+
+
 def serve(c):
     with c:
         head = c.recv(8, socket.MSG_WAITALL)
@@ -46,13 +51,13 @@ def serve(c):
         else:
             host, kind = socket.inet_ntoa(head[4:8]), "4"
         try:
-            up = socket.create_connection((host, port), timeout=5)
+            up = socket.create_connection((NAMES.get(host, host), port), timeout=5)
             up.settimeout(None)
         except OSError:
-            print("connect user=%s target=%s:%d kind=%s result=failed" % (user, host, port, kind), flush=True)
+            print("connect user=%s target=%s:%d kind=%s result=failed" % (user, host, port, kind), file=sys.stderr, flush=True)
             c.sendall(b"\0\x5b" + b"\0" * 6)
             return
-        print("connect user=%s target=%s:%d kind=%s result=ok" % (user, host, port, kind), flush=True)
+        print("connect user=%s target=%s:%d kind=%s result=ok" % (user, host, port, kind), file=sys.stderr, flush=True)
         c.sendall(b"\0\x5a" + head[2:4] + socket.inet_aton("0.0.0.0"))
         t = threading.Thread(target=relay, args=(up, c), daemon=True)
         t.start()
@@ -62,6 +67,9 @@ def serve(c):
 
 
 def main():
+    for a in sys.argv[1:]:
+        name, ip = a.split("=", 1)
+        NAMES[name] = ip
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     s.listen(128)
