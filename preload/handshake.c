@@ -365,7 +365,9 @@ typedef ssize_t (*decode_fn)(struct handshake *hs, const uint8_t *buf, size_t le
 static ssize_t recv_message(struct handshake *hs, int fd, decode_fn decode)
 {
 	for (;;) {
-		size_t room = sizeof hs->in - hs->in_len;
+		/* SOCKS replies are short: peek no more than the longest (an HTTP head may fill in[]) */
+		size_t cap = hs->state == HS_RECV_HTTP ? sizeof hs->in : 2 + SOCKS5_REQUEST_MAX;
+		size_t room = cap - hs->in_len;
 		ssize_t n = REAL(recv)(fd, hs->in + hs->in_len, room, MSG_PEEK | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -130,6 +130,22 @@ def test_failover_skips_a_dead_hop(three, httpd, bodies, dead):
     alive[1].wait_session("127.0.0.1:%d" % httpd.port, user="alice" if alive[1] is h3 else None)
 
 
+def test_failover_asyncio_dead_first_hop(three, httpd, bodies):
+    """Non-blocking connects rebuild the chain inside the program's own event loop."""
+    h1, h2, h3 = three
+    keep, port = support.closed_port()
+    try:
+        proxy = ",".join(["socks5://127.0.0.1:%d" % port, hop(h2, "localhost"), hop(h3, "localhost", "alice:s3cret")])
+        r = socksify(proxy, pyclient("asyncio", 10, "127.0.0.1", httpd.port, "body"), env=chain_env("failover"))
+    finally:
+        keep.close()
+    out = json_out(r)
+    bad = [x for x in out["results"] if not isinstance(x, dict) or x["sha256"] != bodies.sha("body")]
+    assert len(out["results"]) == 10 and not bad, bad[:3]
+    assert "warn: failover: hop 1 (socks5://127.0.0.1:%d) is dead" % port in r.err, r
+    h2.wait_session("localhost:%d" % h3.port, count=10)
+
+
 def test_failover_every_hop_dead(httpd):
     keeps = [support.closed_port() for _ in range(3)]
     try:
@@ -165,6 +181,20 @@ def test_check_says_only_the_first_hop_is_checked(three):
     r = support.run([support.WRAPPER, "--check", "-t", "5", "-x", chain_of(three)], env=support.base_env())
     assert "chain of 3 proxies: only hop 1 is checked" in r.out, r
     assert "proxy socks5://127.0.0.1:%d" % three[0].port in r.out, r
+
+
+def test_check_of_an_http_first_hop_tries_reachability(tinyproxy, httpd):
+    server, port = tinyproxy([httpd.port])
+    r = support.run([support.WRAPPER, "--check", "-t", "5", "-x", "http://127.0.0.1:%d" % port], env=support.base_env())
+    assert r.rc == 0, r
+    assert "http:// is not probed further: --check speaks SOCKS5" in r.out, r
+    keep, closed = support.closed_port()
+    try:
+        r = support.run([support.WRAPPER, "--check", "-t", "5", "-x", "http://127.0.0.1:%d" % closed],
+                        env=support.base_env())
+    finally:
+        keep.close()
+    assert r.rc == 1 and "unreachable" in r.out, r
 
 
 # ---- UDP needs a single socks5:// proxy -------------------------------------------------
