@@ -70,6 +70,16 @@ def client_reply():
         b"\x00\x09" + b"\x05\xff",
         b"\x00\x04" + b"\x05\x00" + replies[3] + b"program data",
     ]
+    # Through a chain (ctrl bit 5): socks5, then an HTTP head, then a SOCKS4 reply.
+    http_ok = b"HTTP/1.0 200 Connection established\r\nProxy-agent: x\r\n\r\n"
+    s4_ok = b"\x00\x5a\x00\x00\x00\x00\x00\x00"
+    seeds += [
+        b"\x28\x03" + b"\x05\x00" + replies[0] + http_ok + s4_ok + b"program data",
+        b"\x29\x05" + b"\x05\x02\x01\x00" + replies[2] + b"HTTP/1.1 100 Continue\r\n\r\n" + http_ok + s4_ok,
+        b"\x21\x02" + b"\x05\x02\x01\x00" + replies[0] + b"HTTP/1.1 407 Auth\r\nContent-Length: 3\r\n\r\nabc",
+        b"\x20\x07" + b"\x05\x00" + replies[0] + http_ok + b"\x00\x5b\x00\x00\x00\x00\x00\x00",
+        b"\x24\x01" + b"\x05\x00" + replies[1],  # UDP through a chain: refused before connecting
+    ]
     return seeds
 
 
