@@ -383,3 +383,48 @@ def test_mixed_chain_through_danted_socks4_by_address(start_socks5d, danted4, ht
     h1.wait_session("localhost:%d" % dport)
     d.wait_log(r"pass\(\d+\): tcp/connect .*127\.0\.0\.1\.%d" % h3.port)
     h3.wait_session("127.0.0.1:%d" % httpd.port)
+
+
+def test_http_hop_to_an_ipv6_target(tinyproxy, httpd, bodies):
+    server, port = tinyproxy([httpd.port])
+    out = json_out(socksify("http://127.0.0.1:%d" % port, pyclient("get", "::1", httpd.port, "body"), env=chain_env()))
+    assert out["sha256"] == bodies.sha("body") and out["peer"] == ["::1", httpd.port], out
+    server.wait_log(r"CONNECT \[::1\]:%d HTTP/1\.1" % httpd.port)
+
+
+def test_failover_past_a_hop_an_http_proxy_cannot_reach(start_socks5d, tinyproxy, httpd, bodies):
+    """tinyproxy answers 500 for a CONNECT to a dead hop: that hop is dropped, the rest used."""
+    h1, h3 = start_socks5d(listen=("127.0.0.1:0",)), start_socks5d(listen=("127.0.0.1:0",))
+    keep, dead = support.closed_port()
+    try:
+        tp, tp_port = tinyproxy([dead, h3.port])
+        proxy = "socks5://127.0.0.1:%d,http://localhost:%d,socks5://127.0.0.1:%d,socks5://127.0.0.1:%d" % (
+            h1.port, tp_port, dead, h3.port)
+        r = socksify(proxy, pyclient("get", "127.0.0.1", httpd.port, "body"), env=chain_env("failover"))
+        strict = socksify(proxy, pyclient("connect", "127.0.0.1", httpd.port), env=chain_env())
+    finally:
+        keep.close()
+    out = json_out(r)
+    assert out["sha256"] == bodies.sha("body"), out
+    assert re.search(r"warn: failover: hop 3 \(socks5://127\.0\.0\.1:%d\) is dead \(hop 2 \(http://localhost:%d\) "
+                     r"cannot reach hop 3 .*: 'HTTP/1\.\d 5\d\d " % (dead, tp_port), r.err), r
+    tp.wait_log(r"CONNECT 127\.0\.0\.1:%d HTTP/1\.1" % h3.port)
+    h3.wait_session("127.0.0.1:%d" % httpd.port)
+    assert json_out(strict)["errno"] == "ECONNREFUSED", strict
+    assert "hop 2 (http://localhost:%d) cannot reach hop 3" % tp_port in strict.err, strict
+
+
+def test_chain_from_a_config_file(three, httpd, bodies, tmp_path):
+    h1, h2, h3 = three
+    keep, dead = support.closed_port()
+    conf = tmp_path / "socksify.conf"
+    conf.write_text("proxy = socks5://127.0.0.1:%d, %s, %s\nchain = failover\nno-proxy = \"\"\n" % (
+        dead, hop(h2, "localhost"), hop(h3, "localhost", "alice:s3cret")))
+    conf.chmod(0o600)
+    try:
+        r = support.run([support.WRAPPER, "--config", str(conf), "-v", "--"] +
+                        pyclient("get", "127.0.0.1", httpd.port, "body"), env=support.base_env())
+    finally:
+        keep.close()
+    assert json_out(r)["sha256"] == bodies.sha("body"), r
+    assert "failover: hop 1" in r.err, r
