@@ -233,8 +233,10 @@ void handshake_init(struct handshake *hs, const struct config *cfg, const struct
 		hs->hop_url = chain_hops(cfg, &hs->nchain);
 		return;
 	}
-	if (!choose_path(hs))
-		fail_request(hs, ECONNREFUSED, "%s", "no hop of the chain can be reached");
+	if (!choose_path(hs)) { /* only when no hop could be resolved to start from */
+		fail_request(hs, ECONNREFUSED, "%s", "");
+		set_why(hs, "%s", "no hop of the chain can be reached (none resolves)");
+	}
 }
 
 static void queue(struct handshake *hs, ssize_t n, enum hs_state next)
@@ -486,6 +488,8 @@ static enum hs_result hop_done(struct handshake *hs)
 {
 	if (hs->hop + 1 < hs->nhops) {
 		hs->hop++;
+		if (hs->failover)
+			hs->hop_since_ms = monotonic_ms();
 		return start_hop(hs);
 	}
 	hs->state = HS_DONE;
@@ -555,6 +559,8 @@ static enum hs_result step_connect(struct handshake *hs, int fd)
 	}
 	if (REAL(connect)(fd, to, tolen) < 0 && errno != EINPROGRESS && errno != EINTR)
 		return fail(hs, ECONNREFUSED, "cannot reach the proxy: %s", strerror(errno));
+	if (hs->failover)
+		hs->hop_since_ms = monotonic_ms();
 	hs->hop = 0;
 	return start_hop(hs);
 }
@@ -699,20 +705,57 @@ void handshake_restart(struct handshake *hs, int fd)
 	handshake_init(hs, hs->cfg, hs->proxy, hs->proxylen, hs->cmd, &target);
 }
 
-long long handshake_timer(const struct handshake *hs)
+static long long stall_timer(const struct handshake *hs)
 {
 	return hs->state == HS_RECV_METHOD || hs->state == HS_RECV_REPLY ? hs->stall_at_ms : 0;
 }
 
+/* Waiting for the last hop's answer about the target: that takes what it takes. */
+static int awaits_target_reply(const struct handshake *hs)
+{
+	return hs->hop + 1 == hs->nhops &&
+	       (hs->state == HS_RECV_REPLY || hs->state == HS_RECV_SOCKS4 || hs->state == HS_RECV_HTTP);
+}
+
+static int hop_budget_ms(const struct handshake *hs)
+{
+	int ms = hs->cfg->timeout_ms / hs->nchain;
+	return ms > 100 ? ms : 100;
+}
+
+/* Failover: a hop that does not answer within its share of the deadline is dead too. */
+static long long hop_timer(const struct handshake *hs)
+{
+	if (!hs->failover || !hs->hop_since_ms || hs->state == HS_CONNECT || hs->state == HS_DONE ||
+	    hs->state == HS_FAILED || awaits_target_reply(hs))
+		return 0;
+	return hs->hop_since_ms + hop_budget_ms(hs);
+}
+
+long long handshake_timer(const struct handshake *hs)
+{
+	long long s = stall_timer(hs), h = hop_timer(hs);
+	return !s ? h : !h ? s : s < h ? s : h;
+}
+
 int handshake_check_timer(struct handshake *hs, long long now_ms)
 {
-	long long t = handshake_timer(hs);
-	if (!t || now_ms < t)
+	long long stall = stall_timer(hs), hop = hop_timer(hs);
+	if (stall && now_ms >= stall) {
+		atomic_store_explicit(&pipeline_refused, 1, memory_order_relaxed);
+		fail(hs, ETIMEDOUT, "%s", "proxy answered the greeting but not the pipelined request");
+		hs->blame = -1;
+		hs->stalled = 1;
+		return 1;
+	}
+	if (!hop || now_ms < hop)
 		return 0;
-	atomic_store_explicit(&pipeline_refused, 1, memory_order_relaxed);
-	fail(hs, ETIMEDOUT, "%s", "proxy answered the greeting but not the pipelined request");
-	hs->blame = -1;
-	hs->stalled = 1;
+	char t[100];
+	snprintf(t, sizeof t, "no answer within %d ms (SOCKSIFY_TIMEOUT / %d hops)", hop_budget_ms(hs), hs->nchain);
+	if (hs->state == HS_RECV_REPLY || hs->state == HS_RECV_SOCKS4 || hs->state == HS_RECV_HTTP)
+		fail_reply(hs, ETIMEDOUT, t); /* its CONNECT to the next hop hangs: that hop is the silent one */
+	else
+		fail(hs, ETIMEDOUT, "%s", t);
 	return 1;
 }
 
@@ -737,8 +780,11 @@ int handshake_run(struct handshake *hs, int fd, long long deadline_ms)
 			handshake_fail_timeout(hs);
 			return ETIMEDOUT;
 		}
-		if (handshake_check_timer(hs, now))
-			return hs->err;
+		if (handshake_check_timer(hs, now)) {
+			if (hs->stalled)
+				return hs->err;
+			continue; /* a silent hop: the next step fails over, or reports it */
+		}
 		if (t && t < until)
 			until = t;
 		long long left = until - now;

@@ -8,9 +8,10 @@
  * was (greeting and request pipelined when allowed); hops of a chain are
  * spoken to one message at a time. UDP ASSOCIATE and BIND need a single
  * socks5:// hop: otherwise the machine fails at once with EOPNOTSUPP.
- * In failover mode (SOCKSIFY_CHAIN=failover) a dead hop is left out and the
- * chain rebuilt on a fresh connection of the same fd; dead hops are
- * remembered by the process for a while (HS_DEAD_HOP_MS).
+ * In failover mode (SOCKSIFY_CHAIN=failover) a dead hop (unreachable, refused
+ * by the hop before it, or silent for SOCKSIFY_TIMEOUT / hops) is left out and
+ * the chain rebuilt on a fresh connection of the same fd; dead hops are
+ * remembered by the process for a while (HS_DEAD_HOP_MS) and tried last.
  *
  * handshake_step() does only non-blocking I/O and says what it waits for, so
  * the same machine can be driven by a blocking loop with a deadline (today,
@@ -73,6 +74,7 @@ struct handshake {
 	const struct proxy_url *hop_url; /* the hop being spoken to */
 	struct socks5_addr next; /* what it is asked to reach: the next hop, or the target */
 	int http_status;
+	long long hop_since_ms; /* failover: when the hop being spoken to was connected to */
 	struct socks5_addr target;
 	uint8_t rep; /* the proxy's REP once received (SOCKS4: CD) */
 	struct socks5_addr bound; /* BND.ADDR/BND.PORT of a successful reply */
@@ -104,11 +106,14 @@ void handshake_fail_timeout(struct handshake *hs);
 int handshake_run(struct handshake *hs, int fd, long long deadline_ms);
 
 /* The time (CLOCK_MONOTONIC ms) at which a pipelined request counts as
- * stalled, or 0 if no such timer runs. An event loop waits no longer. */
+ * stalled, or a failover chain's hop as silent (it had SOCKSIFY_TIMEOUT / hops
+ * to answer), or 0 if no such timer runs. An event loop waits no longer. */
 long long handshake_timer(const struct handshake *hs);
 
-/* At or past the timer: fails hs with stalled = 1 (the caller retries on a
- * fresh connection; this process pipelines no more) and returns 1; else 0. */
+/* At or past the timer: fails hs and returns 1; else 0. After a stall,
+ * stalled = 1: the caller retries on a fresh connection (this process
+ * pipelines no more). After a silent hop, the caller steps hs again:
+ * failover drops the hop and rebuilds the chain, or reports the failure. */
 int handshake_check_timer(struct handshake *hs, long long now_ms);
 
 /* Undoes fd's connection to the proxy (connect AF_UNSPEC): the socket can be

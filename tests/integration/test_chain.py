@@ -146,6 +146,54 @@ def test_failover_asyncio_dead_first_hop(three, httpd, bodies):
     h2.wait_session("localhost:%d" % h3.port, count=10)
 
 
+def silent_port():
+    """A port that accepts connections (the kernel does) and never answers: a hung proxy.
+    Returns (socket, port): keep the socket open while it must stay silent."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    return s, s.getsockname()[1]
+
+
+@pytest.mark.parametrize("silent, client", [(0, "get"), (1, "get"), (0, "asyncio")])
+def test_failover_skips_a_silent_hop(three, httpd, bodies, silent, client):
+    """A hop that accepts but never answers gets SOCKSIFY_TIMEOUT / hops (here 3 s / 3) and is
+    dropped: the first hop itself, or the second one, which the first reaches but which stays
+    silent. Blocking connect and an event loop alike."""
+    h1, h2, h3 = three
+    keep, port = silent_port()
+    urls = [hop(h1), hop(h2, "localhost"), hop(h3, "localhost", "alice:s3cret")]
+    urls[silent] = "socks5://%s:%d" % ("127.0.0.1" if silent == 0 else "localhost", port)
+    args = ("get", "127.0.0.1", httpd.port, "body") if client == "get" else ("asyncio", 5, "127.0.0.1", httpd.port,
+                                                                              "body")
+    t0 = time.monotonic()
+    try:
+        r = socksify(",".join(urls), pyclient(*args), env=chain_env("failover", SOCKSIFY_TIMEOUT="3"))
+    finally:
+        keep.close()
+    elapsed = time.monotonic() - t0
+    out = json_out(r)
+    results = [out] if client == "get" else out["results"]
+    assert all(isinstance(x, dict) and x["sha256"] == bodies.sha("body") for x in results), out
+    assert "warn: failover: hop %d (%s) is dead (hop %d (%s): no answer within 1000 ms (SOCKSIFY_TIMEOUT / 3 hops))" % (
+        silent + 1, urls[silent], silent + 1, urls[silent]) in r.err, r
+    assert 0.9 < elapsed < 3 * support.SLOW + 1, elapsed
+    h3.wait_session("127.0.0.1:%d" % httpd.port, user="alice", count=len(results))
+
+
+def test_strict_chain_waits_the_whole_timeout_for_a_silent_hop(three, httpd):
+    h1, h2, h3 = three
+    keep, port = silent_port()
+    try:
+        proxy = ",".join([hop(h1), "socks5://localhost:%d" % port, hop(h3, "localhost", "alice:s3cret")])
+        r = socksify(proxy, pyclient("connect", "127.0.0.1", httpd.port), env=chain_env(SOCKSIFY_TIMEOUT="1.5"))
+    finally:
+        keep.close()
+    out = json_out(r)
+    assert out["errno"] == "ETIMEDOUT" and out["elapsed"] >= 1.4, out
+    assert "hop 2 (socks5://localhost:%d): no answer in time (SOCKSIFY_TIMEOUT)" % port in r.err, r
+
+
 def test_failover_every_hop_dead(httpd):
     keeps = [support.closed_port() for _ in range(3)]
     try:
