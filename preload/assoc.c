@@ -101,10 +101,16 @@ static int reaches_ipv4(int fd)
 
 struct udp_assoc *assoc_open(int fd, int domain, const struct config *c, int *err)
 {
-	char relay_text[300];
+	char relay_text[300], why[64];
 	if (!c->proxy_ok) {
 		log_error("UDP datagram refused: no usable proxy (see SOCKSIFY_PROXY above)");
 		*err = ECONNREFUSED;
+		return NULL;
+	}
+	if (!handshake_single_socks5(c, why, sizeof why)) {
+		/* as for a proxy without UDP (REP 07): the datagram is refused, never sent direct */
+		log_error("UDP datagram refused: UDP needs a single socks5:// proxy; SOCKSIFY_PROXY is %s", why);
+		*err = EOPNOTSUPP;
 		return NULL;
 	}
 	int ctrl = socket(c->proxy_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -100,11 +100,10 @@ static int advance(struct pending *p, long long now)
 {
 	enum hs_result r = handshake_step(&p->hs, p->fd);
 	if ((r == HS_WANT_READ || r == HS_WANT_WRITE) && handshake_check_timer(&p->hs, now))
-		r = now < p->deadline_ms ? restart(p) : HS_ERROR;
+		r = !p->hs.stalled ? handshake_step(&p->hs, p->fd) /* a silent hop: fail over */
+		    : now < p->deadline_ms ? restart(p) : HS_ERROR;
 	if ((r == HS_WANT_READ || r == HS_WANT_WRITE) && now >= p->deadline_ms) {
-		p->hs.state = HS_FAILED;
-		p->hs.err = ETIMEDOUT;
-		snprintf(p->hs.why, sizeof p->hs.why, "proxy did not answer in time (SOCKSIFY_TIMEOUT)");
+		handshake_fail_timeout(&p->hs);
 		r = HS_ERROR;
 	}
 	if (r == HS_OK)

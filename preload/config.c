@@ -145,6 +145,18 @@ static void config_pipeline(struct config *c)
 		log_error("SOCKSIFY_PIPELINE='%s' is not auto, on or off; using auto", s);
 }
 
+static void config_chain_mode(struct config *c)
+{
+	const char *s = getenv("SOCKSIFY_CHAIN");
+	c->chain_mode = CONFIG_CHAIN_STRICT;
+	if (!s || !*s || strcmp(s, "strict") == 0)
+		return;
+	if (strcmp(s, "failover") == 0)
+		c->chain_mode = CONFIG_CHAIN_FAILOVER;
+	else
+		log_error("SOCKSIFY_CHAIN='%s' is not strict or failover; using strict", s);
+}
+
 static void config_load(void)
 {
 	struct config *c = &config;
@@ -165,21 +177,25 @@ static void config_load(void)
 	config_no_proxy(c);
 	config_dns(c);
 	config_pipeline(c);
+	config_chain_mode(c);
 
 	const char *p = getenv("SOCKSIFY_PROXY");
 	if (!p || !*p) {
 		log_error("SOCKSIFY_PROXY is not set; connections will fail rather than go direct");
 		return;
 	}
-	if (proxy_url_parse(p, &c->url, err, sizeof err) < 0) {
+	if (proxy_chain_parse(p, &c->chain, err, sizeof err) < 0) {
 		log_error("SOCKSIFY_PROXY: %s; connections will fail rather than go direct", err);
 		return;
 	}
-	proxy_url_format_safe(&c->url, c->proxy_text, sizeof c->proxy_text);
+	c->url = c->chain.hop[0];
+	proxy_chain_format_safe(&c->chain, c->proxy_text, sizeof c->proxy_text);
 	if (resolve_proxy(c) < 0)
 		return;
 	c->proxy_ok = 1;
-	log_debug("proxy %s, timeout %d ms, %zu exclusions", c->proxy_text, c->timeout_ms, c->no_proxy.n);
+	log_debug("proxy %s%s, timeout %d ms, %zu exclusions", c->proxy_text,
+		  c->chain.n < 2 ? "" : c->chain_mode == CONFIG_CHAIN_FAILOVER ? " (failover chain)" : " (strict chain)",
+		  c->timeout_ms, c->no_proxy.n);
 }
 
 const struct config *config_get(void)

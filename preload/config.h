@@ -19,12 +19,19 @@ enum {
 	CONFIG_PIPELINE_AUTO, /* pipelined until a proxy stalls on it, then never again (default) */
 };
 
+enum {
+	CONFIG_CHAIN_STRICT, /* every hop, in order; any dead hop fails the connect (default) */
+	CONFIG_CHAIN_FAILOVER, /* dead hops are left out, in order; at least one must be alive */
+};
+
 struct config {
 	int proxy_ok; /* 0: none or malformed; every proxied call fails closed */
-	struct proxy_url url;
-	struct sockaddr_storage proxy_addr; /* resolved once */
+	struct proxy_url url; /* the first hop (the only one, but for a chain) */
+	struct proxy_chain chain; /* SOCKSIFY_PROXY's hops; chain.hop[0] == url */
+	int chain_mode; /* SOCKSIFY_CHAIN: CONFIG_CHAIN_* */
+	struct sockaddr_storage proxy_addr; /* the first hop's, resolved once */
 	socklen_t proxy_addrlen;
-	char proxy_text[300]; /* for log lines, password hidden */
+	char proxy_text[1024]; /* for log lines, passwords hidden: the hops, comma-separated */
 	int timeout_ms; /* deadline for the whole proxy handshake */
 	int pipeline; /* SOCKSIFY_PIPELINE: CONFIG_PIPELINE_* */
 	struct netlist no_proxy; /* destinations that go direct */

@@ -1,7 +1,11 @@
-/* proxyurl.c - socks5://[user:pass@]host[:port][/] URLs.
+/* proxyurl.c - socks5://[user:pass@]host[:port][/] URLs (also socks5h, socks4, socks4a, http),
+ * and comma-separated chains of them.
  *
  * Decided once:
  *  - no scheme ("host:port", as proxychains and curl users type it) means socks5://;
+ *  - the port defaults to 1080, or 80 for http:// (the scheme's own);
+ *  - socks4/socks4a take a user id alone (USER@host, sent as the SOCKS4 USERID);
+ *    socks5 and http take user:password (RFC 1929; HTTP Basic);
  *  - user info ends at the last '@', so a raw '@', ':' or '/' in a password
  *    still works; the user name ends at the first ':' (write %3A in a name);
  *  - error texts never quote the user info, so passwords stay out of logs.
@@ -17,6 +21,7 @@
 #include "parse_error.h"
 
 #define PROXY_DEFAULT_PORT 1080
+#define HTTP_DEFAULT_PORT 80
 #define QUOTE_MAX 64 /* longest piece of the input quoted in an error */
 
 
@@ -54,8 +59,15 @@ static int parse_scheme(const char **s, enum proxy_scheme *scheme, char *err, si
 		*scheme = PROXY_SOCKS5;
 	else if (n == 7 && strncasecmp(*s, "socks5h", 7) == 0)
 		*scheme = PROXY_SOCKS5H;
+	else if (n == 6 && strncasecmp(*s, "socks4", 6) == 0)
+		*scheme = PROXY_SOCKS4;
+	else if (n == 7 && strncasecmp(*s, "socks4a", 7) == 0)
+		*scheme = PROXY_SOCKS4A;
+	else if (n == 4 && strncasecmp(*s, "http", 4) == 0)
+		*scheme = PROXY_HTTP;
 	else
-		return parse_error(err, errlen, "unsupported scheme '%.*s' (use socks5:// or socks5h://)",
+		return parse_error(err, errlen,
+				 "unsupported scheme '%.*s' (use socks5://, socks5h://, socks4://, socks4a:// or http://)",
 				 quote_len(n), *s);
 	*s += n + 3;
 	return 0;
@@ -78,7 +90,8 @@ static int percent_decode(const char *s, size_t n, char *out, const char *what, 
 	size_t o = 0;
 
 	if (n == 0)
-		return parse_error(err, errlen, "empty %s (RFC 1929 needs 1-255 bytes)", what);
+		return parse_error(err, errlen, "empty %s (%s 1-255 bytes)", what,
+				 strcmp(what, "user id") == 0 ? "needs" : "RFC 1929 needs");
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		if (c == '%') {
@@ -100,11 +113,20 @@ static int percent_decode(const char *s, size_t n, char *out, const char *what, 
 	return 0;
 }
 
-/* user:pass, both required by RFC 1929. */
+/* user:pass, both required by RFC 1929; a SOCKS4 user id alone. */
 static int parse_userinfo(const char *s, size_t n, struct proxy_url *u, char *err, size_t errlen)
 {
 	const char *colon = memchr(s, ':', n);
 
+	if (u->scheme == PROXY_SOCKS4 || u->scheme == PROXY_SOCKS4A) {
+		if (colon)
+			return parse_error(err, errlen, "%s:// takes a user id alone (%s://USERID@host), no password",
+					 proxy_scheme_name(u->scheme), proxy_scheme_name(u->scheme));
+		if (percent_decode(s, n, u->user, "user id", err, errlen) < 0)
+			return -1;
+		u->has_auth = 1;
+		return 0;
+	}
 	if (!colon)
 		return parse_error(err, errlen, "user name without password (RFC 1929 needs user:password@)");
 	if (percent_decode(s, (size_t)(colon - s), u->user, "user name", err, errlen) < 0)
@@ -201,7 +223,7 @@ static int parse_hostport(const char *s, size_t n, struct proxy_url *u, char *er
 		return -1;
 	s += used;
 	n -= (size_t)used;
-	u->port = PROXY_DEFAULT_PORT;
+	u->port = u->scheme == PROXY_HTTP ? HTTP_DEFAULT_PORT : PROXY_DEFAULT_PORT;
 	if (n == 0)
 		return 0;
 	if (s[0] != ':')
@@ -269,11 +291,114 @@ char *proxy_url_format_safe(const struct proxy_url *u, char *buf, size_t cap)
 		snprintf(buf, cap, "(none)");
 		return buf;
 	}
-	scheme = u->scheme == PROXY_SOCKS5H ? "socks5h" : "socks5";
+	scheme = proxy_scheme_name(u->scheme);
 	v6 = strchr(u->host, ':') != NULL;
 	if (u->has_auth)
 		percent_encode(u->user, user, sizeof user);
-	snprintf(buf, cap, "%s://%s%s%s%s%s:%u", scheme, u->has_auth ? user : "", u->has_auth ? ":***@" : "",
-		 v6 ? "[" : "", u->host, v6 ? "]" : "", u->port);
+	snprintf(buf, cap, "%s://%s%s%s%s%s:%u", scheme, u->has_auth ? user : "",
+		 !u->has_auth ? "" : u->pass[0] ? ":***@" : "@", v6 ? "[" : "", u->host, v6 ? "]" : "", u->port);
+	return buf;
+}
+
+const char *proxy_scheme_name(enum proxy_scheme s)
+{
+	switch (s) {
+	case PROXY_SOCKS5H:
+		return "socks5h";
+	case PROXY_SOCKS4:
+		return "socks4";
+	case PROXY_SOCKS4A:
+		return "socks4a";
+	case PROXY_HTTP:
+		return "http";
+	default:
+		return "socks5";
+	}
+}
+
+int proxy_url_is_socks5(const struct proxy_url *u)
+{
+	return u->scheme == PROXY_SOCKS5 || u->scheme == PROXY_SOCKS5H;
+}
+
+/* A SOCKS4 request carries an IPv4 address: the hop after a socks4:// one must be given as one. */
+static int socks4_reaches(const struct proxy_url *next)
+{
+	struct in_addr a4;
+	return inet_pton(AF_INET, next->host, &a4) == 1;
+}
+
+int proxy_chain_parse(const char *s, struct proxy_chain *out, char *err, size_t errlen)
+{
+	struct proxy_chain c;
+	char item[2048], why[256];
+	size_t total = 1;
+
+	if (!s || !*s)
+		return parse_error(err, errlen, "empty proxy URL");
+	for (const char *p = s; *p; p++)
+		total += *p == ',';
+	if (total == 1) { /* one URL: exactly proxy_url_parse */
+		memset(&c, 0, sizeof c);
+		if (proxy_url_parse(s, &c.hop[0], err, errlen) < 0)
+			return -1;
+		c.n = 1;
+		if (out)
+			*out = c;
+		return 0;
+	}
+	if (total > PROXY_CHAIN_MAX)
+		return parse_error(err, errlen, "%zu proxies in the chain; at most %d", total, PROXY_CHAIN_MAX);
+	memset(&c, 0, sizeof c);
+	for (;;) {
+		size_t n = strcspn(s, ",");
+		const char *b = s, *e = s + n;
+		while (b < e && (*b == ' ' || *b == '\t'))
+			b++;
+		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (b == e)
+			return parse_error(err, errlen, "hop %zu of %zu: empty (two commas, or one at an end)", c.n + 1,
+					 total);
+		if ((size_t)(e - b) >= sizeof item)
+			return parse_error(err, errlen, "hop %zu of %zu: URL longer than %zu bytes", c.n + 1, total,
+					 sizeof item - 1);
+		memcpy(item, b, (size_t)(e - b));
+		item[e - b] = '\0';
+		if (proxy_url_parse(item, &c.hop[c.n], why, sizeof why) < 0)
+			return parse_error(err, errlen, "hop %zu of %zu: %s", c.n + 1, total, why);
+		c.n++;
+		if (!s[n])
+			break;
+		s += n + 1;
+	}
+	for (size_t i = 0; i + 1 < c.n; i++)
+		if (c.hop[i].scheme == PROXY_SOCKS4 && !socks4_reaches(&c.hop[i + 1]))
+			return parse_error(err, errlen,
+					 "hop %zu of %zu is a socks4:// proxy, which cannot reach hop %zu by %s "
+					 "(SOCKS4 carries IPv4 addresses only; use socks4a:// or an IPv4 address)",
+					 i + 1, c.n, i + 2, strchr(c.hop[i + 1].host, ':') ? "an IPv6 address" : "name");
+	if (out)
+		*out = c;
+	return 0;
+}
+
+char *proxy_chain_format_safe(const struct proxy_chain *c, char *buf, size_t cap)
+{
+	char one[1100];
+	size_t off = 0;
+
+	if (!buf || cap == 0)
+		return buf;
+	buf[0] = '\0';
+	for (size_t i = 0; c && i < c->n && off + 1 < cap; i++) {
+		proxy_url_format_safe(&c->hop[i], one, sizeof one);
+		int w = snprintf(buf + off, cap - off, "%s%s", i ? "," : "", one);
+		if (w < 0)
+			break;
+		off += (size_t)w < cap - off ? (size_t)w : cap - off - 1;
+	}
+	if (!c)
+		snprintf(buf, cap, "(none)");
 	return buf;
 }

@@ -9,7 +9,8 @@ set -eu
 # package:how-to-tell-it-is-installed (a command on PATH/sbin, a file, or a python module).
 # The last four are for the remote-DNS and UDP tests (dig, git over HTTP, a DNS server
 # in python, a Java client); musl-tools builds the launcher static and small (faster start),
-# strace shows that the wrapper forks nothing; man-db and groff-base render the man pages.
+# strace shows that the wrapper forks nothing; man-db and groff-base render the man pages;
+# tinyproxy is the HTTP CONNECT hop of the chain tests.
 checks='
 python3:cmd:/usr/bin/python3
 python3-pytest:py:pytest
@@ -34,6 +35,7 @@ musl-tools:cmd:musl-gcc
 strace:cmd:strace
 man-db:cmd:man
 groff-base:cmd:groff
+tinyproxy:cmd:tinyproxy
 '
 # make bench and make compare also run the peers users compare us with (bench draws a chart).
 if [ "${1:-}" = bench ]; then
@@ -76,7 +78,7 @@ fi
 
 echo "install-deps: installing:$missing"
 
-# Packaged daemons (danted, microsocks) must not start as services on their default
+# Packaged daemons (danted, microsocks, tinyproxy) must not start as services on their default
 # ports: a policy-rc.d that denies every start, for the duration of the install only.
 policy=/usr/sbin/policy-rc.d
 made_policy=
@@ -97,4 +99,5 @@ apt-get install -y -q --no-install-recommends $missing
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
 	case " $missing " in *" dante-server "*) systemctl disable --now danted >/dev/null 2>&1 || true ;; esac
 	case " $missing " in *" microsocks "*) systemctl disable --now microsocks >/dev/null 2>&1 || true ;; esac
+	case " $missing " in *" tinyproxy "*) systemctl disable --now tinyproxy >/dev/null 2>&1 || true ;; esac
 fi

@@ -472,3 +472,24 @@ int check_proxy(const struct proxy_url *url, const char *target, double timeout_
 	printf(")\n");
 	return 0;
 }
+
+int check_chain(const struct proxy_chain *chain, const char *target, double timeout_secs)
+{
+	const struct proxy_url *first = &chain->hop[0];
+	struct probe p = { .url = first, .timeout = timeout_secs };
+	struct conn c;
+	char safe[700];
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (chain->n > 1)
+		printf("chain of %zu proxies: only hop 1 is checked (the others are reached through it)\n", chain->n);
+	if (proxy_url_is_socks5(first))
+		return check_proxy(first, target, timeout_secs);
+	proxy_url_format_safe(first, safe, sizeof safe);
+	if (reach_proxy(&p, &c, safe) < 0)
+		return problems("the proxy is unreachable");
+	conn_close(&c);
+	printf("%s:// is not probed further: --check speaks SOCKS5\n", proxy_scheme_name(first->scheme));
+	printf("result: OK for TCP (reachable; not probed)\n");
+	return 0;
+}

@@ -27,12 +27,16 @@ static const char usage_text[] =
 	"       socksify --check [-x URL] [-t SECS] [--check-target HOST:PORT]\n"
 	"       (./socksify.sh in the source tree)\n"
 	"\n"
-	"Run COMMAND with its TCP connections sent through a SOCKS5 proxy (LD_PRELOAD).\n"
+	"Run COMMAND with its TCP connections sent through a SOCKS5 proxy, or a chain of proxies (LD_PRELOAD).\n"
 	"Nothing goes direct: if the proxy is unusable, connections fail.\n"
 	"\n"
 	"Options:\n"
 	"  -x, --proxy URL       proxy, socks5://[user:pass@]host[:port] (socks5h:// is the same;\n"
 	"                        IPv6 as socks5://[::1]:1080). Default: $SOCKSIFY_PROXY\n"
+	"                        Also socks4://, socks4a://, http:// (HTTP CONNECT), and chains:\n"
+	"                        URL,URL,... (up to 8 hops; the first is connected to directly)\n"
+	"      --chain MODE      strict (default: every hop, in order) or failover (dead hops are\n"
+	"                        skipped, in order; at least one must be alive)\n"
 	"  -t, --timeout SECS    deadline for reaching the proxy and its answer (default 10)\n"
 	"  -n, --no-proxy LIST   addresses/CIDRs that go direct, comma separated\n"
 	"                        (default 127.0.0.0/8,::1; \"\" sends everything to the proxy)\n"
@@ -50,11 +54,11 @@ static const char usage_text[] =
 	"  -h, --help            show this help\n"
 	"  -V, --version         show the version\n"
 	"\n"
-	"Environment: SOCKSIFY_PROXY, SOCKSIFY_TIMEOUT, SOCKSIFY_NO_PROXY, SOCKSIFY_LOG\n"
+	"Environment: SOCKSIFY_PROXY, SOCKSIFY_CHAIN, SOCKSIFY_TIMEOUT, SOCKSIFY_NO_PROXY, SOCKSIFY_LOG\n"
 	"(none|error|warn|info|debug), SOCKSIFY_LOG_FILE, SOCKSIFY_LIB (library to preload).\n"
 	"Options win over the environment, which wins over the config files: /etc/socksify.conf,\n"
 	"then $XDG_CONFIG_HOME/socksify/config (~/.config/...); 'key = value' lines, keys\n"
-	"proxy, timeout, no-proxy, log, log-file, pipeline (auto|on|off), dns (remote|local).\n"
+	"proxy, chain, timeout, no-proxy, log, log-file, pipeline (auto|on|off), dns (remote|local).\n"
 	"\n"
 	"Shell mode: '. socksify on [OPTIONS]' socksifies every command the current shell runs\n"
 	"(bash, dash, zsh); '. socksify off' undoes it. Static, setuid and Go programs run from\n"
@@ -62,7 +66,8 @@ static const char usage_text[] =
 	"\n"
 	"Examples:\n"
 	"  socksify -x socks5://127.0.0.1:1080 curl http://example.com/\n"
-	"  SOCKSIFY_PROXY=socks5://alice:secret@proxy:1080 socksify git fetch\n";
+	"  SOCKSIFY_PROXY=socks5://alice:secret@proxy:1080 socksify git fetch\n"
+	"  socksify -x socks5://10.0.0.1:1080,http://u:p@web-proxy:3128 curl http://example.com/\n";
 
 __attribute__((noreturn, format(printf, 2, 3))) static void die(int status, const char *fmt, ...);
 
@@ -122,6 +127,7 @@ static int parse_options(char **argv, struct options *o)
 		{ "-t", "--timeout", "SOCKSIFY_TIMEOUT" },
 		{ "-n", "--no-proxy", "SOCKSIFY_NO_PROXY" },
 		{ NULL, "--log-file", "SOCKSIFY_LOG_FILE" },
+		{ NULL, "--chain", "SOCKSIFY_CHAIN" },
 	};
 	int i = 1;
 	for (; argv[i]; i++) {
@@ -303,7 +309,7 @@ static const struct {
 } config_keys[] = {
 	{ "proxy", "SOCKSIFY_PROXY" },	     { "timeout", "SOCKSIFY_TIMEOUT" },	  { "no-proxy", "SOCKSIFY_NO_PROXY" },
 	{ "log", "SOCKSIFY_LOG" },	     { "log-file", "SOCKSIFY_LOG_FILE" }, { "pipeline", "SOCKSIFY_PIPELINE" },
-	{ "dns", "SOCKSIFY_DNS" },
+	{ "dns", "SOCKSIFY_DNS" },	     { "chain", "SOCKSIFY_CHAIN" },
 };
 #define N_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -321,12 +327,16 @@ static const char *config_value_error(const char *key, const char *v, int *passw
 	static const char *const logs[] = { "none", "error", "warn", "info", "debug", NULL };
 	static const char *const pipelines[] = { "auto", "on", "off", "1", "0", NULL };
 	static const char *const dnses[] = { "remote", "local", NULL };
-	struct proxy_url url;
+	static const char *const chains[] = { "strict", "failover", NULL };
+	static struct proxy_chain chain;
 	char *end;
 	if (strcmp(key, "proxy") == 0) {
-		if (proxy_url_parse(v, &url, err, cap) < 0)
+		if (proxy_chain_parse(v, &chain, err, cap) < 0)
 			return err;
-		*password = url.pass[0] != '\0';
+		for (size_t i = 0; i < chain.n; i++)
+			*password |= chain.hop[i].pass[0] != '\0';
+	} else if (strcmp(key, "chain") == 0 && !one_of(v, chains)) {
+		return "strict or failover";
 	} else if (strcmp(key, "timeout") == 0) {
 		double t = strtod(v, &end);
 		if (!*v || *end || !(t > 0 && t <= 86400))
@@ -385,7 +395,7 @@ static void config_read(const char *path, int named, char *values[])
 		while (k < N_CONFIG_KEYS && strcmp(key, config_keys[k].key) != 0)
 			k++;
 		if (k == N_CONFIG_KEYS)
-			die(2, "%s:%d: unknown key '%s' (known: proxy, timeout, no-proxy, log, log-file, pipeline, dns)",
+			die(2, "%s:%d: unknown key '%s' (known: proxy, chain, timeout, no-proxy, log, log-file, pipeline, dns)",
 			    path, lineno, key);
 		if ((why = config_value_error(key, value, &password, err, sizeof err)))
 			die(2, "%s:%d: bad %s%s%s%s: %s", path, lineno, key, k ? " '" : "", k ? value : "", k ? "'" : "",
@@ -509,27 +519,27 @@ static void run(const char *cmd, char **argv)
 /* --check: the proxy URL and -t as for a run, no command. */
 static int check(const char *proxy, const struct options *o, const char *extra)
 {
-	struct proxy_url url;
-	char err[200], *end;
+	static struct proxy_chain chain;
+	char err[300], *end;
 	const char *t = getenv("SOCKSIFY_TIMEOUT");
 	double timeout = 10;
 	if (extra)
 		die(2, "--check takes no command ('%s')", extra);
-	if (proxy_url_parse(proxy, &url, err, sizeof err) < 0)
+	if (proxy_chain_parse(proxy, &chain, err, sizeof err) < 0)
 		die(2, "bad proxy URL '%s': %s", proxy, err);
 	if (t && *t) {
 		timeout = strtod(t, &end);
 		if (*end || !(timeout > 0 && timeout <= 86400))
 			die(2, "bad timeout '%s' (seconds, more than 0)", t);
 	}
-	return check_proxy(&url, o->check_target, timeout);
+	return check_chain(&chain, o->check_target, timeout);
 }
 
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	char libbuf[PATH_MAX], cmdbuf[PATH_MAX], err[200];
-	struct proxy_url url;
+	char libbuf[PATH_MAX], cmdbuf[PATH_MAX], err[300];
+	static struct proxy_chain chain;
 	char *before[N_CONFIG_KEYS + 1]; /* the environment's values, for --shell-env; then LD_PRELOAD */
 	(void)argc;
 
@@ -557,8 +567,11 @@ int main(int argc, char **argv)
 	const char *lib = find_library(argv[0], libbuf, sizeof libbuf);
 	if (access(lib, R_OK) < 0)
 		die(2, "cannot read the library '%s'", lib);
-	if (proxy_url_parse(proxy, &url, err, sizeof err) < 0)
+	if (proxy_chain_parse(proxy, &chain, err, sizeof err) < 0)
 		die(2, "bad proxy URL '%s': %s", proxy, err);
+	const char *mode = getenv("SOCKSIFY_CHAIN");
+	if (mode && *mode && strcmp(mode, "strict") != 0 && strcmp(mode, "failover") != 0)
+		die(2, "bad chain mode '%s' (strict or failover)", mode);
 	if (o.shell_env)
 		return shell_env(argv + first, before, lib);
 

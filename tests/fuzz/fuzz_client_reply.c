@@ -6,8 +6,9 @@
  *
  * Then the input drives the preload library's handshake machine
  * (preload/handshake.c) with fake real_connect/real_send/real_recv instead of
- * a socket: byte 0 picks the request, byte 1 how the proxy's bytes arrive, the
- * rest are the proxy's bytes. However the bytes are split into arrivals, the
+ * a socket: byte 0 picks the request (bit 5: through a strict chain of a
+ * socks5, an http and a socks4a hop), byte 1 how the proxy's bytes arrive, the
+ * rest are the proxy's bytes (the hops' answers one after the other). However the bytes are split into arrivals, the
  * outcome must be the same, the machine must never ask to wait while bytes
  * sit unread, and it must never consume a byte past the proxy's last reply. */
 #include "codec.h"
@@ -158,7 +159,7 @@ static struct fake_net {
 	size_t arrived; /* bytes of in that have reached our socket */
 	size_t consumed; /* bytes taken by a recv without MSG_PEEK */
 	unsigned send_room; /* largest write accepted at once */
-	uint8_t sent[2 * (SOCKS5_AUTH_REQUEST_MAX + SOCKS5_REQUEST_MAX)];
+	uint8_t sent[2 * (SOCKS5_AUTH_REQUEST_MAX + SOCKS5_REQUEST_MAX) + HTTP_CONNECT_REQUEST_MAX + SOCKS4_REQUEST_MAX];
 	size_t sent_len;
 	unsigned connects;
 } net;
@@ -202,6 +203,9 @@ ssize_t (*real_send)(int fd, const void *buf, size_t len, int flags) = fake_send
 ssize_t (*real_recv)(int fd, void *buf, size_t len, int flags) = fake_recv;
 int (*real_getsockopt)(int fd, int level, int name, void *val, socklen_t *len); /* handshake_run only */
 int (*real_poll)(struct pollfd *fds, nfds_t n, int timeout);
+/* a failover chain resolves a hop that becomes the first; a single proxy never does */
+int (*real_getaddrinfo)(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res);
+void (*real_freeaddrinfo)(struct addrinfo *res);
 
 void real_init(void)
 {
@@ -233,7 +237,7 @@ static void run_handshake(const struct config *cfg, uint8_t cmd, const struct so
 	net.send_room = seed ? 1 + seed % 5 : ~0u;
 	handshake_init(&hs, cfg, (struct sockaddr *)&proxy, sizeof proxy, cmd, target);
 	for (int steps = 0;; steps++) {
-		FUZZ_CHECK(steps < 4096); /* every step makes progress */
+		FUZZ_CHECK(steps < 16384); /* every step makes progress */
 		r = handshake_step(&hs, FAKE_FD);
 		if (r == HS_OK || r == HS_ERROR)
 			break;
@@ -245,7 +249,8 @@ static void run_handshake(const struct config *cfg, uint8_t cmd, const struct so
 			net.arrived += chunk < in_len - net.arrived ? chunk : in_len - net.arrived;
 		}
 	}
-	FUZZ_CHECK(net.connects == 1);
+	/* a chain refuses anything but CONNECT before connecting */
+	FUZZ_CHECK(net.connects == (cfg->chain.n > 1 && cmd != SOCKS5_CMD_CONNECT ? 0u : 1u));
 	FUZZ_CHECK((r == HS_OK) == (hs.state == HS_DONE));
 	if (r == HS_ERROR) /* hs.err is meaningful only then (handshake_init leaves it alone) */
 		FUZZ_CHECK(hs.err != 0);
@@ -262,7 +267,7 @@ static void run_handshake(const struct config *cfg, uint8_t cmd, const struct so
 }
 
 /* What a correct client must have consumed when the handshake succeeded. */
-static size_t expected_consumed(const uint8_t *in, size_t len, int used_auth)
+static size_t expected_consumed(const uint8_t *in, size_t len, int used_auth, int chain)
 {
 	size_t off = 2; /* method choice */
 	if (used_auth)
@@ -270,7 +275,19 @@ static size_t expected_consumed(const uint8_t *in, size_t len, int used_auth)
 	FUZZ_CHECK(off <= len);
 	ssize_t r = socks5_decode_reply(in + off, len - off, NULL, NULL);
 	FUZZ_CHECK(r > 0);
-	return off + (size_t)r;
+	off += (size_t)r;
+	if (!chain)
+		return off;
+	int status;
+	do { /* the http hop: heads up to a 2xx one (1xx are interim) */
+		r = http_connect_decode_head(in + off, len - off, &status);
+		FUZZ_CHECK(r > 0);
+		off += (size_t)r;
+	} while (status < 200);
+	FUZZ_CHECK(status <= 299);
+	r = socks4_decode_reply(in + off, len - off, NULL, NULL); /* the socks4a hop */
+	FUZZ_CHECK(r == 8);
+	return off + 8;
 }
 
 static void check_handshake(const uint8_t *data, size_t size)
@@ -289,11 +306,28 @@ static void check_handshake(const uint8_t *data, size_t size)
 	size_t in_len = size - 2;
 
 	memset(&cfg, 0, sizeof cfg);
+	cfg.url.scheme = PROXY_SOCKS5; /* a single socks5:// proxy (chain.n 0: the url alone) */
 	cfg.url.has_auth = ctrl & 1;
 	cfg.pipeline = (ctrl & 16) ? CONFIG_PIPELINE_ON : CONFIG_PIPELINE_OFF; /* greeting+request at once */
 	if (cfg.url.has_auth) {
 		strcpy(cfg.url.user, "user");
 		strcpy(cfg.url.pass, "secret");
+	}
+	int chain = (ctrl & 32) != 0;
+	if (chain) { /* socks5 -> http://[user:secret@]web.test:3128 -> socks4a://id@10.0.0.3:1080 */
+		cfg.chain.n = 3;
+		cfg.chain.hop[0] = cfg.url;
+		strcpy(cfg.chain.hop[0].host, "10.0.0.1");
+		cfg.chain.hop[1] = cfg.url;
+		cfg.chain.hop[1].scheme = PROXY_HTTP;
+		strcpy(cfg.chain.hop[1].host, "web.test");
+		cfg.chain.hop[1].port = 3128;
+		cfg.chain.hop[2].scheme = PROXY_SOCKS4A;
+		cfg.chain.hop[2].has_auth = 1;
+		strcpy(cfg.chain.hop[2].user, "id");
+		strcpy(cfg.chain.hop[2].host, "10.0.0.3");
+		cfg.chain.hop[2].port = 1080;
+		cfg.chain_mode = CONFIG_CHAIN_STRICT;
 	}
 	if (ctrl & 8) {
 		FUZZ_CHECK(socks5_addr_set_domain(&target, "example.com", 443) == 0);
@@ -305,6 +339,12 @@ static void check_handshake(const uint8_t *data, size_t size)
 	}
 	run_handshake(&cfg, cmds[ctrl >> 1 & 3], &target, in, in_len, 0, &whole);
 	run_handshake(&cfg, cmds[ctrl >> 1 & 3], &target, in, in_len, seed, &split);
+	if (chain && cmds[ctrl >> 1 & 3] != SOCKS5_CMD_CONNECT) { /* refused before a byte is sent */
+		FUZZ_CHECK(whole.result == HS_ERROR && whole.err == EOPNOTSUPP && whole.sent_len == 0);
+		FUZZ_CHECK(split.result == HS_ERROR && split.err == EOPNOTSUPP && split.sent_len == 0);
+		free(in);
+		return;
+	}
 
 	FUZZ_CHECK(whole.result == split.result && whole.err == split.err && whole.rep == split.rep);
 	/* A failed handshake may have taken some bytes of the bad message: that socket is done for. */
@@ -316,8 +356,8 @@ static void check_handshake(const uint8_t *data, size_t size)
 	FUZZ_CHECK(socks5_decode_greeting(whole.sent, whole.sent_len, NULL) > 0);
 	if (whole.result == HS_OK) {
 		int used_auth = in[1] == SOCKS5_METHOD_USERPASS;
-		FUZZ_CHECK(whole.rep == SOCKS5_REP_SUCCEEDED);
-		FUZZ_CHECK(whole.consumed == expected_consumed(in, in_len, used_auth));
+		FUZZ_CHECK(whole.rep == (chain ? SOCKS4_REP_GRANTED : SOCKS5_REP_SUCCEEDED)); /* the last hop's */
+		FUZZ_CHECK(whole.consumed == expected_consumed(in, in_len, used_auth, chain));
 		fuzz_check_addr(&whole.bound);
 	}
 	free(in);

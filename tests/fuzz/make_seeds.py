@@ -70,6 +70,16 @@ def client_reply():
         b"\x00\x09" + b"\x05\xff",
         b"\x00\x04" + b"\x05\x00" + replies[3] + b"program data",
     ]
+    # Through a chain (ctrl bit 5): socks5, then an HTTP head, then a SOCKS4 reply.
+    http_ok = b"HTTP/1.0 200 Connection established\r\nProxy-agent: x\r\n\r\n"
+    s4_ok = b"\x00\x5a\x00\x00\x00\x00\x00\x00"
+    seeds += [
+        b"\x28\x03" + b"\x05\x00" + replies[0] + http_ok + s4_ok + b"program data",
+        b"\x29\x05" + b"\x05\x02\x01\x00" + replies[2] + b"HTTP/1.1 100 Continue\r\n\r\n" + http_ok + s4_ok,
+        b"\x21\x02" + b"\x05\x02\x01\x00" + replies[0] + b"HTTP/1.1 407 Auth\r\nContent-Length: 3\r\n\r\nabc",
+        b"\x20\x07" + b"\x05\x00" + replies[0] + http_ok + b"\x00\x5b\x00\x00\x00\x00\x00\x00",
+        b"\x24\x01" + b"\x05\x00" + replies[1],  # UDP through a chain: refused before connecting
+    ]
     return seeds
 
 
@@ -123,8 +133,41 @@ def proxy_url():
         "socks5://[zz]",
         "socks5://h/path",
         "socks5://u:%zz@h",
+        "socks4://10.0.0.1:1080",
+        "socks4a://userid@proxy.lan",
+        "http://alice:secret@[::1]:3128",
+        "socks5://a:1080,socks4a://b:1081,http://u:p@c:3128",
+        "socks4://a,socks5://b",
+        "a, b ,c,d,e,f,g,h",
+        "a,b,c,d,e,f,g,h,i",
+        "a,,b",
     ]
     return [u.encode() for u in urls]
+
+
+def socks4_reply():
+    return [
+        b"\x00\x5a\x04\x38\x7f\x00\x00\x01",  # granted
+        b"\x00\x5b\x00\x00\x00\x00\x00\x00",  # rejected
+        b"\x04\x5c\x00\x00\x00\x00\x00\x00",  # VN 4, identd
+        b"\x00\x5a\x00\x50\x0a\x00\x00\x01SSH-2.0-x\r\n",  # with the tunnel's first bytes
+        b"\x05\x00", b"", b"\x00\x5a",
+    ]
+
+
+def http_head():
+    return [
+        b"HTTP/1.1 200 Connection established\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\nProxy-agent: tinyproxy/1.11.1\r\n\r\nSSH-2.0-banner\r\n",
+        b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"x\"\r\n"
+        b"Content-Length: 5\r\n\r\nbody!",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+        b"HTTP/1.0 401 Unauthorized\r\n\r\n",
+        b"HTTP/1.1 200\r\n\r\n",
+        b"HTTP/1.1 200 OK\n\n",
+        b"\x05\x00",
+        b"example.com",
+    ]
 
 
 def dest(family, ip, port):
@@ -187,7 +230,7 @@ def write(target, seeds):
 def main():
     for target, make in [("client_reply", client_reply), ("server_request", server_request),
                          ("udp_header", udp_header), ("proxy_url", proxy_url), ("no_proxy", no_proxy),
-                         ("hosts", hosts)]:
+                         ("hosts", hosts), ("socks4_reply", socks4_reply), ("http_head", http_head)]:
         write(target, make())
 
 

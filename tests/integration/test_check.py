@@ -193,7 +193,8 @@ def test_unresolved_name_is_reported():
 
 @pytest.mark.parametrize("args, env, message", [
     ([], {}, "no proxy given"),
-    (["-x", "http://127.0.0.1:1"], {}, "bad proxy URL"),
+    (["-x", "ftp://127.0.0.1:1"], {}, "bad proxy URL"),
+    (["-x", "socks5://127.0.0.1:1,"], {}, "bad proxy URL"),
     (["-x", "socks5://127.0.0.1:1", "--check-target", "nope"], {}, "bad --check-target"),
     (["-x", "socks5://127.0.0.1:1", "--check-target", "[::1]:0"], {}, "bad --check-target"),
     (["-x", "socks5://127.0.0.1:1", "ls"], {}, "--check takes no command"),

@@ -99,7 +99,9 @@ def test_named_config_is_the_only_one_read(built, tmp_path, how):
     ("log = loud", "bad log 'loud'"),
     ("pipeline = maybe", "bad pipeline 'maybe'"),
     ("dns = both", "bad dns 'both'"),
-    ("proxy = http://h:1", "bad proxy"),
+    ("proxy = ftp://h:1", "bad proxy"),
+    ("proxy = socks5://a:1,socks5://b:0", "bad proxy"),
+    ("chain = random", "bad chain 'random'"),
 ])
 def test_bad_config_line_names_file_and_line(built, tmp_path, line, says):
     env = config_env(tmp_path, "# fine\nlog = info\n\n%s\n" % line)

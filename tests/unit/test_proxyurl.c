@@ -1,4 +1,5 @@
-/* test_proxyurl.c - socks5:// URL parsing, error texts, and the password-free printout. */
+/* test_proxyurl.c - proxy URL parsing (socks5, socks4, socks4a, http), chains, error texts,
+ * and the password-free printout. */
 #include "proxyurl.h"
 #include "unit.h"
 
@@ -141,9 +142,10 @@ static void test_auth(void)
 
 static void test_errors(void)
 {
-	CHECK_BAD("http://proxy:3128", "unsupported scheme 'http' (use socks5:// or socks5h://)");
-	CHECK_BAD("socks4://h:1080", "unsupported scheme 'socks4' (use socks5:// or socks5h://)");
-	CHECK_BAD("socks4a://h", "unsupported scheme 'socks4a' (use socks5:// or socks5h://)");
+	CHECK_BAD("https://proxy:3128",
+		  "unsupported scheme 'https' (use socks5://, socks5h://, socks4://, socks4a:// or http://)");
+	CHECK_BAD("socks://h:1080",
+		  "unsupported scheme 'socks' (use socks5://, socks5h://, socks4://, socks4a:// or http://)");
 	CHECK_BAD("", "empty proxy URL");
 	CHECK_BAD(NULL, "empty proxy URL");
 	CHECK_BAD("socks5://", "missing host");
@@ -221,9 +223,9 @@ static void test_error_hygiene(void)
 	CHECK(strlen(err) < 120);
 	char tiny[8];
 	memset(tiny, 'Z', sizeof tiny);
-	CHECK(proxy_url_parse("http://x", &u, tiny, sizeof tiny) == -1);
+	CHECK(proxy_url_parse("ftp://x", &u, tiny, sizeof tiny) == -1);
 	CHECK_STR(tiny, "unsuppo");
-	CHECK(proxy_url_parse("http://x", &u, NULL, 0) == -1);
+	CHECK(proxy_url_parse("ftp://x", &u, NULL, 0) == -1);
 	CHECK(proxy_url_parse("socks5://h", NULL, NULL, 0) == 0);
 }
 
@@ -274,6 +276,126 @@ static void test_format_safe(void)
 	CHECK_INT(buf[0], 'Z');
 }
 
+static void test_other_kinds(void)
+{
+	char buf[600];
+	struct proxy_url u = good("socks4://10.0.0.1:1081");
+	CHECK_INT(u.scheme, PROXY_SOCKS4);
+	CHECK_INT(u.port, 1081);
+	CHECK_INT(u.has_auth, 0);
+
+	u = good("SOCKS4A://proxy.lan");
+	CHECK_INT(u.scheme, PROXY_SOCKS4A);
+	CHECK_INT(u.port, 1080);
+
+	/* SOCKS4: a user id alone, percent-decoded; printed back as it is (no secret in it). */
+	u = good("socks4a://b%40b@h:9");
+	CHECK_INT(u.has_auth, 1);
+	CHECK_STR(u.user, "b@b");
+	CHECK_STR(u.pass, "");
+	CHECK_STR(proxy_url_format_safe(&u, buf, sizeof buf), "socks4a://b%40b@h:9");
+	CHECK_BAD("socks4://bob:pw@h", "socks4:// takes a user id alone (socks4://USERID@host), no password");
+	CHECK_BAD("socks4a://@h", "empty user id (needs 1-255 bytes)");
+
+	/* HTTP: port 80 by default (the scheme's own), user:password for Basic. */
+	u = good("http://proxy.example");
+	CHECK_INT(u.scheme, PROXY_HTTP);
+	CHECK_INT(u.port, 80);
+	u = good("Http://alice:s%3Acret@[::1]:3128/");
+	CHECK_INT(u.scheme, PROXY_HTTP);
+	CHECK_STR(u.user, "alice");
+	CHECK_STR(u.pass, "s:cret");
+	CHECK_INT(u.port, 3128);
+	CHECK_STR(proxy_url_format_safe(&u, buf, sizeof buf), "http://alice:***@[::1]:3128");
+	CHECK_BAD("http://alice@h", "user name without password (RFC 1929 needs user:password@)");
+
+	CHECK_STR(proxy_scheme_name(PROXY_SOCKS5), "socks5");
+	CHECK_STR(proxy_scheme_name(PROXY_SOCKS5H), "socks5h");
+	CHECK_STR(proxy_scheme_name(PROXY_SOCKS4), "socks4");
+	CHECK_STR(proxy_scheme_name(PROXY_SOCKS4A), "socks4a");
+	CHECK_STR(proxy_scheme_name(PROXY_HTTP), "http");
+	CHECK(proxy_url_is_socks5(&(struct proxy_url){ .scheme = PROXY_SOCKS5H }));
+	CHECK(!proxy_url_is_socks5(&(struct proxy_url){ .scheme = PROXY_SOCKS4A }));
+}
+
+static struct proxy_chain chain;
+
+#define CHECK_CHAIN_BAD(s, want) check_chain_bad((s), (want), __LINE__)
+
+static void check_chain_bad(const char *s, const char *want, int line)
+{
+	static struct proxy_chain before;
+	memset(&chain, 0x55, sizeof chain);
+	before = chain;
+	strcpy(err, "unset");
+	unit_check_long(proxy_chain_parse(s, &chain, err, sizeof err), -1, __FILE__, line, s ? s : "(null)");
+	unit_check(memcmp(&chain, &before, sizeof chain) == 0, __FILE__, line, "chain untouched on error");
+	unit_check_str(err, want, __FILE__, line, s ? s : "(null)");
+}
+
+static void test_chain(void)
+{
+	char buf[2000];
+
+	/* One URL: the same as proxy_url_parse, errors word for word. */
+	CHECK_INT(proxy_chain_parse("socks5://u:p@h:2", &chain, err, sizeof err), 0);
+	CHECK_INT(chain.n, 1);
+	CHECK_STR(chain.hop[0].pass, "p");
+	CHECK_CHAIN_BAD("socks5://h:99999", "bad port '99999' (must be 1-65535)");
+	CHECK_CHAIN_BAD("", "empty proxy URL");
+	CHECK_CHAIN_BAD(NULL, "empty proxy URL");
+
+	CHECK_INT(proxy_chain_parse("socks5://a:1080, socks4a://b:1081 ,\thttp://u:p@c:3128", &chain, err, sizeof err), 0);
+	CHECK_INT(chain.n, 3);
+	CHECK_INT(chain.hop[0].scheme, PROXY_SOCKS5);
+	CHECK_STR(chain.hop[0].host, "a");
+	CHECK_INT(chain.hop[1].scheme, PROXY_SOCKS4A);
+	CHECK_INT(chain.hop[1].port, 1081);
+	CHECK_INT(chain.hop[2].scheme, PROXY_HTTP);
+	CHECK_STR(chain.hop[2].user, "u");
+	CHECK_STR(proxy_chain_format_safe(&chain, buf, sizeof buf),
+		  "socks5://a:1080,socks4a://b:1081,http://u:***@c:3128");
+	/* cut to any size, terminated */
+	memset(buf, 'Z', sizeof buf);
+	CHECK_STR(proxy_chain_format_safe(&chain, buf, 20), "socks5://a:1080,soc");
+	CHECK_INT(buf[20], 'Z');
+
+	/* A comma in a password is %2C; a raw '@' still works, per hop. */
+	CHECK_INT(proxy_chain_parse("u:a%2Cb@h1,u:c@d@h2", &chain, err, sizeof err), 0);
+	CHECK_STR(chain.hop[0].pass, "a,b");
+	CHECK_STR(chain.hop[1].pass, "c@d");
+	CHECK_STR(chain.hop[1].host, "h2");
+
+	/* socks4:// then an IPv4 hop is fine; a name or IPv6 hop is not. */
+	CHECK_INT(proxy_chain_parse("socks4://a,socks5://10.1.2.3:9", &chain, err, sizeof err), 0);
+	CHECK_CHAIN_BAD("socks4://a,socks5://b",
+			"hop 1 of 2 is a socks4:// proxy, which cannot reach hop 2 by name (SOCKS4 carries IPv4 "
+			"addresses only; use socks4a:// or an IPv4 address)");
+	CHECK_CHAIN_BAD("socks5://x,socks4://a,http://[::1]:3",
+			"hop 2 of 3 is a socks4:// proxy, which cannot reach hop 3 by an IPv6 address (SOCKS4 "
+			"carries IPv4 addresses only; use socks4a:// or an IPv4 address)");
+
+	/* Errors name the hop. */
+	CHECK_CHAIN_BAD("socks5://a,socks5://b:0", "hop 2 of 2: bad port '0' (must be 1-65535)");
+	CHECK_CHAIN_BAD("socks5://a,,socks5://b", "hop 2 of 3: empty (two commas, or one at an end)");
+	CHECK_CHAIN_BAD("socks5://a,", "hop 2 of 2: empty (two commas, or one at an end)");
+	CHECK_CHAIN_BAD(" ,a", "hop 1 of 2: empty (two commas, or one at an end)");
+	CHECK_CHAIN_BAD("a,ftp://b", "hop 2 of 2: unsupported scheme 'ftp' (use socks5://, socks5h://, socks4://, "
+				     "socks4a:// or http://)");
+	CHECK_CHAIN_BAD("a,socks5://u:hunter2@[zz]", "hop 2 of 2: bad IPv6 address 'zz'");
+
+	/* Eight hops at most. */
+	CHECK_INT(proxy_chain_parse("a,b,c,d,e,f,g,h", &chain, err, sizeof err), 0);
+	CHECK_INT(chain.n, 8);
+	CHECK_STR(chain.hop[7].host, "h");
+	CHECK_CHAIN_BAD("a,b,c,d,e,f,g,h,i", "9 proxies in the chain; at most 8");
+	CHECK_CHAIN_BAD(",,,,,,,,,,", "11 proxies in the chain; at most 8");
+
+	/* NULL out: a check only. */
+	CHECK_INT(proxy_chain_parse("a,b", NULL, NULL, 0), 0);
+	CHECK_INT(proxy_chain_parse("a,b:x", NULL, NULL, 0), -1);
+}
+
 int main(void)
 {
 	test_plain();
@@ -283,5 +405,7 @@ int main(void)
 	test_errors();
 	test_error_hygiene();
 	test_format_safe();
+	test_other_kinds();
+	test_chain();
 	return unit_report();
 }
