@@ -145,6 +145,14 @@ static void config_pipeline(struct config *c)
 		log_error("SOCKSIFY_PIPELINE='%s' is not auto, on or off; using auto", s);
 }
 
+static void config_bind(struct config *c)
+{
+	const char *s = getenv("SOCKSIFY_BIND");
+	c->bind = s && (strcmp(s, "1") == 0 || strcmp(s, "on") == 0);
+	if (s && *s && !c->bind && strcmp(s, "0") != 0 && strcmp(s, "off") != 0)
+		log_error("SOCKSIFY_BIND='%s' is not 1 or 0; listening locally", s);
+}
+
 static void config_load(void)
 {
 	struct config *c = &config;
@@ -165,6 +173,7 @@ static void config_load(void)
 	config_no_proxy(c);
 	config_dns(c);
 	config_pipeline(c);
+	config_bind(c);
 
 	const char *p = getenv("SOCKSIFY_PROXY");
 	if (!p || !*p) {

@@ -222,7 +222,7 @@ int fdtable_get_udp_trusted(int fd, struct fd_info *out)
 	return rc;
 }
 
-int fdtable_set_proxied(int fd, const struct sockaddr *sa, socklen_t len)
+static int set_tcp(int fd, enum fd_kind kind, const struct sockaddr *sa, socklen_t len)
 {
 	struct udp_assoc *drop = NULL;
 	if (len > sizeof(struct sockaddr_storage))
@@ -235,13 +235,23 @@ int fdtable_set_proxied(int fd, const struct sockaddr *sa, socklen_t len)
 		memcpy(&e->peer, sa, len);
 		e->peerlen = len;
 		entry_identify(fd, e);
-		set_kind(e, FD_TCP_PROXIED);
+		set_kind(e, kind);
 		entry_unlock(e);
 	}
 	pthread_mutex_unlock(&lock);
 	if (drop)
 		assoc_unref(drop);
 	return e ? 0 : -1;
+}
+
+int fdtable_set_proxied(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	return set_tcp(fd, FD_TCP_PROXIED, sa, len);
+}
+
+int fdtable_set_bind(int fd, const struct sockaddr *bnd, socklen_t len)
+{
+	return set_tcp(fd, FD_BIND_LISTENER, bnd, len);
 }
 
 int fdtable_set_udp(int fd, const struct sockaddr *peer, socklen_t len)

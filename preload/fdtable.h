@@ -19,12 +19,13 @@ enum fd_kind {
 	FD_UDP, /* a datagram socket seen by a hook; nothing of it is proxied yet */
 	FD_UDP_PROXIED, /* a datagram socket with an association or an emulated peer */
 	FD_INTERNAL, /* the library's own fd (a UDP association's control connection) */
+	FD_BIND_LISTENER, /* listen() made it a BIND session (bind.c); peer is the proxy's listener */
 };
 
 struct fd_info {
 	enum fd_kind kind;
 	socklen_t peerlen; /* 0: no peer */
-	struct sockaddr_storage peer; /* TCP: the target; UDP: the peer set by connect() */
+	struct sockaddr_storage peer; /* TCP: the target; UDP: the peer set by connect(); BIND: BND */
 	struct udp_assoc *assoc; /* UDP: a reference the caller drops with assoc_unref(), or NULL */
 };
 
@@ -57,6 +58,9 @@ int fdtable_get_udp_trusted(int fd, struct fd_info *out);
  * fd is out of the table's range or memory ran out (the caller goes on: only
  * getpeername() loses the target). */
 int fdtable_set_proxied(int fd, const struct sockaddr *sa, socklen_t len);
+
+/* Marks fd as a BIND listener whose proxy listens at bnd (what getsockname() tells). */
+int fdtable_set_bind(int fd, const struct sockaddr *bnd, socklen_t len);
 
 /* Marks fd as a datagram socket; with len > 0 sets its emulated peer, with
  * len == 0 clears it. Keeps an existing association. */

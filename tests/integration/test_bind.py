@@ -1,0 +1,268 @@
+"""The library's SOCKS5 BIND (SOCKSIFY_BIND=1): listen() through the proxy,
+accept() of the peer the proxy relays, getsockname() telling the proxy's
+listener. Real programs: python's ftplib in active mode against pyftpdlib, and
+bindprog.py waiting in blocking accept, select, poll and epoll."""
+
+import hashlib
+import json
+import os
+import re
+import select
+import socket
+import subprocess
+
+import pytest
+
+import support
+from support import PYTHON, Server, json_out, needs, socksify, wait_until
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BINDPROG = os.path.join(HERE, "bindprog.py")
+FTPD = os.path.join(HERE, "ftpd.py")
+FTPCLIENT = os.path.join(HERE, "ftpclient.py")
+
+needs_pyftpdlib = pytest.mark.skipif(
+    subprocess.run([PYTHON, "-c", "import pyftpdlib"], capture_output=True).returncode != 0,
+    reason="not installed: python3-pyftpdlib (tests/install-deps.sh installs it)")
+
+BIND_LINE = r"^socks5d\[\d+\]: info: session client=\S+ user=\S+ cmd=bind target=0\.0\.0\.0:0 result=%s\b.*$"
+
+
+def bind_env(proxy, **extra):
+    kw = dict(SOCKSIFY_PROXY=proxy, SOCKSIFY_BIND="1", SOCKSIFY_LOG="info")
+    kw.update(extra)
+    return support.preload_env(**kw)
+
+
+class Prog:
+    """bindprog.py under the library, spoken to line by line."""
+
+    def __init__(self, env, *args):
+        env = support.sanitizer_env_for([PYTHON], env)
+        self.p = subprocess.Popen([PYTHON, BINDPROG] + [str(a) for a in args], env=env, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    def read(self, timeout=20):
+        r, _, _ = select.select([self.p.stdout], [], [], timeout * support.SLOW)
+        line = self.p.stdout.readline() if r else ""
+        if not line:
+            self.p.kill()
+            raise AssertionError("bindprog said nothing (rc %r); stderr:\n%s" % (self.p.wait(), self.p.stderr.read()))
+        out = json.loads(line)
+        assert out["event"] != "error", "%r; stderr:\n%s" % (out, self.stderr())
+        return out
+
+    def go(self):
+        self.p.stdin.write("go\n")
+        self.p.stdin.flush()
+
+    def stderr(self):
+        self.p.kill()
+        self.p.wait()
+        return self.p.stderr.read()
+
+    def finish(self):
+        rc = self.p.wait(20 * support.SLOW)
+        err = self.p.stderr.read()
+        if support.SANITIZE:
+            support.assert_no_sanitizer_report(err, "bindprog")
+        assert rc == 0, "bindprog exited with %r; stderr:\n%s" % (rc, err)
+        return err
+
+
+def peer(addr, data):
+    s = socket.create_connection(tuple(addr), timeout=10 * support.SLOW)
+    s.sendall(data)
+    return s
+
+
+# --- waiting for the peer -----------------------------------------------------
+
+@pytest.mark.parametrize("wait,flags", [
+    ("blocking", "accept"),
+    ("select", "cloexec"),
+    ("poll", "nonblock+cloexec"),
+    ("epoll", "nonblock"),
+    ("epoll", "0"),
+])
+def test_listener_through_socks5d(socks5d, wait, flags):
+    """The listener is the proxy's: not readable (EAGAIN) until a peer connects
+    there, readable then; accept()/accept4() give the peer with its address and
+    the flags asked for; the listener then has a new BIND (one peer per BIND)
+    that a second peer reaches. With epoll, the registration moved to the new
+    listener: unread data on the accepted connection does not wake it."""
+    prog = Prog(bind_env(socks5d.url()), wait, flags)
+    try:
+        first = prog.read()
+        host, port = first["addr"]
+        assert host == "127.0.0.1" and port not in (0, socks5d.port), first
+        if wait != "blocking":
+            assert first["readable"] is False and first["eagain"] is True, first
+        p1 = peer(first["addr"], b"onetwo")
+        prog.go()
+        acc = prog.read()
+        assert acc["peer"] == ["127.0.0.1", p1.getsockname()[1]], acc
+        assert acc["getpeername"] == acc["peer"], acc
+        assert acc["data"] == "one", acc
+        assert acc["nonblock"] is ("nonblock" in flags), acc
+        assert acc["cloexec"] is ("cloexec" in flags), acc
+        assert acc["readable_after"] is False, acc
+        assert acc["addr"][0] == "127.0.0.1" and acc["addr"][1] not in (port, 0), acc
+        p2 = peer(acc["addr"], b"three")
+        prog.go()
+        acc2 = prog.read()
+        assert acc2["peer"] == ["127.0.0.1", p2.getsockname()[1]] and acc2["data"] == "three", acc2
+        err = prog.finish()
+        p1.close()
+        p2.close()
+    finally:
+        if prog.p.poll() is None:
+            prog.p.kill()
+            prog.p.wait()
+    assert "listen: BIND via socks5://127.0.0.1:%d: the proxy listens on 127.0.0.1:%d" % (socks5d.port, port) in err, err
+    socks5d.server.wait_log(BIND_LINE % "ok", count=2)
+
+
+def test_listener_ipv6_socket_gets_mapped_addresses(socks5d):
+    """An IPv6 listener with an IPv4 proxy: the addresses come v4-mapped, as the kernel's would."""
+    prog = Prog(bind_env(socks5d.url()), "poll", "cloexec", "::")
+    try:
+        first = prog.read()
+        assert first["addr"][0] == "::ffff:127.0.0.1", first
+        p1 = peer(("127.0.0.1", first["addr"][1]), b"onetwo")
+        prog.go()
+        acc = prog.read()
+        assert acc["peer"] == ["::ffff:127.0.0.1", p1.getsockname()[1]], acc
+        p1.close()
+    finally:
+        prog.p.kill()
+        prog.p.wait()
+
+
+# --- FTP in active mode ---------------------------------------------------------
+
+@pytest.fixture
+def ftpd(tmp_path):
+    root = tmp_path / "ftp"
+    root.mkdir()
+    data = os.urandom(300 * 1024)
+    (root / "file.bin").write_bytes(data)
+    s = Server([PYTHON, "-u", FTPD, str(root), "127.0.0.1"], str(tmp_path / "ftpd.log"), name="ftpd")
+    port = int(s.read_line(r"^ftpd: listening on 127\.0\.0\.1:(\d+)$").group(1))
+    yield root, port, hashlib.sha256(data).hexdigest()
+    s.stop()
+
+
+def ftp_through(proxy, root, port, sha, env_extra=None):
+    env = support.base_env(SOCKSIFY_NO_PROXY="", SOCKSIFY_BIND="1", SOCKSIFY_LOG="info", **(env_extra or {}))
+    r = socksify(proxy, [PYTHON, FTPCLIENT, "127.0.0.1", str(port), "file.bin", "up.bin"], env=env)
+    out = json_out(r)
+    assert out["sha256"] == sha, out
+    assert (root / "up.bin").read_bytes() == (root / "file.bin").read_bytes()
+    assert out["listing"] == ["file.bin", "up.bin"], out
+    # RETR, STOR and NLST each listened through the proxy (and each accept() opened the next BIND)
+    assert len(re.findall(r"listen: BIND via \S+: the proxy listens on 127\.0\.0\.1:\d+", r.err)) == 6, r
+    assert len(re.findall(r"accept: 127\.0\.0\.1:\d+ connected through the proxy's BIND", r.err)) == 3, r
+    return r
+
+
+@needs_pyftpdlib
+def test_ftp_active_mode_through_socks5d(socks5d, ftpd):
+    root, port, sha = ftpd
+    ftp_through(socks5d.url(), root, port, sha)
+    socks5d.server.wait_log(BIND_LINE % "ok", count=3)
+    socks5d.wait_session("127.0.0.1:%d" % port)  # the control connection went through it too
+
+
+@needs_pyftpdlib
+def test_ftp_active_mode_with_login(start_socks5d, ftpd):
+    d = start_socks5d("-u", "alice:s3cret")
+    root, port, sha = ftpd
+    ftp_through(d.url(auth="alice:s3cret"), root, port, sha)
+    d.server.wait_log(r"cmd=bind target=0\.0\.0\.0:0 result=ok", count=3)
+    assert all("user=alice" in l for l in d.sessions()), d.sessions()
+
+
+# --- failures -------------------------------------------------------------------
+
+LISTEN_ONCE = """
+import errno, socket, sys
+s = socket.socket()
+s.bind((sys.argv[1], 0))
+try:
+    s.listen()
+except OSError as e:
+    print("listen", errno.errorcode[e.errno]); sys.exit(0)
+print("listen ok", s.getsockname()[0], s.getsockname()[1], flush=True)
+if len(sys.argv) > 2:
+    try:
+        s.accept()
+        print("accept ok")
+    except OSError as e:
+        print("accept", errno.errorcode[e.errno])
+"""
+
+
+def test_proxy_down_fails_listen(tmp_path):
+    keep, closed = support.closed_port()
+    try:
+        r = support.run([PYTHON, "-c", LISTEN_ONCE, "0.0.0.0"], env=bind_env("socks5://127.0.0.1:%d" % closed))
+    finally:
+        keep.close()
+    assert r.rc == 0 and r.out.strip() == "listen ECONNREFUSED", r
+    assert "listen: BIND via socks5://127.0.0.1:%d failed: cannot reach the proxy" % closed in r.err, r
+
+
+def test_bind_timeout_fails_accept(start_socks5d):
+    """socks5d --bind-timeout 1: nobody comes, REP 06; accept() says ETIMEDOUT, no hang."""
+    d = start_socks5d("--bind-timeout", "1")
+    r = support.run([PYTHON, "-c", LISTEN_ONCE, "0.0.0.0", "accept"], env=bind_env(d.url()), timeout=20)
+    assert r.rc == 0 and r.out.splitlines()[-1] == "accept ETIMEDOUT", r
+    assert "TTL expired (REP 6)" in r.err, r
+    assert r.elapsed < 10, r
+
+
+def listen_and_connect(env, host):
+    """LISTEN_ONCE on host; the test connects to the address it tells. Returns its output."""
+    p = subprocess.Popen([PYTHON, "-c", LISTEN_ONCE, host, "accept"], env=support.sanitizer_env_for([PYTHON], env),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        first = p.stdout.readline().split()
+        assert first[:2] == ["listen", "ok"], (first, p.stderr.read())
+        socket.create_connection(("127.0.0.1", int(first[3])), timeout=5).close()
+        out, err = p.communicate(timeout=20 * support.SLOW)
+    finally:
+        p.kill()
+        p.wait()
+    return first, out, err
+
+
+def test_loopback_listener_stays_local(socks5d):
+    """127.0.0.1 is in the default SOCKSIFY_NO_PROXY: a program's own IPC stays local."""
+    first, out, err = listen_and_connect(bind_env(socks5d.url()), "127.0.0.1")
+    assert first[2] == "127.0.0.1" and out.strip() == "accept ok", (first, out, err)
+    assert "BIND" not in err and "cmd=bind" not in socks5d.log(), err
+
+
+def test_bind_off_by_default(socks5d):
+    """Without SOCKSIFY_BIND a listener is the kernel's, also on the wildcard address."""
+    env = support.preload_env(SOCKSIFY_PROXY=socks5d.url(), SOCKSIFY_LOG="info", SOCKSIFY_NO_PROXY="")
+    first, out, err = listen_and_connect(env, "0.0.0.0")
+    assert first[2] == "0.0.0.0" and out.strip() == "accept ok", (first, out, err)
+    assert "BIND" not in err and "cmd=bind" not in socks5d.log(), err
+
+
+def test_close_releases_the_session(socks5d):
+    """close() of a listener nobody connected to ends its session at the proxy."""
+    code = LISTEN_ONCE + "\ns.close()\nprint('closed', flush=True)\nsys.stdin.readline()\n"
+    p = subprocess.Popen([PYTHON, "-c", code, "0.0.0.0"], env=support.sanitizer_env_for([PYTHON], bind_env(socks5d.url())),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().startswith("listen ok"), p.stderr
+        assert p.stdout.readline().strip() == "closed"
+        # the program still runs: the proxy saw the client leave, not a process exit
+        socks5d.server.wait_log(BIND_LINE % r"\S+")
+        assert p.poll() is None
+    finally:
+        p.kill()
+        p.wait()
