@@ -266,3 +266,94 @@ def test_close_releases_the_session(socks5d):
     finally:
         p.kill()
         p.wait()
+
+
+# --- other servers: Dante (danted) and microsocks ---------------------------------
+
+DANTED_BIND_CONF = """\
+logoutput: stderr
+internal: 127.0.0.1 port = {port}
+external: 127.0.0.1
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
+{bind_rules}socks pass {{
+	from: 127.0.0.0/8 to: 127.0.0.0/8
+	command: connect
+	log: connect disconnect
+}}
+"""
+
+# bind: the client asks for a listener (to: what it names as the peer, 0.0.0.0 here);
+# bindreply: the peer that connects there (from) and the client it reaches (to).
+DANTED_BIND_RULES = """\
+socks pass {
+	from: 127.0.0.0/8 to: 0.0.0.0/0
+	command: bind
+	log: connect disconnect
+}
+socks pass {
+	from: 0.0.0.0/0 to: 127.0.0.0/8
+	command: bindreply
+	log: connect disconnect
+}
+"""
+
+
+@pytest.fixture
+def danted_bind(tmp_path):
+    if not support.tool("danted"):
+        pytest.skip("not installed: danted (tests/install-deps.sh installs dante-server)")
+    if os.geteuid() != 0:
+        pytest.skip("danted's user.privileged: root needs root")
+    from test_interop import start_on_free_port
+    started = []
+
+    def start(bind_rules=DANTED_BIND_RULES):
+        def cmd(port):
+            conf = tmp_path / ("danted-%d.conf" % port)
+            conf.write_text(DANTED_BIND_CONF.format(port=port, bind_rules=bind_rules))
+            return [support.tool("danted"), "-f", str(conf), "-N", "1", "-p", str(tmp_path / "danted.pid")]
+        s, port = start_on_free_port(tmp_path, "danted", cmd)
+        started.append(s)
+        return s, port
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+@needs_pyftpdlib
+def test_ftp_active_mode_through_danted(danted_bind, ftpd):
+    server, dport = danted_bind()
+    root, port, sha = ftpd
+    ftp_through("socks5://127.0.0.1:%d" % dport, root, port, sha)
+    # danted logged the three binds and the FTP server's connections to them
+    server.wait_log(r"pass\(\d+\): tcp/bind \[: 127\.0\.0\.1\.\d+ 127\.0\.0\.1\.%d -> 127\.0\.0\.1\.\d+ 0\.0\.0\.0\.0" % dport,
+                    count=3)
+    server.wait_log(r"pass\(\d+\): tcp/bindreply \[: 127\.0\.0\.1\.\d+ 127\.0\.0\.1\.\d+ -> ", count=3)
+    server.wait_log(r"pass\(\d+\): tcp/connect \[: .* 127\.0\.0\.1\.%d\b" % port)
+
+
+def test_danted_without_bind_rule_fails_listen(danted_bind):
+    """No rule passes the BIND: danted answers REP 02 (not allowed), listen() says EACCES."""
+    server, dport = danted_bind(bind_rules="")
+    r = support.run([PYTHON, "-c", LISTEN_ONCE, "0.0.0.0"], env=bind_env("socks5://127.0.0.1:%d" % dport))
+    assert r.rc == 0 and r.out.strip() == "listen EACCES", r
+    assert "listen: BIND via socks5://127.0.0.1:%d failed: proxy answered: " % dport in r.err, r
+
+
+@needs("microsocks")
+def test_microsocks_refuses_bind(tmp_path):
+    """microsocks has no BIND (REP 07): listen() fails with EOPNOTSUPP and a log line."""
+    from test_interop import start_on_free_port
+    s, port = start_on_free_port(tmp_path, "microsocks",
+                                 lambda p: [support.tool("microsocks"), "-i", "127.0.0.1", "-p", str(p)])
+    try:
+        r = support.run([PYTHON, "-c", LISTEN_ONCE, "0.0.0.0"], env=bind_env("socks5://127.0.0.1:%d" % port))
+    finally:
+        s.stop()
+    assert r.rc == 0 and r.out.strip() in ("listen EOPNOTSUPP", "listen ENOTSUP"), r  # one number on Linux
+    assert "(REP 7)" in r.err, r
