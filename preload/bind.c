@@ -319,6 +319,8 @@ static int hand_out(int fd, int flags, size_t size, const struct socks5_addr *pe
 		REAL(close)(conn);
 		return -ECONNABORTED;
 	}
+	struct fd_info listener; /* where the peer came to, before the next session replaces it */
+	int have_bnd = fdtable_get(fd, &listener) == 0 && listener.locallen;
 	bind_renew(fd, domain, c);
 	REAL(fcntl)(conn, F_SETFL, flags & SOCK_NONBLOCK ? O_NONBLOCK : 0);
 
@@ -331,6 +333,8 @@ static int hand_out(int fd, int flags, size_t size, const struct socks5_addr *pe
 	}
 	socklen_t sslen = in_family(&ss, (socklen_t)sl, domain);
 	fdtable_set_proxied(conn, (struct sockaddr *)&ss, sslen);
+	if (have_bnd) /* the connection came to the proxy's listener */
+		fdtable_set_local(conn, (struct sockaddr *)&listener.local, listener.locallen);
 	copy_addr(&ss, sslen, addr, len);
 	if (log_get_level() >= LOG_LVL_INFO) {
 		char name[300];
@@ -401,13 +405,27 @@ EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 	return r < 0 ? -1 : r;
 }
 
-/* A BIND listener is where the proxy listens for it. */
+void bind_note_local(int fd, const struct socks5_addr *bnd)
+{
+	struct sockaddr_storage ss;
+	int domain = 0, saved = errno;
+	if (!config_get()->bind || !sock_inet_type(fd, &domain))
+		return;
+	int len = socks5_addr_to_sockaddr(bnd, (struct sockaddr *)&ss, sizeof ss);
+	if (len > 0 && !is_any(&ss)) /* else the socket's own address is as good */
+		fdtable_set_local(fd, (struct sockaddr *)&ss, in_family(&ss, (socklen_t)len, domain));
+	errno = saved;
+}
+
+/* A BIND listener is where the proxy listens for it; with SOCKSIFY_BIND=1 a
+ * proxied connection is where the proxy connected from. */
 EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	struct fd_info fi;
-	if (fdtable_kind(fd) != FD_BIND_LISTENER || !addr || !len || fdtable_get(fd, &fi) < 0 ||
-	    fi.kind != FD_BIND_LISTENER)
+	enum fd_kind k = fdtable_kind(fd);
+	if ((k != FD_BIND_LISTENER && k != FD_TCP_PROXIED) || !addr || !len || fdtable_get(fd, &fi) < 0 ||
+	    !fi.locallen)
 		return REAL(getsockname)(fd, addr, len);
-	copy_addr(&fi.peer, fi.peerlen, addr, len);
+	copy_addr((struct sockaddr_storage *)&fi.local, fi.locallen, addr, len);
 	return 0;
 }

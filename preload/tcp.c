@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "async.h"
+#include "bind.h"
 #include "config.h"
 #include "export.h"
 #include "fakedns.h"
@@ -140,6 +141,7 @@ static int connect_blocking(int fd, int flags, struct handshake *hs, const char 
 		return err;
 	}
 	fdtable_set_proxied(fd, addr, len);
+	bind_note_local(fd, &hs->bound);
 	log_info("connect to %s via %s: ok", tname, c->proxy_text);
 	return 0;
 }

@@ -10,7 +10,7 @@ waits for "go" lines on stdin where the test must act in between.
 
   out {"event": "listening", "addr": [h, p], "readable": bool, "eagain": bool}
   in  go      (the test connected peer 1 and sent "onetwo")
-  out {"event": "accepted", "peer": [h, p], "getpeername": [h, p], "data": "one",
+  out {"event": "accepted", "peer": [h, p], "getpeername": [h, p], "sockname": [h, p], "data": "one",
        "nonblock": bool, "cloexec": bool, "readable_after": bool, "addr": [h, p]}
   in  go      (peer 2 connected to the new addr and sent "three")
   out {"event": "accepted2", "peer": [h, p], "data": "three"}
@@ -118,7 +118,7 @@ conn, peer = wait_accept(fd)
 fl, fdfl = fcntl.fcntl(conn, fcntl.F_GETFL), fcntl.fcntl(conn, fcntl.F_GETFD)  # before python's recv sets them
 data = recv_exactly(conn, 3)  # "one"; "two" stays unread on the accepted connection
 cs = socket.socket(fileno=os.dup(conn))
-say(event="accepted", peer=peer, getpeername=list(cs.getpeername()[:2]), data=data,
+say(event="accepted", peer=peer, getpeername=list(cs.getpeername()[:2]), sockname=list(cs.getsockname()[:2]), data=data,
     nonblock=bool(fl & os.O_NONBLOCK), cloexec=bool(fdfl & fcntl.FD_CLOEXEC),
     readable_after=WAIT != "blocking" and readable(fd, 0), addr=list(ls.getsockname()[:2]))
 

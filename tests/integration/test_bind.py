@@ -103,6 +103,7 @@ def test_listener_through_socks5d(socks5d, wait, flags):
         acc = prog.read()
         assert acc["peer"] == ["127.0.0.1", p1.getsockname()[1]], acc
         assert acc["getpeername"] == acc["peer"], acc
+        assert acc["sockname"] == first["addr"], acc  # where the peer came to: the proxy's listener
         assert acc["data"] == "one", acc
         assert acc["nonblock"] is ("nonblock" in flags), acc
         assert acc["cloexec"] is ("cloexec" in flags), acc
@@ -357,3 +358,79 @@ def test_microsocks_refuses_bind(tmp_path):
         s.stop()
     assert r.rc == 0 and r.out.strip() in ("listen EOPNOTSUPP", "listen ENOTSUP"), r  # one number on Linux
     assert "(REP 7)" in r.err, r
+
+
+# --- no leak: a client namespace that reaches nothing but the proxy's port ------------
+
+BIND_LEAK_TABLE = """
+table inet sfybind {{
+  counter to_socks {{}}
+  counter other {{}}
+  chain out {{
+    type filter hook output priority 0; policy accept;
+    oifname "lo" accept
+    ip daddr {p4} tcp dport {port} counter name to_socks accept
+    meta l4proto {{ tcp, udp }} counter name other
+  }}
+}}
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces and nftables")
+@needs("ip", "nft")
+@needs_pyftpdlib
+def test_ftp_active_mode_in_namespace_sends_only_to_the_proxy(start_socks5d, tmp_path):
+    """ftplib in namespace C, socks5d and the FTP server in P, on P's veth address. C
+    sends nothing but to socks5d's port: the control connection is a CONNECT, each data
+    connection a BIND. ftplib advertises the control connection's getsockname() address,
+    which with SOCKSIFY_BIND=1 is the proxy's side of it (BND), the address the FTP
+    server sees the control connection come from (pyftpdlib refuses any other)."""
+    import test_netns
+    net = test_netns.Net()
+    sh = test_netns.sh
+
+    def counters():
+        r = sh("ip", "netns", "exec", net.c, "nft", "-j", "list", "table", "inet", "sfybind")
+        return {i["counter"]["name"]: i["counter"]["packets"] for i in json.loads(r.stdout)["nftables"] if "counter" in i}
+
+    try:
+        net.remove_leftovers()
+        c, p = net.c, net.p
+        sh("ip", "netns", "add", c)
+        sh("ip", "netns", "add", p)
+        sh("ip", "-n", c, "link", "add", "v-c", "type", "veth", "peer", "name", "v-p", "netns", p)
+        for ns, dev, a4 in ((c, "v-c", test_netns.CLIENT4), (p, "v-p", test_netns.PROXY4)):
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+            sh("ip", "-n", ns, "addr", "add", a4 + "/24", "dev", dev)
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+        proxy = start_socks5d(listen=("%s:0" % test_netns.PROXY4,), netns=p)
+        root = tmp_path / "ftp"
+        root.mkdir()
+        data = os.urandom(200 * 1024)
+        (root / "file.bin").write_bytes(data)
+        ftpd = Server(["ip", "netns", "exec", p, PYTHON, "-u", FTPD, str(root), test_netns.PROXY4],
+                      str(tmp_path / "ftpd-netns.log"), name="ftpd-netns")
+        port = int(ftpd.read_line(r"^ftpd: listening on \S+:(\d+)$").group(1))
+        r = subprocess.run(["ip", "netns", "exec", c, "nft", "-f", "-"], capture_output=True, text=True, timeout=30,
+                           input=BIND_LEAK_TABLE.format(p4=test_netns.PROXY4, port=proxy.port))
+        assert r.returncode == 0, r.stderr
+
+        env = support.base_env(SOCKSIFY_BIND="1", SOCKSIFY_LOG="info")  # default SOCKSIFY_NO_PROXY
+        r = support.run(net.in_c([support.WRAPPER, "-x", proxy.url(), "--", PYTHON, FTPCLIENT, test_netns.PROXY4,
+                                  str(port), "file.bin", "up.bin"]), env=env, timeout=60)
+        out = json_out(r)
+        assert out["sha256"] == hashlib.sha256(data).hexdigest(), out
+        assert (root / "up.bin").read_bytes() == data
+        proxy.server.wait_log(BIND_LINE % "ok", count=3)
+        proxy.wait_session("%s:%d" % (test_netns.PROXY4, port))
+        n = counters()
+        assert n["other"] == 0 and n["to_socks"] > 0, n
+        # positive control: the same FTP server straight from C is counted
+        r = support.run(net.in_c([PYTHON, "-c", "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 5).close()",
+                                  test_netns.PROXY4, str(port)]), env=support.base_env())
+        assert r.rc == 0, r
+        assert counters()["other"] > 0
+        proxy.stop()
+        ftpd.stop()
+    finally:
+        net.teardown()
