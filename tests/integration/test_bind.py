@@ -434,3 +434,60 @@ def test_ftp_active_mode_in_namespace_sends_only_to_the_proxy(start_socks5d, tmp
         ftpd.stop()
     finally:
         net.teardown()
+
+
+# --- the listener's life: dup, fork, the proxy going away ---------------------------
+
+FORK_PROG = """
+import os, socket, sys
+s = socket.socket()
+s.bind(("0.0.0.0", 0))
+s.listen()
+addr = s.getsockname()
+d = os.dup(s.fileno())
+same = socket.socket(fileno=os.dup(d)).getsockname() == addr
+os.close(d)  # a dup closed: the listener is still there
+print("listen", addr[0], addr[1], same, flush=True)
+pid = os.fork()
+if pid == 0:
+    c, peer = s.accept()
+    print("child accepted", c.recv(2).decode(), peer[0], flush=True)
+    os._exit(0)
+s.close()  # the parent's copy: the child's listener goes on
+_, status = os.waitpid(pid, 0)
+print("parent done", status, flush=True)
+"""
+
+
+def test_dup_and_fork_share_the_listener(socks5d):
+    env = support.sanitizer_env_for([PYTHON], bind_env(socks5d.url()))
+    p = subprocess.Popen([PYTHON, "-c", FORK_PROG], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    try:
+        first = p.stdout.readline().split()
+        assert first[:2] == ["listen", "127.0.0.1"] and first[3] == "True", (first, p.stderr.read())
+        c = peer(("127.0.0.1", int(first[2])), b"hi")
+        out, err = p.communicate(timeout=20 * support.SLOW)
+        c.close()
+    finally:
+        p.kill()
+        p.wait()
+    assert out.splitlines() == ["child accepted hi 127.0.0.1", "parent done 0"], (out, err)
+    socks5d.server.wait_log(BIND_LINE % "ok")
+
+
+def test_proxy_going_away_fails_accept(start_socks5d):
+    """socks5d stops while the program waits in accept(): ECONNABORTED, no hang."""
+    d = start_socks5d()
+    p = subprocess.Popen([PYTHON, "-c", LISTEN_ONCE, "0.0.0.0", "accept"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         env=support.sanitizer_env_for([PYTHON], bind_env(d.url())))
+    try:
+        assert p.stdout.readline().startswith("listen ok"), p.stderr.read()
+        d.stop()
+        out, err = p.communicate(timeout=20 * support.SLOW)
+    finally:
+        p.kill()
+        p.wait()
+    assert out.strip() == "accept ECONNABORTED", (out, err)
+    assert "accept: the BIND via %s ended: the proxy closed the connection" % d.url() in err, err
