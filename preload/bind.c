@@ -273,16 +273,18 @@ static void copy_addr(const struct sockaddr_storage *ss, socklen_t sslen, struct
 	*len = sslen;
 }
 
-/* The next session in fd's place, the fd's epoll registrations moved to it.
- * Without one (proxy gone), fd becomes a socket that listens nowhere: accept()
- * says EINVAL, poll() says HUP. */
-static void bind_renew(int fd, int domain, const struct config *c)
+/* Locked: the next session in fd's place, the fd's epoll registrations moved
+ * to it. Without one (proxy gone), fd becomes a socket that listens nowhere:
+ * accept() says EINVAL, poll() says HUP. */
+static void bind_renew(int fd, const struct config *c)
 {
 	struct epoll_reg moved[MAX_REGS];
 	struct sockaddr_storage bnd;
 	socklen_t bndlen = 0;
+	int domain = AF_INET;
+	sock_inet_type(fd, &domain);
 	size_t n = regs_take(fd, inode_of(fd), moved);
-	for (size_t i = 0; i < n; i++) /* while fd is still the accepted connection */
+	for (size_t i = 0; i < n; i++) /* while fd is still the old session's connection */
 		REAL(epoll_ctl)(moved[i].epfd, EPOLL_CTL_DEL, fd, NULL);
 	int s = bind_open(domain, c, &bnd, &bndlen);
 	if (s < 0 || bind_install(s, fd, &bnd, bndlen) < 0) {
@@ -295,9 +297,10 @@ static void bind_renew(int fd, int domain, const struct config *c)
 		}
 		fdtable_forget(fd);
 	}
+	int listening = fdtable_kind(fd) == FD_BIND_LISTENER;
 	ino_t ino = inode_of(fd);
 	for (size_t i = 0; i < n; i++) {
-		if (REAL(epoll_ctl)(moved[i].epfd, EPOLL_CTL_ADD, fd, &moved[i].ev) == 0 && nregs < MAX_REGS) {
+		if (REAL(epoll_ctl)(moved[i].epfd, EPOLL_CTL_ADD, fd, &moved[i].ev) == 0 && listening) {
 			moved[i].ino = ino;
 			regs[nregs++] = moved[i];
 		}
@@ -321,7 +324,7 @@ static int hand_out(int fd, int flags, size_t size, const struct socks5_addr *pe
 	}
 	struct fd_info listener; /* where the peer came to, before the next session replaces it */
 	int have_bnd = fdtable_get(fd, &listener) == 0 && listener.locallen;
-	bind_renew(fd, domain, c);
+	bind_renew(fd, c);
 	REAL(fcntl)(conn, F_SETFL, flags & SOCK_NONBLOCK ? O_NONBLOCK : 0);
 
 	struct sockaddr_storage ss;
@@ -342,6 +345,20 @@ static int hand_out(int fd, int flags, size_t size, const struct socks5_addr *pe
 		log_info("accept: %s connected through the proxy's BIND", name);
 	}
 	return conn;
+}
+
+/* The session ended without a peer: says why, returns the errno for accept(). */
+static int session_ended(int fd, int r, uint8_t rep, size_t size, const struct config *c)
+{
+	uint8_t skip[SOCKS5_REQUEST_MAX];
+	if (r > 0) {
+		REAL(recv)(fd, skip, size, MSG_DONTWAIT);
+		log_error("accept: the BIND via %s ended: %s (REP %u)", c->proxy_text, socks5_rep_str(rep), rep);
+		return socks5_rep_to_errno(rep);
+	}
+	log_error("accept: the BIND via %s ended: %s", c->proxy_text,
+		  r == -EPROTO ? "malformed second reply" : "the proxy closed the connection");
+	return ECONNABORTED;
 }
 
 static int bind_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags)
@@ -365,19 +382,13 @@ static int bind_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 			pthread_mutex_unlock(&lock);
 			return conn;
 		}
-		if (r > 0) { /* the proxy gave up (REP 06: nobody came in time); it closes next */
-			uint8_t skip[SOCKS5_REQUEST_MAX];
-			REAL(recv)(fd, skip, size, MSG_DONTWAIT);
+		if (r != 0) { /* the proxy gave up (REP 06: nobody came in time), or went away */
+			int err = session_ended(fd, r, rep, size, c);
+			bind_renew(fd, c); /* the program may go on listening, at a new address */
 			pthread_mutex_unlock(&lock);
-			log_error("accept: the BIND via %s ended: %s (REP %u)", c->proxy_text, socks5_rep_str(rep), rep);
-			return -socks5_rep_to_errno(rep);
+			return -err;
 		}
 		pthread_mutex_unlock(&lock);
-		if (r < 0) {
-			log_error("accept: the BIND via %s ended: %s", c->proxy_text,
-				  r == -EPROTO ? "malformed second reply" : "the proxy closed the connection");
-			return -ECONNABORTED;
-		}
 		int fl = REAL(fcntl)(fd, F_GETFL);
 		if (fl < 0 || (fl & O_NONBLOCK))
 			return -EAGAIN;

@@ -214,13 +214,34 @@ def test_proxy_down_fails_listen(tmp_path):
     assert "listen: BIND via socks5://127.0.0.1:%d failed: cannot reach the proxy" % closed in r.err, r
 
 
+ACCEPT_TWICE = """
+import errno, socket, sys
+s = socket.socket()
+s.bind(("0.0.0.0", 0))
+s.listen()
+print("listen ok", s.getsockname()[1], flush=True)
+for _ in range(2):
+    try:
+        s.accept()
+        print("accept ok")
+    except OSError as e:
+        print("accept", errno.errorcode[e.errno], s.getsockname()[1], flush=True)
+"""
+
+
 def test_bind_timeout_fails_accept(start_socks5d):
-    """socks5d --bind-timeout 1: nobody comes, REP 06; accept() says ETIMEDOUT, no hang."""
+    """socks5d --bind-timeout 1: nobody comes, REP 06; accept() says ETIMEDOUT, no hang.
+    The listener goes on through a new BIND (a new port), which times out the same way."""
     d = start_socks5d("--bind-timeout", "1")
-    r = support.run([PYTHON, "-c", LISTEN_ONCE, "0.0.0.0", "accept"], env=bind_env(d.url()), timeout=20)
-    assert r.rc == 0 and r.out.splitlines()[-1] == "accept ETIMEDOUT", r
-    assert "TTL expired (REP 6)" in r.err, r
+    r = support.run([PYTHON, "-c", ACCEPT_TWICE], env=bind_env(d.url()), timeout=20)
+    lines = [l.split() for l in r.out.splitlines()]
+    assert r.rc == 0 and len(lines) == 3, r
+    ports = [lines[0][2], lines[1][2], lines[2][2]]
+    assert [l[:2] for l in lines[1:]] == [["accept", "ETIMEDOUT"]] * 2, r
+    assert len(set(ports)) == 3, r
+    assert r.err.count("TTL expired (REP 6)") == 2, r
     assert r.elapsed < 10, r
+    d.server.wait_log(BIND_LINE % "timeout", count=2)
 
 
 def listen_and_connect(env, host):
@@ -235,6 +256,8 @@ def listen_and_connect(env, host):
     finally:
         p.kill()
         p.wait()
+    if support.SANITIZE:
+        support.assert_no_sanitizer_report(err)
     return first, out, err
 
 
@@ -473,13 +496,16 @@ def test_dup_and_fork_share_the_listener(socks5d):
         p.kill()
         p.wait()
     assert out.splitlines() == ["child accepted hi 127.0.0.1", "parent done 0"], (out, err)
+    if support.SANITIZE:
+        support.assert_no_sanitizer_report(err)
     socks5d.server.wait_log(BIND_LINE % "ok")
 
 
 def test_proxy_going_away_fails_accept(start_socks5d):
-    """socks5d stops while the program waits in accept(): ECONNABORTED, no hang."""
+    """socks5d stops while the program waits in accept(): ECONNABORTED, no hang; with
+    no proxy for a new BIND, the socket listens no more: the next accept() says EINVAL."""
     d = start_socks5d()
-    p = subprocess.Popen([PYTHON, "-c", LISTEN_ONCE, "0.0.0.0", "accept"], stdout=subprocess.PIPE,
+    p = subprocess.Popen([PYTHON, "-c", ACCEPT_TWICE], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, start_new_session=True,
                          env=support.sanitizer_env_for([PYTHON], bind_env(d.url())))
     try:
@@ -489,5 +515,9 @@ def test_proxy_going_away_fails_accept(start_socks5d):
     finally:
         p.kill()
         p.wait()
-    assert out.strip() == "accept ECONNABORTED", (out, err)
+    lines = [l.split()[:2] for l in out.splitlines()]
+    assert lines == [["accept", "ECONNABORTED"], ["accept", "EINVAL"]], (out, err)
+    assert "listens no more: no new BIND for it" in err, err
+    if support.SANITIZE:
+        support.assert_no_sanitizer_report(err)
     assert "accept: the BIND via %s ended: the proxy closed the connection" % d.url() in err, err
