@@ -521,3 +521,55 @@ def test_proxy_going_away_fails_accept(start_socks5d):
     if support.SANITIZE:
         support.assert_no_sanitizer_report(err)
     assert "accept: the BIND via %s ended: the proxy closed the connection" % d.url() in err, err
+
+
+ASYNCIO_SERVER = """
+import asyncio, sys
+
+async def main():
+    done = asyncio.Event()
+    served = []
+
+    async def handle(reader, writer):
+        line = await reader.readline()
+        writer.write(line.upper())
+        await writer.drain()
+        writer.close()
+        served.append(writer.get_extra_info("peername")[1])
+        print("served", served[-1], "next", server.sockets[0].getsockname()[1], flush=True)
+        if len(served) == 2:
+            done.set()
+
+    server = await asyncio.start_server(handle, "0.0.0.0", 0)
+    print("listening", server.sockets[0].getsockname()[1], flush=True)
+    await done.wait()
+    server.close()
+
+asyncio.run(main())
+"""
+
+
+def test_asyncio_server_through_socks5d(socks5d):
+    """An asyncio server (epoll, non-blocking accept loop) serves two clients one after
+    the other, each through its own BIND; the second at the address the first left."""
+    p = subprocess.Popen([PYTHON, "-c", ASYNCIO_SERVER], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True, env=support.sanitizer_env_for([PYTHON], bind_env(socks5d.url())))
+    try:
+        line = p.stdout.readline().split()
+        assert line[0] == "listening", (line, p.stderr.read())
+        port = int(line[1])
+        for word in (b"first", b"second"):
+            c = peer(("127.0.0.1", port), word + b"\n")
+            assert support.recv_all(c, 10 * support.SLOW) == word.upper() + b"\n"
+            line = p.stdout.readline().split()
+            assert line[:2] == ["served", str(c.getsockname()[1])], (line, p.stderr.read())
+            c.close()
+            port = int(line[3])
+        out, err = p.communicate(timeout=20 * support.SLOW)
+    finally:
+        p.kill()
+        p.wait()
+    assert p.returncode == 0, err
+    if support.SANITIZE:
+        support.assert_no_sanitizer_report(err)
+    socks5d.server.wait_log(BIND_LINE % "ok", count=2)
