@@ -247,9 +247,11 @@ EXPORT int listen(int fd, int backlog)
 }
 
 /* Peeks at the second reply without taking it: 1 (complete, *rep and *peer
- * set, *size its length), 0 (not yet), or -errno (the session ended). */
+ * set, *size its length), 0 (not yet; *size the bytes of it there are), or
+ * -errno (the session ended). */
 static int peek_reply(int fd, uint8_t *rep, struct socks5_addr *peer, size_t *size)
 {
+	*size = 0;
 	uint8_t buf[SOCKS5_REQUEST_MAX];
 	ssize_t n = REAL(recv)(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
 	if (n < 0)
@@ -257,8 +259,10 @@ static int peek_reply(int fd, uint8_t *rep, struct socks5_addr *peer, size_t *si
 	if (n == 0)
 		return -ECONNABORTED;
 	ssize_t m = socks5_decode_reply(buf, (size_t)n, rep, peer);
-	if (m == SOCKS5_SHORT)
+	if (m == SOCKS5_SHORT) {
+		*size = (size_t)n;
 		return 0;
+	}
 	if (m < 0)
 		return -EPROTO;
 	*size = (size_t)m;
@@ -392,8 +396,11 @@ static int bind_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		int fl = REAL(fcntl)(fd, F_GETFL);
 		if (fl < 0 || (fl & O_NONBLOCK))
 			return -EAGAIN;
+		/* Blocking: wait for the reply, or for the rest of one that came in parts. */
+		uint8_t more[SOCKS5_REQUEST_MAX];
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (REAL(poll)(&p, 1, -1) < 0 && errno == EINTR)
+		int w = size ? (int)REAL(recv)(fd, more, size + 1, MSG_PEEK | MSG_WAITALL) : REAL(poll)(&p, 1, -1);
+		if (w < 0 && errno == EINTR)
 			return -EINTR; /* as a blocking accept() interrupted by a signal */
 	}
 }

@@ -9,7 +9,9 @@ import os
 import re
 import select
 import socket
+import struct
 import subprocess
+import threading
 
 import pytest
 
@@ -573,3 +575,92 @@ def test_asyncio_server_through_socks5d(socks5d):
     if support.SANITIZE:
         support.assert_no_sanitizer_report(err)
     socks5d.server.wait_log(BIND_LINE % "ok", count=2)
+
+
+# --- a proxy that paces its replies -----------------------------------------------
+
+class PacedBindProxy:
+    """A BIND "server" whose replies the test paces: the first names 0.0.0.0:4321 (as
+    some servers do), the second comes in two parts, the peer's first bytes in the
+    same segment as the second part."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.part = [threading.Event(), threading.Event()]
+        self.sent_first_part = threading.Event()
+        self.request = None
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        self.conns = []
+        while True:  # the first session is paced; the next ones (accept() renews the BIND) just wait
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            c.settimeout(30)
+            assert support.sock_recv_exact(c, 3) == b"\x05\x01\x00"
+            c.sendall(b"\x05\x00")
+            request = support.sock_recv_exact(c, 10)
+            c.sendall(b"\x05\x00\x00\x01" + socket.inet_aton("0.0.0.0") + struct.pack("!H", 4321 + len(self.conns) - 1))
+            if len(self.conns) == 1:
+                self.request = request
+                threading.Thread(target=self._pace, args=(c,), daemon=True).start()
+
+    def _pace(self, c):
+        self.part[0].wait(30)
+        c.sendall(b"\x05\x00\x00\x01\xc0\x00")
+        self.sent_first_part.set()
+        self.part[1].wait(30)
+        c.sendall(b"\x02\x09" + struct.pack("!H", 7777) + b"payload")
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+PEER_AND_DATA = """
+import socket
+s = socket.socket()
+s.listen()
+print("listen", *s.getsockname(), flush=True)
+c, peer = s.accept()
+print("accepted", *peer, c.recv(100).decode(), flush=True)
+"""
+
+
+def in_syscall(pid, number):
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            return f.read().split()[0] == str(number)
+    except OSError:
+        return False
+
+
+def test_second_reply_in_parts(tmp_path):
+    """The first reply's 0.0.0.0 stands for the proxy's address; a second reply in two
+    parts is waited for (in recv, not a spinning poll), and the bytes after it are the
+    peer's, left to the program."""
+    proxy = PacedBindProxy()
+    p = subprocess.Popen([PYTHON, "-c", PEER_AND_DATA], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True,
+                         env=support.sanitizer_env_for([PYTHON], bind_env("socks5://127.0.0.1:%d" % proxy.port)))
+    try:
+        assert p.stdout.readline().split() == ["listen", "127.0.0.1", "4321"], p.stderr.read()
+        assert proxy.request == b"\x05\x02\x00\x01\x00\x00\x00\x00\x00\x00", proxy.request  # BIND 0.0.0.0:0
+        proxy.part[0].set()
+        assert proxy.sent_first_part.wait(10)
+        if os.uname().machine == "x86_64":  # blocked in recvfrom (45), waiting for the rest
+            wait_until(lambda: in_syscall(p.pid, 45), 10, "the program never waits in recvfrom for the rest of the reply")
+        proxy.part[1].set()
+        out, err = p.communicate(timeout=20 * support.SLOW)
+    finally:
+        p.kill()
+        p.wait()
+        proxy.close()
+    assert out.split() == ["accepted", "192.0.2.9", "7777", "payload"], (out, err)
