@@ -10,6 +10,9 @@
  * BIND session in the fd's place (one connection per BIND): getsockname() then
  * tells the new address. The fd's epoll registrations belong to the file
  * description, which is now the accepted connection's: they move with the fd.
+ * A poll() or select() already asleep on fd in another thread keeps watching
+ * the old description (the kernel registers once): such a program sees the
+ * next session when its wait returns for another reason.
  *
  * DST.ADDR is 0.0.0.0:0 (any peer): the expected peer is often not an address
  * the proxy can check (a name, with remote DNS) nor where the data connection
@@ -351,6 +354,11 @@ static int hand_out(int fd, int flags, size_t size, const struct socks5_addr *pe
 	return conn;
 }
 
+/* A blocking accept() looks again this often: another thread's accept() may
+ * have put a new session in fd's place, and a poll() asleep on the old one
+ * would not see the new one's peer (the kernel watches what it first found). */
+#define RECHECK_MS 250
+
 /* The session ended without a peer: says why, returns the errno for accept(). */
 static int session_ended(int fd, int r, uint8_t rep, size_t size, const struct config *c)
 {
@@ -399,7 +407,8 @@ static int bind_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		/* Blocking: wait for the reply, or for the rest of one that came in parts. */
 		uint8_t more[SOCKS5_REQUEST_MAX];
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int w = size ? (int)REAL(recv)(fd, more, size + 1, MSG_PEEK | MSG_WAITALL) : REAL(poll)(&p, 1, -1);
+		int w = size ? (int)REAL(recv)(fd, more, size + 1, MSG_PEEK | MSG_WAITALL)
+			     : REAL(poll)(&p, 1, RECHECK_MS);
 		if (w < 0 && errno == EINTR)
 			return -EINTR; /* as a blocking accept() interrupted by a signal */
 	}

@@ -72,6 +72,15 @@ class Prog:
         return err
 
 
+def read_line(p, timeout=20):
+    """The next stdout line of p; fails (with its stderr) rather than wait forever."""
+    r, _, _ = select.select([p.stdout], [], [], timeout * support.SLOW)
+    if not r:
+        p.kill()
+        raise AssertionError("no output within %ss; stderr:\n%s" % (timeout * support.SLOW, p.stderr.read()))
+    return p.stdout.readline()
+
+
 def peer(addr, data):
     s = socket.create_connection(tuple(addr), timeout=10 * support.SLOW)
     s.sendall(data)
@@ -251,7 +260,7 @@ def listen_and_connect(env, host):
     p = subprocess.Popen([PYTHON, "-c", LISTEN_ONCE, host, "accept"], env=support.sanitizer_env_for([PYTHON], env),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        first = p.stdout.readline().split()
+        first = read_line(p).split()
         assert first[:2] == ["listen", "ok"], (first, p.stderr.read())
         socket.create_connection(("127.0.0.1", int(first[3])), timeout=5).close()
         out, err = p.communicate(timeout=20 * support.SLOW)
@@ -284,8 +293,8 @@ def test_close_releases_the_session(socks5d):
     p = subprocess.Popen([PYTHON, "-c", code, "0.0.0.0"], env=support.sanitizer_env_for([PYTHON], bind_env(socks5d.url())),
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert p.stdout.readline().startswith("listen ok"), p.stderr
-        assert p.stdout.readline().strip() == "closed"
+        assert read_line(p).startswith("listen ok"), p.stderr
+        assert read_line(p).strip() == "closed"
         # the program still runs: the proxy saw the client leave, not a process exit
         socks5d.server.wait_log(BIND_LINE % r"\S+")
         assert p.poll() is None
@@ -489,7 +498,7 @@ def test_dup_and_fork_share_the_listener(socks5d):
     p = subprocess.Popen([PYTHON, "-c", FORK_PROG], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, start_new_session=True)
     try:
-        first = p.stdout.readline().split()
+        first = read_line(p).split()
         assert first[:2] == ["listen", "127.0.0.1"] and first[3] == "True", (first, p.stderr.read())
         c = peer(("127.0.0.1", int(first[2])), b"hi")
         out, err = p.communicate(timeout=20 * support.SLOW)
@@ -511,7 +520,7 @@ def test_proxy_going_away_fails_accept(start_socks5d):
                          stderr=subprocess.PIPE, text=True, start_new_session=True,
                          env=support.sanitizer_env_for([PYTHON], bind_env(d.url())))
     try:
-        assert p.stdout.readline().startswith("listen ok"), p.stderr.read()
+        assert read_line(p).startswith("listen ok"), p.stderr.read()
         d.stop()
         out, err = p.communicate(timeout=20 * support.SLOW)
     finally:
@@ -557,13 +566,13 @@ def test_asyncio_server_through_socks5d(socks5d):
     p = subprocess.Popen([PYTHON, "-c", ASYNCIO_SERVER], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True, env=support.sanitizer_env_for([PYTHON], bind_env(socks5d.url())))
     try:
-        line = p.stdout.readline().split()
+        line = read_line(p).split()
         assert line[0] == "listening", (line, p.stderr.read())
         port = int(line[1])
         for word in (b"first", b"second"):
             c = peer(("127.0.0.1", port), word + b"\n")
             assert support.recv_all(c, 10 * support.SLOW) == word.upper() + b"\n"
-            line = p.stdout.readline().split()
+            line = read_line(p).split()
             assert line[:2] == ["served", str(c.getsockname()[1])], (line, p.stderr.read())
             c.close()
             port = int(line[3])
@@ -651,7 +660,7 @@ def test_second_reply_in_parts(tmp_path):
                          start_new_session=True,
                          env=support.sanitizer_env_for([PYTHON], bind_env("socks5://127.0.0.1:%d" % proxy.port)))
     try:
-        assert p.stdout.readline().split() == ["listen", "127.0.0.1", "4321"], p.stderr.read()
+        assert read_line(p).split() == ["listen", "127.0.0.1", "4321"], p.stderr.read()
         assert proxy.request == b"\x05\x02\x00\x01\x00\x00\x00\x00\x00\x00", proxy.request  # BIND 0.0.0.0:0
         proxy.part[0].set()
         assert proxy.sent_first_part.wait(10)
@@ -664,3 +673,56 @@ def test_second_reply_in_parts(tmp_path):
         p.wait()
         proxy.close()
     assert out.split() == ["accepted", "192.0.2.9", "7777", "payload"], (out, err)
+
+
+THREADS_PROG = """
+import errno, socket, sys, threading
+s = socket.socket()
+s.bind(("0.0.0.0", 0))
+s.listen()
+try:
+    s.getpeername()
+    nopeer = "peer?"
+except OSError as e:
+    nopeer = errno.errorcode[e.errno]
+print("listen", s.getsockname()[1], nopeer, flush=True)
+got = []
+
+def acceptor():
+    c, peer = s.accept()
+    got.append(peer[1])
+    print("accepted", peer[1], "next", s.getsockname()[1], flush=True)
+
+threads = [threading.Thread(target=acceptor) for _ in range(2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"""
+
+
+def test_two_threads_block_in_accept(socks5d):
+    """Two threads wait in accept() on one listener: the first peer wakes one of them,
+    the second peer (at the address the listener has then) the other. A listener has
+    no peer: getpeername() says ENOTCONN."""
+    p = subprocess.Popen([PYTHON, "-c", THREADS_PROG], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True, env=support.sanitizer_env_for([PYTHON], bind_env(socks5d.url())))
+    try:
+        line = read_line(p).split()
+        assert line[0] == "listen" and line[2] == "ENOTCONN", (line, p.stderr.read())
+        port, peers = int(line[1]), []
+        for _ in range(2):
+            c = peer(("127.0.0.1", port), b"x")  # no more bytes: the accepted connection stays idle
+            peers.append(c)
+            line = read_line(p).split()
+            assert line[:2] == ["accepted", str(c.getsockname()[1])], (line, p.stderr.read())
+            port = int(line[3])
+        out, err = p.communicate(timeout=20 * support.SLOW)
+        for c in peers:
+            c.close()
+    finally:
+        p.kill()
+        p.wait()
+    assert p.returncode == 0, err
+    if support.SANITIZE:
+        support.assert_no_sanitizer_report(err)
