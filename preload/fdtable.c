@@ -227,10 +227,12 @@ int fdtable_get_udp_trusted(int fd, struct fd_info *out)
 	return rc;
 }
 
-static int set_tcp(int fd, enum fd_kind kind, const struct sockaddr *sa, socklen_t len)
+/* peer (sa) and local (la) in one step: nobody sees the kind without them. */
+static int set_tcp(int fd, enum fd_kind kind, const struct sockaddr *sa, socklen_t len, const struct sockaddr *la,
+		   socklen_t llen)
 {
 	struct udp_assoc *drop = NULL;
-	if (len > sizeof(struct sockaddr_storage))
+	if (len > sizeof(struct sockaddr_storage) || llen > sizeof(struct sockaddr_in6))
 		return -1;
 	pthread_mutex_lock(&lock);
 	struct fd_entry *e = entry_alloc(fd);
@@ -240,6 +242,9 @@ static int set_tcp(int fd, enum fd_kind kind, const struct sockaddr *sa, socklen
 		if (len)
 			memcpy(&e->peer, sa, len);
 		e->peerlen = len;
+		if (llen)
+			memcpy(&e->local, la, llen);
+		e->locallen = llen;
 		entry_identify(fd, e);
 		set_kind(e, kind);
 		entry_unlock(e);
@@ -252,12 +257,12 @@ static int set_tcp(int fd, enum fd_kind kind, const struct sockaddr *sa, socklen
 
 int fdtable_set_proxied(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	return set_tcp(fd, FD_TCP_PROXIED, sa, len);
+	return set_tcp(fd, FD_TCP_PROXIED, sa, len, NULL, 0);
 }
 
 int fdtable_set_bind(int fd, const struct sockaddr *bnd, socklen_t len)
 {
-	return set_tcp(fd, FD_BIND_LISTENER, NULL, 0) == 0 ? fdtable_set_local(fd, bnd, len) : -1;
+	return set_tcp(fd, FD_BIND_LISTENER, NULL, 0, bnd, len);
 }
 
 int fdtable_set_local(int fd, const struct sockaddr *sa, socklen_t len)

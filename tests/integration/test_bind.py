@@ -6,8 +6,8 @@ bindprog.py waiting in blocking accept, select, poll and epoll."""
 import hashlib
 import json
 import os
+import queue
 import re
-import select
 import socket
 import struct
 import subprocess
@@ -45,12 +45,7 @@ class Prog:
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
     def read(self, timeout=20):
-        r, _, _ = select.select([self.p.stdout], [], [], timeout * support.SLOW)
-        line = self.p.stdout.readline() if r else ""
-        if not line:
-            self.p.kill()
-            raise AssertionError("bindprog said nothing (rc %r); stderr:\n%s" % (self.p.wait(), self.p.stderr.read()))
-        out = json.loads(line)
+        out = json.loads(read_line(self.p, timeout))
         assert out["event"] != "error", "%r; stderr:\n%s" % (out, self.stderr())
         return out
 
@@ -73,12 +68,36 @@ class Prog:
 
 
 def read_line(p, timeout=20):
-    """The next stdout line of p; fails (with its stderr) rather than wait forever."""
-    r, _, _ = select.select([p.stdout], [], [], timeout * support.SLOW)
-    if not r:
+    """The next stdout line of p; fails (telling where p is) rather than wait forever.
+    A thread reads the lines: select() on the pipe would miss lines already buffered."""
+    if not hasattr(p, "lines"):
+        p.lines = queue.Queue()
+
+        def reader():
+            for l in iter(p.stdout.readline, ""):
+                p.lines.put(l)
+            p.lines.put("")  # EOF
+
+        threading.Thread(target=reader, daemon=True).start()
+    try:
+        return p.lines.get(timeout=timeout * support.SLOW)
+    except queue.Empty:
+        where = [open("/proc/%d/task/%s/syscall" % (p.pid, t)).read().split()[0]
+                 for t in os.listdir("/proc/%d/task" % p.pid)]
         p.kill()
-        raise AssertionError("no output within %ss; stderr:\n%s" % (timeout * support.SLOW, p.stderr.read()))
-    return p.stdout.readline()
+        raise AssertionError("no output within %ss (threads in system calls %s); stderr:\n%s" % (
+            timeout * support.SLOW, where, p.stderr.read()))
+
+
+def rest(p, timeout=20):
+    """(stdout lines not read yet, stderr) once p exited, like communicate()."""
+    p.wait(timeout * support.SLOW)
+    out = []
+    while True:
+        line = read_line(p, timeout)
+        if not line:
+            return "".join(out), p.stderr.read()
+        out.append(line)
 
 
 def peer(addr, data):
@@ -263,7 +282,7 @@ def listen_and_connect(env, host):
         first = read_line(p).split()
         assert first[:2] == ["listen", "ok"], (first, p.stderr.read())
         socket.create_connection(("127.0.0.1", int(first[3])), timeout=5).close()
-        out, err = p.communicate(timeout=20 * support.SLOW)
+        out, err = rest(p)
     finally:
         p.kill()
         p.wait()
@@ -501,7 +520,7 @@ def test_dup_and_fork_share_the_listener(socks5d):
         first = read_line(p).split()
         assert first[:2] == ["listen", "127.0.0.1"] and first[3] == "True", (first, p.stderr.read())
         c = peer(("127.0.0.1", int(first[2])), b"hi")
-        out, err = p.communicate(timeout=20 * support.SLOW)
+        out, err = rest(p)
         c.close()
     finally:
         p.kill()
@@ -522,7 +541,7 @@ def test_proxy_going_away_fails_accept(start_socks5d):
     try:
         assert read_line(p).startswith("listen ok"), p.stderr.read()
         d.stop()
-        out, err = p.communicate(timeout=20 * support.SLOW)
+        out, err = rest(p)
     finally:
         p.kill()
         p.wait()
@@ -576,7 +595,7 @@ def test_asyncio_server_through_socks5d(socks5d):
             assert line[:2] == ["served", str(c.getsockname()[1])], (line, p.stderr.read())
             c.close()
             port = int(line[3])
-        out, err = p.communicate(timeout=20 * support.SLOW)
+        out, err = rest(p)
     finally:
         p.kill()
         p.wait()
@@ -667,7 +686,7 @@ def test_second_reply_in_parts(tmp_path):
         if os.uname().machine == "x86_64":  # blocked in recvfrom (45), waiting for the rest
             wait_until(lambda: in_syscall(p.pid, 45), 10, "the program never waits in recvfrom for the rest of the reply")
         proxy.part[1].set()
-        out, err = p.communicate(timeout=20 * support.SLOW)
+        out, err = rest(p)
     finally:
         p.kill()
         p.wait()
@@ -717,7 +736,7 @@ def test_two_threads_block_in_accept(socks5d):
             line = read_line(p).split()
             assert line[:2] == ["accepted", str(c.getsockname()[1])], (line, p.stderr.read())
             port = int(line[3])
-        out, err = p.communicate(timeout=20 * support.SLOW)
+        out, err = rest(p)
         for c in peers:
             c.close()
     finally:
