@@ -15,8 +15,11 @@
  * next session when its wait returns for another reason.
  *
  * DST.ADDR is 0.0.0.0:0 (any peer): the expected peer is often not an address
- * the proxy can check (a name, with remote DNS) nor where the data connection
- * comes from (multi-homed servers), and the proxy lets in one connection only. */
+ * the proxy can check (a name, with remote DNS: socks5d answers REP 08) nor
+ * where the data connection comes from (multi-homed servers; Dante then ends
+ * the BIND with REP 02, socks5d turns the peer away), and the proxy lets in
+ * one connection only. A session that ends without a peer (REP 06, the proxy
+ * gone) fails one accept() and is renewed like an accepted one. */
 #include "bind.h"
 
 #include <errno.h>
