@@ -745,3 +745,21 @@ def test_two_threads_block_in_accept(socks5d):
     assert p.returncode == 0, err
     if support.SANITIZE:
         support.assert_no_sanitizer_report(err)
+
+
+# --- the launcher: --bind, the config key bind -------------------------------------
+
+def test_launcher_bind_option_and_config_key(socks5d, tmp_path):
+    from test_shell_mode import config_env
+    r = support.run([support.WRAPPER, "--bind", "-x", socks5d.url(), "--", PYTHON, "-c", LISTEN_ONCE, "0.0.0.0"],
+                    env=support.base_env(SOCKSIFY_LOG="info"))
+    assert r.rc == 0 and r.out.startswith("listen ok 127.0.0.1 ") and "listen: BIND via" in r.err, r
+    # bind = on in a config file: the library takes "on" too
+    r = support.run([support.WRAPPER, "-x", socks5d.url(), "--", PYTHON, "-c", LISTEN_ONCE, "0.0.0.0"],
+                    env=config_env(tmp_path, "bind = on\nlog = info\n"))
+    assert r.rc == 0 and r.out.startswith("listen ok 127.0.0.1 ") and "listen: BIND via" in r.err, r
+    socks5d.server.wait_log(r"cmd=bind target=0\.0\.0\.0:0 result=", count=2)
+    env = config_env(tmp_path, "bind = maybe\n")
+    r = support.run([support.WRAPPER, "-x", socks5d.url(), "--", PYTHON, "-c", "pass"], env=env)
+    path = os.path.join(env["XDG_CONFIG_HOME"], "socksify", "config")
+    assert r.rc == 2 and "%s:1: bad bind 'maybe'" % path in r.err, r
