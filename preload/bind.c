@@ -159,20 +159,19 @@ static void format_addr(const struct sockaddr_storage *ss, socklen_t len, char *
 }
 
 /* A new BIND session: a connection to the proxy whose first reply is in, in
- * the program's socket family where the proxy can be reached from it. Returns
- * the socket with *bnd set, or -errno (logged). */
+ * the program's socket family (what getsockname() and accept() tell must fit
+ * it). Returns the socket with *bnd set, or -errno (logged). */
 static int bind_open(int domain, const struct config *c, struct sockaddr_storage *bnd, socklen_t *bndlen)
 {
 	static const struct socks5_addr any_peer = { .atyp = SOCKS5_ATYP_IPV4 };
 	struct sockaddr_storage proxy;
-	int family = domain;
-	int s = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	socklen_t plen = s >= 0 ? proxy_addr_for(s, family, c, &proxy) : 0;
-	if (s >= 0 && !plen) { /* an IPv4 socket, an IPv6 proxy */
+	int s = socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	socklen_t plen = s >= 0 ? proxy_addr_for(s, domain, c, &proxy) : 0;
+	if (s >= 0 && !plen) { /* an IPv4 socket cannot tell an IPv6 proxy's address */
 		REAL(close)(s);
-		family = c->proxy_addr.ss_family;
-		s = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		plen = s >= 0 ? proxy_addr_for(s, family, c, &proxy) : 0;
+		log_error("listen: an IPv4 socket cannot listen through the IPv6 proxy %s (use an IPv6 socket)",
+			  c->proxy_text);
+		return -EAFNOSUPPORT;
 	}
 	if (s < 0) {
 		int err = errno;
@@ -187,7 +186,13 @@ static int bind_open(int domain, const struct config *c, struct sockaddr_storage
 		REAL(close)(s);
 		return -err;
 	}
-	*bndlen = bound_address(&hs.bound, c, family, bnd);
+	*bndlen = bound_address(&hs.bound, c, domain, bnd);
+	if (bnd->ss_family != domain) {
+		log_error("listen: the proxy %s listens on an IPv6 address, which an IPv4 socket cannot tell",
+			  c->proxy_text);
+		REAL(close)(s);
+		return -EAFNOSUPPORT;
+	}
 	if (log_get_level() >= LOG_LVL_INFO) {
 		char name[300];
 		format_addr(bnd, *bndlen, name, sizeof name);

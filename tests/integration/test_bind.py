@@ -763,3 +763,23 @@ def test_launcher_bind_option_and_config_key(socks5d, tmp_path):
     r = support.run([support.WRAPPER, "-x", socks5d.url(), "--", PYTHON, "-c", "pass"], env=env)
     path = os.path.join(env["XDG_CONFIG_HOME"], "socksify", "config")
     assert r.rc == 2 and "%s:1: bad bind 'maybe'" % path in r.err, r
+
+
+def test_ipv6_proxy(socks5d):
+    """Through socks5d's [::1] listener: an IPv6 listener works (BND [::1]); an IPv4
+    socket could not tell an IPv6 address, so its listen() fails with EAFNOSUPPORT."""
+    prog = Prog(bind_env(socks5d.url(1)), "epoll", "cloexec", "::")
+    try:
+        first = prog.read()
+        assert first["addr"][0] == "::1", first
+        p1 = peer(("::1", first["addr"][1]), b"onetwo")
+        prog.go()
+        acc = prog.read()
+        assert acc["peer"] == ["::1", p1.getsockname()[1]] and acc["data"] == "one", acc
+        p1.close()
+    finally:
+        prog.p.kill()
+        prog.p.wait()
+    r = support.run([PYTHON, "-c", LISTEN_ONCE, "0.0.0.0"], env=bind_env(socks5d.url(1)))
+    assert r.rc == 0 and r.out.strip() == "listen EAFNOSUPPORT", r
+    assert "an IPv4 socket cannot listen through the IPv6 proxy" in r.err, r
