@@ -447,7 +447,8 @@ void bind_note_local(int fd, const struct socks5_addr *bnd)
 	if (!config_get()->bind || !sock_inet_type(fd, &domain))
 		return;
 	int len = socks5_addr_to_sockaddr(bnd, (struct sockaddr *)&ss, sizeof ss);
-	if (len > 0 && !is_any(&ss)) /* else the socket's own address is as good */
+	/* BND, unless a wildcard or an IPv6 address an IPv4 socket cannot hold: the socket's own then */
+	if (len > 0 && !is_any(&ss) && !(domain == AF_INET && ss.ss_family == AF_INET6))
 		fdtable_set_local(fd, (struct sockaddr *)&ss, in_family(&ss, (socklen_t)len, domain));
 	errno = saved;
 }
