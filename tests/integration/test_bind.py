@@ -783,3 +783,40 @@ def test_ipv6_proxy(socks5d):
     r = support.run([PYTHON, "-c", LISTEN_ONCE, "0.0.0.0"], env=bind_env(socks5d.url(1)))
     assert r.rc == 0 and r.out.strip() == "listen EAFNOSUPPORT", r
     assert "an IPv4 socket cannot listen through the IPv6 proxy" in r.err, r
+
+
+SOCKNAME_PROG = """
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print(*c.getsockname(), flush=True)
+c.recv(1)
+"""
+
+
+@pytest.mark.parametrize("bind", ["1", None])
+def test_getsockname_of_a_proxied_connection(socks5d, bind):
+    """With SOCKSIFY_BIND=1 a proxied connection's getsockname() is where the target
+    sees it come from (the proxy's side, BND); without, the kernel's, untouched."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    env = support.preload_env(SOCKSIFY_PROXY=socks5d.url(), SOCKSIFY_NO_PROXY="", SOCKSIFY_BIND=bind)
+    p = subprocess.Popen([PYTHON, "-c", SOCKNAME_PROG, str(srv.getsockname()[1])], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         env=support.sanitizer_env_for([PYTHON], env))
+    try:
+        srv.settimeout(10 * support.SLOW)
+        conn, seen = srv.accept()
+        host, port = read_line(p).split()
+        conn.sendall(b"x")
+        rest(p)
+        conn.close()
+    finally:
+        p.kill()
+        p.wait()
+        srv.close()
+    if bind:
+        assert (host, int(port)) == seen, (host, port, seen)
+    else:  # the program's end of its connection to the proxy
+        assert (host, int(port)) != seen, (host, port, seen)
+        socks5d.server.wait_log(r"session client=127\.0\.0\.1:%s .*cmd=connect" % port)
