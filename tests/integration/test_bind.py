@@ -817,6 +817,5 @@ def test_getsockname_of_a_proxied_connection(socks5d, bind):
         srv.close()
     if bind:
         assert (host, int(port)) == seen, (host, port, seen)
-    else:  # the program's end of its connection to the proxy
-        assert (host, int(port)) != seen, (host, port, seen)
+    else:  # the program's end of its connection to the proxy (the kernel may reuse a port number for both)
         socks5d.server.wait_log(r"session client=127\.0\.0\.1:%s .*cmd=connect" % port)
