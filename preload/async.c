@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bind.h"
 #include "config.h"
 #include "fdtable.h"
 #include "log.h"
@@ -124,6 +125,7 @@ static void finish(struct pending *p, int result)
 {
 	register_all(p, 0);
 	if (result > 0) {
+		bind_note_local(p->fd, &p->hs.bound);
 		log_info("connect to %s via %s: ok", p->tname, p->hs.cfg->proxy_text);
 		drop(p->fd);
 		return;
@@ -169,6 +171,7 @@ int async_start(int fd, const struct handshake *hs, const char *tname, long long
 		*pp = p;
 		atomic_fetch_add_explicit(&count, 1, memory_order_release);
 	} else if (r > 0) {
+		bind_note_local(fd, &p->hs.bound);
 		log_info("connect to %s via %s: ok", p->tname, p->hs.cfg->proxy_text);
 	} else {
 		log_error("connect to %s via %s failed: %s", p->tname, p->hs.cfg->proxy_text, p->hs.why);

@@ -157,6 +157,14 @@ static void config_chain_mode(struct config *c)
 		log_error("SOCKSIFY_CHAIN='%s' is not strict or failover; using strict", s);
 }
 
+static void config_bind(struct config *c)
+{
+	const char *s = getenv("SOCKSIFY_BIND");
+	c->bind = s && (strcmp(s, "1") == 0 || strcmp(s, "on") == 0);
+	if (s && *s && !c->bind && strcmp(s, "0") != 0 && strcmp(s, "off") != 0)
+		log_error("SOCKSIFY_BIND='%s' is not 1 or 0; listening locally", s);
+}
+
 static void config_load(void)
 {
 	struct config *c = &config;
@@ -178,6 +186,7 @@ static void config_load(void)
 	config_dns(c);
 	config_pipeline(c);
 	config_chain_mode(c);
+	config_bind(c);
 
 	const char *p = getenv("SOCKSIFY_PROXY");
 	if (!p || !*p) {

@@ -38,6 +38,7 @@ struct config {
 	struct namelist no_proxy_names; /* names resolved locally (and so connected direct) */
 	int dns_remote; /* SOCKSIFY_DNS: 1 remote (default), 0 local */
 	struct netlist_entry fake4, fake6; /* where fake addresses come from */
+	int bind; /* SOCKSIFY_BIND=1: listen() becomes a SOCKS5 BIND (bind.c) */
 };
 
 /* The settings; loaded on first use, then read-only (one owner: config_once). */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "async.h"
+#include "bind.h"
 #include "export.h"
 #include "fdtable.h"
 #include "real.h"
@@ -19,6 +20,8 @@ EXPORT int close(int fd)
 	enum fd_kind k = fdtable_kind(fd);
 	if (k == FD_INTERNAL && fdtable_kind_checked(fd) == FD_INTERNAL)
 		return 0;
+	if (k == FD_BIND_LISTENER)
+		bind_forget(fd);
 	if (k != FD_UNMANAGED)
 		fdtable_forget(fd);
 	if (async_active())

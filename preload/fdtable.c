@@ -22,6 +22,8 @@ struct fd_entry {
 	_Atomic unsigned char kind;
 	socklen_t peerlen;
 	struct sockaddr_storage peer;
+	socklen_t locallen;
+	struct sockaddr_in6 local; /* or a sockaddr_in in its first bytes */
 	struct udp_assoc *assoc; /* UDP: owned reference; INTERNAL: the owner, not a reference */
 	dev_t dev; /* what the fd referred to when we marked it: an fd closed behind our */
 	ino_t ino; /* back (fclose, a raw syscall) and reused is not mistaken for it */
@@ -142,6 +144,7 @@ static struct udp_assoc *entry_clear(int fd, struct fd_entry *e)
 	}
 	e->assoc = NULL;
 	e->peerlen = 0;
+	e->locallen = 0;
 	set_kind(e, FD_UNMANAGED);
 	return drop;
 }
@@ -183,6 +186,8 @@ static void entry_copy(const struct fd_entry *e, struct fd_info *out)
 	out->kind = kind_of(e);
 	out->peerlen = e->peerlen;
 	memcpy(&out->peer, &e->peer, e->peerlen);
+	out->locallen = e->locallen;
+	memcpy(&out->local, &e->local, e->locallen);
 	out->assoc = e->assoc;
 	if (out->assoc)
 		assoc_ref(out->assoc);
@@ -222,26 +227,60 @@ int fdtable_get_udp_trusted(int fd, struct fd_info *out)
 	return rc;
 }
 
-int fdtable_set_proxied(int fd, const struct sockaddr *sa, socklen_t len)
+/* peer (sa) and local (la) in one step: nobody sees the kind without them. */
+static int set_tcp(int fd, enum fd_kind kind, const struct sockaddr *sa, socklen_t len, const struct sockaddr *la,
+		   socklen_t llen)
 {
 	struct udp_assoc *drop = NULL;
-	if (len > sizeof(struct sockaddr_storage))
+	if (len > sizeof(struct sockaddr_storage) || llen > sizeof(struct sockaddr_in6))
 		return -1;
 	pthread_mutex_lock(&lock);
 	struct fd_entry *e = entry_alloc(fd);
 	if (e) {
 		entry_lock(e);
 		drop = entry_clear(fd, e);
-		memcpy(&e->peer, sa, len);
+		if (len)
+			memcpy(&e->peer, sa, len);
 		e->peerlen = len;
+		if (llen)
+			memcpy(&e->local, la, llen);
+		e->locallen = llen;
 		entry_identify(fd, e);
-		set_kind(e, FD_TCP_PROXIED);
+		set_kind(e, kind);
 		entry_unlock(e);
 	}
 	pthread_mutex_unlock(&lock);
 	if (drop)
 		assoc_unref(drop);
 	return e ? 0 : -1;
+}
+
+int fdtable_set_proxied(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	return set_tcp(fd, FD_TCP_PROXIED, sa, len, NULL, 0);
+}
+
+int fdtable_set_bind(int fd, const struct sockaddr *bnd, socklen_t len)
+{
+	return set_tcp(fd, FD_BIND_LISTENER, NULL, 0, bnd, len);
+}
+
+int fdtable_set_local(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	int rc = -1;
+	if (len > sizeof(struct sockaddr_in6))
+		return -1;
+	pthread_mutex_lock(&lock);
+	struct fd_entry *e = entry_of(fd);
+	if (e && (kind_of(e) == FD_TCP_PROXIED || kind_of(e) == FD_BIND_LISTENER)) {
+		entry_lock(e);
+		memcpy(&e->local, sa, len);
+		e->locallen = len;
+		entry_unlock(e);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
 }
 
 int fdtable_set_udp(int fd, const struct sockaddr *peer, socklen_t len)
@@ -363,6 +402,8 @@ void fdtable_dup(int oldfd, int newfd)
 		drop = entry_clear(newfd, to);
 		to->peer = from->peer;
 		to->peerlen = from->peerlen;
+		to->local = from->local;
+		to->locallen = from->locallen;
 		to->assoc = from->assoc;
 		to->dev = from->dev;
 		to->ino = from->ino;

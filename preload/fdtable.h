@@ -7,6 +7,7 @@
 #ifndef SOCKSIFY_FDTABLE_H
 #define SOCKSIFY_FDTABLE_H
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 struct udp_assoc;
@@ -19,12 +20,15 @@ enum fd_kind {
 	FD_UDP, /* a datagram socket seen by a hook; nothing of it is proxied yet */
 	FD_UDP_PROXIED, /* a datagram socket with an association or an emulated peer */
 	FD_INTERNAL, /* the library's own fd (a UDP association's control connection) */
+	FD_BIND_LISTENER, /* listen() made it a BIND session (bind.c); local is the proxy's listener */
 };
 
 struct fd_info {
 	enum fd_kind kind;
 	socklen_t peerlen; /* 0: no peer */
 	struct sockaddr_storage peer; /* TCP: the target; UDP: the peer set by connect() */
+	socklen_t locallen; /* 0: none */
+	struct sockaddr_in6 local; /* TCP: BND of the proxy's reply (a sockaddr_in fits too) */
 	struct udp_assoc *assoc; /* UDP: a reference the caller drops with assoc_unref(), or NULL */
 };
 
@@ -57,6 +61,13 @@ int fdtable_get_udp_trusted(int fd, struct fd_info *out);
  * fd is out of the table's range or memory ran out (the caller goes on: only
  * getpeername() loses the target). */
 int fdtable_set_proxied(int fd, const struct sockaddr *sa, socklen_t len);
+
+/* Marks fd as a BIND listener whose proxy listens at bnd (what getsockname() tells). */
+int fdtable_set_bind(int fd, const struct sockaddr *bnd, socklen_t len);
+
+/* Sets the local address of a proxied TCP socket or BIND listener: BND of the
+ * proxy's reply. Returns 0, or -1 if fd is neither. */
+int fdtable_set_local(int fd, const struct sockaddr *sa, socklen_t len);
 
 /* Marks fd as a datagram socket; with len > 0 sets its emulated peer, with
  * len == 0 clears it. Keeps an existing association. */

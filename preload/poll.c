@@ -7,7 +7,9 @@
 #include <time.h>
 
 #include "async.h"
+#include "bind.h"
 #include "export.h"
+#include "fdtable.h"
 #include "real.h"
 
 /* glibc's _FORTIFY_SOURCE entry points (declared only under fortify). */
@@ -193,7 +195,10 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	int ret;
 	if (async_active() && async_epoll_ctl(epfd, op, fd, ev, &ret))
 		return ret;
-	return REAL(epoll_ctl)(epfd, op, fd, ev);
+	ret = REAL(epoll_ctl)(epfd, op, fd, ev);
+	if (ret == 0 && fdtable_kind(fd) == FD_BIND_LISTENER)
+		bind_epoll_noted(epfd, op, fd, ev); /* accept() moves it to the next session */
+	return ret;
 }
 
 /* Our registrations' events move handshakes on and are not the program's to see. */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "async.h"
+#include "bind.h"
 #include "config.h"
 #include "export.h"
 #include "fakedns.h"
@@ -18,7 +19,7 @@
 
 /* The proxy's address in the socket's family: an IPv6 socket reaches an IPv4
  * proxy through a v4-mapped address. Returns the length, or 0 if impossible. */
-static socklen_t proxy_addr_for(int fd, int domain, const struct config *c, struct sockaddr_storage *out)
+socklen_t proxy_addr_for(int fd, int domain, const struct config *c, struct sockaddr_storage *out)
 {
 	const struct sockaddr *p = (const struct sockaddr *)&c->proxy_addr;
 	if (p->sa_family == domain) {
@@ -140,6 +141,7 @@ static int connect_blocking(int fd, int flags, struct handshake *hs, const char 
 		return err;
 	}
 	fdtable_set_proxied(fd, addr, len);
+	bind_note_local(fd, &hs->bound);
 	log_info("connect to %s via %s: ok", tname, c->proxy_text);
 	return 0;
 }
@@ -202,6 +204,10 @@ EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	if (fdtable_kind(fd) == FD_UNMANAGED || !addr || !len)
 		return REAL(getpeername)(fd, addr, len);
+	if (fdtable_kind_checked(fd) == FD_BIND_LISTENER) { /* a listener has no peer (bind.c) */
+		errno = ENOTCONN;
+		return -1;
+	}
 	if (fdtable_get_peer(fd, addr, len) == 0)
 		return 0;
 	return REAL(getpeername)(fd, addr, len);

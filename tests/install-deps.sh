@@ -11,6 +11,7 @@ set -eu
 # in python, a Java client); musl-tools builds the launcher static and small (faster start),
 # strace shows that the wrapper forks nothing; man-db and groff-base render the man pages;
 # tinyproxy is the HTTP CONNECT hop of the chain tests.
+# pyftpdlib is the FTP server of the BIND tests (active mode).
 checks='
 python3:cmd:/usr/bin/python3
 python3-pytest:py:pytest
@@ -36,6 +37,7 @@ strace:cmd:strace
 man-db:cmd:man
 groff-base:cmd:groff
 tinyproxy:cmd:tinyproxy
+python3-pyftpdlib:py:pyftpdlib
 '
 # make bench and make compare also run the peers users compare us with (bench draws a chart).
 if [ "${1:-}" = bench ]; then

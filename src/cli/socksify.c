@@ -43,6 +43,8 @@ static const char usage_text[] =
 	"  -v, --verbose         log each proxied connection (-vv: debug)\n"
 	"  -q, --quiet           log nothing, not even errors\n"
 	"      --log-file FILE   append log lines to FILE instead of stderr\n"
+	"      --bind            listen() on a non-loopback address goes through the proxy\n"
+	"                        (SOCKS5 BIND: active FTP, ncat -l); sets SOCKSIFY_BIND=1\n"
 	"      --force           run COMMAND even if it is static, setuid or Go (it will NOT be proxied)\n"
 	"      --check           test the proxy instead of running a command: its methods, the login,\n"
 	"                        a CONNECT by name, UDP ASSOCIATE, the handshake round trip; exit 0\n"
@@ -55,10 +57,10 @@ static const char usage_text[] =
 	"  -V, --version         show the version\n"
 	"\n"
 	"Environment: SOCKSIFY_PROXY, SOCKSIFY_CHAIN, SOCKSIFY_TIMEOUT, SOCKSIFY_NO_PROXY, SOCKSIFY_LOG\n"
-	"(none|error|warn|info|debug), SOCKSIFY_LOG_FILE, SOCKSIFY_LIB (library to preload).\n"
+	"(none|error|warn|info|debug), SOCKSIFY_LOG_FILE, SOCKSIFY_BIND, SOCKSIFY_LIB (library to preload).\n"
 	"Options win over the environment, which wins over the config files: /etc/socksify.conf,\n"
 	"then $XDG_CONFIG_HOME/socksify/config (~/.config/...); 'key = value' lines, keys\n"
-	"proxy, chain, timeout, no-proxy, log, log-file, pipeline (auto|on|off), dns (remote|local).\n"
+	"proxy, chain, timeout, no-proxy, log, log-file, pipeline (auto|on|off), dns (remote|local), bind (on|off).\n"
 	"\n"
 	"Shell mode: '. socksify on [OPTIONS]' socksifies every command the current shell runs\n"
 	"(bash, dash, zsh); '. socksify off' undoes it. Static, setuid and Go programs run from\n"
@@ -152,6 +154,8 @@ static int parse_options(char **argv, struct options *o)
 			o->config = option_value(argv, &i, eq);
 		} else if (strcmp(a, "--shell-env") == 0) {
 			o->shell_env = 1;
+		} else if (strcmp(a, "--bind") == 0) {
+			set("SOCKSIFY_BIND", "1");
 		} else if (strcmp(a, "--force") == 0) {
 			o->force = 1;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -310,6 +314,7 @@ static const struct {
 	{ "proxy", "SOCKSIFY_PROXY" },	     { "timeout", "SOCKSIFY_TIMEOUT" },	  { "no-proxy", "SOCKSIFY_NO_PROXY" },
 	{ "log", "SOCKSIFY_LOG" },	     { "log-file", "SOCKSIFY_LOG_FILE" }, { "pipeline", "SOCKSIFY_PIPELINE" },
 	{ "dns", "SOCKSIFY_DNS" },	     { "chain", "SOCKSIFY_CHAIN" },
+	{ "bind", "SOCKSIFY_BIND" },
 };
 #define N_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -329,6 +334,7 @@ static const char *config_value_error(const char *key, const char *v, int *passw
 	static const char *const dnses[] = { "remote", "local", NULL };
 	static const char *const chains[] = { "strict", "failover", NULL };
 	static struct proxy_chain chain;
+	static const char *const binds[] = { "on", "off", "1", "0", NULL };
 	char *end;
 	if (strcmp(key, "proxy") == 0) {
 		if (proxy_chain_parse(v, &chain, err, cap) < 0)
@@ -349,6 +355,8 @@ static const char *config_value_error(const char *key, const char *v, int *passw
 		return "auto, on or off";
 	} else if (strcmp(key, "dns") == 0 && !one_of(v, dnses)) {
 		return "remote or local";
+	} else if (strcmp(key, "bind") == 0 && !one_of(v, binds)) {
+		return "on or off";
 	}
 	return NULL;
 }
@@ -395,7 +403,7 @@ static void config_read(const char *path, int named, char *values[])
 		while (k < N_CONFIG_KEYS && strcmp(key, config_keys[k].key) != 0)
 			k++;
 		if (k == N_CONFIG_KEYS)
-			die(2, "%s:%d: unknown key '%s' (known: proxy, chain, timeout, no-proxy, log, log-file, pipeline, dns)",
+			die(2, "%s:%d: unknown key '%s' (known: proxy, chain, timeout, no-proxy, log, log-file, pipeline, dns, bind)",
 			    path, lineno, key);
 		if ((why = config_value_error(key, value, &password, err, sizeof err)))
 			die(2, "%s:%d: bad %s%s%s%s: %s", path, lineno, key, k ? " '" : "", k ? value : "", k ? "'" : "",
