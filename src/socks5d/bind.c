@@ -192,7 +192,7 @@ static bool bind_set_expected(struct server *srv, struct conn *c, const struct s
 /* The route towards the named peer failed: answered like a CONNECT there. */
 static void bind_fail_route(struct server *srv, struct conn *c, int err)
 {
-	log_info("bind (for %s): no route towards the peer: %s", c->target_name, strerror(err));
+	log_info("bind (for %s): no address to listen on towards the peer: %s", c->target_name, strerror(err));
 	if (err == ENETUNREACH)
 		bind_fail(srv, c, SOCKS5_REP_NET_UNREACHABLE, RES_NET_UNREACHABLE);
 	else if (err == EHOSTUNREACH)
