@@ -688,6 +688,10 @@ int options_parse(int argc, char **argv, struct config *cfg)
 		rc = load_config_file(cfg, config_path);
 	if (rc != OPTIONS_OK)
 		return rc;
+	/* One --external per family: the command line's replaces the file's. */
+	union sockaddr_any file_ext4 = cfg->external4, file_ext6 = cfg->external6;
+	memset(&cfg->external4, 0, sizeof cfg->external4);
+	memset(&cfg->external6, 0, sizeof cfg->external6);
 	while ((opt = getopt_long(argc, argv, OPTSTRING, long_options, NULL)) != -1) {
 		if (opt == '?') {
 			if (optopt) {
@@ -706,6 +710,10 @@ int options_parse(int argc, char **argv, struct config *cfg)
 		return bad_option("unexpected argument '%s'", argv[optind]);
 	if (cfg->nlistens == 0 && add_listen(cfg, "127.0.0.1:1080") != OPTIONS_OK)
 		return OPTIONS_BAD;
+	if (!cfg->external4.sa.sa_family)
+		cfg->external4 = file_ext4;
+	if (!cfg->external6.sa.sa_family)
+		cfg->external6 = file_ext6;
 	if (check_external(&cfg->external4) != OPTIONS_OK || check_external(&cfg->external6) != OPTIONS_OK)
 		return OPTIONS_BAD;
 	return check_open_listeners(cfg);

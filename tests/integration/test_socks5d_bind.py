@@ -552,9 +552,12 @@ def test_external_from_the_config_file(start_socks5d, tmp_path):
     conf.write_text("external 127.0.0.4\n")
     conf.chmod(0o600)
     d = start_socks5d("-c", str(conf))
+    # the command line's --external replaces the file's of the same family
+    d2 = start_socks5d("-c", str(conf), "--external", "127.0.0.5")
     t = PeerReporter()
     try:
         assert seen_by_target_tcp((d.host, d.port), t.tcp_addr)[0] == "127.0.0.4"
+        assert seen_by_target_tcp((d2.host, d2.port), t.tcp_addr)[0] == "127.0.0.5"
     finally:
         t.close()
 
