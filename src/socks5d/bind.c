@@ -120,19 +120,21 @@ static void unmap_v4(union sockaddr_any *a)
 static int bind_choose(struct server *srv, struct conn *c, const union sockaddr_any *want,
 		       union sockaddr_any *listen_at, union sockaddr_any *announce)
 {
+	union sockaddr_any peer = *want;
 	socklen_t len = sizeof *announce;
 	int family;
 
 	if (getsockname(c->client.fd, &announce->sa, &len) < 0)
 		return -1;
-	family = sockaddr_is_any(want) ? announce->sa.sa_family : want->sa.sa_family;
+	unmap_v4(&peer);
+	family = sockaddr_is_any(&peer) ? announce->sa.sa_family : peer.sa.sa_family;
 	const union sockaddr_any *ext = config_external(srv->cfg, family);
 	if (ext) {
 		*listen_at = *announce = *ext;
 		return 0;
 	}
-	if (!sockaddr_is_any(want)) {
-		if (route_source(want, listen_at) < 0)
+	if (!sockaddr_is_any(&peer)) {
+		if (route_source(&peer, listen_at) < 0)
 			return -1;
 		*announce = *listen_at;
 		return 0;
@@ -169,7 +171,6 @@ static bool bind_set_expected(struct server *srv, struct conn *c, const struct s
 		session_reply_and_linger(srv, c, SOCKS5_REP_ATYP_NOT_SUPPORTED, RES_BAD_REQUEST);
 		return false;
 	}
-	unmap_v4(&want);
 	*want_out = want;
 	if (sockaddr_is_any(&want))
 		return true;

@@ -597,14 +597,16 @@ def test_bind_naming_no_peer_listens_on_every_local_address(start_socks5d):
     bind_session(d, "ok")
 
 
-def test_bind_naming_a_peer_listens_on_the_route_source(start_socks5d):
+@pytest.mark.parametrize("named", ["127.0.0.2", "::ffff:127.0.0.2"])
+def test_bind_naming_a_peer_listens_on_the_route_source(start_socks5d, named):
     """The client reaches socks5d by 127.0.0.5; the BIND names peer 127.0.0.2, towards
     which the kernel's source address is another (127.0.0.1): that is where the
-    listener goes and what the reply names, not the client-facing address."""
+    listener goes and what the reply names, not the client-facing address. Named
+    v4-mapped, it gets the same IPv4 listener."""
     src = route_source("127.0.0.2")
     assert src != "127.0.0.5", src
     d = start_socks5d(listen=("127.0.0.5:0",))
-    s, (rep, host, port) = bind_request((d.host, d.port), peer=("127.0.0.2", 0))
+    s, (rep, host, port) = bind_request((d.host, d.port), peer=(named, 0))
     assert (rep, host) == (0, src)
     assert refused(("127.0.0.5", port)), "the listener is on the client-facing address"
     peer = connect_from((host, port), src=("127.0.0.2", 0))
