@@ -75,7 +75,7 @@ static void usage(FILE *f)
 	      "                              family and announces the one the client reached us\n"
 	      "                              by: anyone who reaches this host may take its one\n"
 	      "                              connection within --bind-timeout\n"
-      "  -q, --quiet                 log errors only\n"
+	      "  -q, --quiet                 log errors only\n"
 	      "  -v, --verbose               log debug messages\n"
 	      "  -h, --help                  show this help\n"
 	      "  -V, --version               show the version\n"

@@ -6,8 +6,9 @@
  *    address the client already reaches us at (never 0.0.0.0). It accepts
  *    datagrams from the client only, and sends it the wrapped replies.
  *  - one target-facing socket per family, made on first use, unconnected
- *    and unbound (bound to the --external address of its family, if any): a client on IPv4 can still reach IPv6 targets (and the
- *    reverse), any target can answer, and nothing a target sends can reach
+ *    and unbound (but to the --external address of its family, if any): a
+ *    client on IPv4 can still reach IPv6 targets (and the reverse), any
+ *    target can answer, and nothing a target sends can reach
  *    the client-facing port. One dual-stack socket would only work where
  *    IPv6 is enabled; two plain ones always work.
  * Datagrams move in batches: one recvmmsg fills up to UDP_MMSG slots of the
