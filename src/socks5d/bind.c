@@ -3,6 +3,7 @@
  * announced in a second reply and then relayed like a CONNECT's target.
  * While the session waits, c->target holds the listener, and c->addrs the
  * peer the client named (none: any peer may connect). */
+#include "endpoint.h"
 #include "socks5d.h"
 
 #include <arpa/inet.h>
@@ -40,28 +41,109 @@ static int expected_peer(const struct socks5_addr *dst, union sockaddr_any *out)
 	return -1;
 }
 
-/* A listener on the client-facing address, port chosen by the kernel. */
-static int bind_listen(const union sockaddr_any *local)
+static socklen_t sockaddr_len(const union sockaddr_any *a)
 {
-	union sockaddr_any a = *local;
-	socklen_t len = a.sa.sa_family == AF_INET6 ? sizeof a.sin6 : sizeof a.sin;
+	return a->sa.sa_family == AF_INET6 ? sizeof a->sin6 : sizeof a->sin;
+}
+
+static void set_port(union sockaddr_any *a, uint16_t port)
+{
+	if (a->sa.sa_family == AF_INET6)
+		a->sin6.sin6_port = htons(port);
+	else
+		a->sin.sin_port = htons(port);
+}
+
+/* A listener on addr, port chosen by the kernel. */
+static int bind_listen(const union sockaddr_any *addr)
+{
+	union sockaddr_any a = *addr;
 	int one = 1;
 
-	if (a.sa.sa_family == AF_INET6)
-		a.sin6.sin6_port = 0;
-	else
-		a.sin.sin_port = 0;
+	set_port(&a, 0);
 	int fd = socket(a.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	if ((a.sa.sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) ||
-	    bind(fd, &a.sa, len) < 0 || listen(fd, BIND_BACKLOG) < 0) {
+	    bind(fd, &a.sa, sockaddr_len(&a)) < 0 || listen(fd, BIND_BACKLOG) < 0) {
 		int err = errno;
 		close(fd);
 		errno = err;
 		return -1;
 	}
 	return fd;
+}
+
+/* The source address the kernel would use towards dst: a UDP socket's
+ * connect() only looks the route up, it sends nothing. */
+static int route_source(const union sockaddr_any *dst, union sockaddr_any *src)
+{
+	union sockaddr_any to = *dst;
+	socklen_t len = sizeof *src;
+	int rc = -1;
+
+	if (to.sa.sa_family == AF_INET ? to.sin.sin_port == 0 : to.sin6.sin6_port == 0)
+		set_port(&to, 9); /* any port will do; some stacks refuse 0 */
+	int fd = socket(to.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, &to.sa, sockaddr_len(&to)) == 0 && getsockname(fd, &src->sa, &len) == 0)
+		rc = 0;
+	int err = errno;
+	close(fd);
+	errno = err;
+	return rc;
+}
+
+/* ::ffff:a.b.c.d as a.b.c.d: our IPv6 listeners are IPv6-only. */
+static void unmap_v4(union sockaddr_any *a)
+{
+	uint8_t ip[16];
+	uint16_t port;
+
+	if (a->sa.sa_family != AF_INET6 || !sockaddr_ip16(a, ip, &port) || !endpoint_is_v4(ip))
+		return;
+	memset(a, 0, sizeof *a);
+	a->sin.sin_family = AF_INET;
+	memcpy(&a->sin.sin_addr, ip + 12, 4);
+	a->sin.sin_port = htons(port);
+}
+
+/* Where the listener goes and what the first reply announces:
+ *  - the --external address of the family, for both;
+ *  - a peer named by address: the address routed towards it, for both;
+ *  - no peer named: every address of the client's family (a peer reaching
+ *    this host by its outside address gets here too), announcing the one
+ *    the client reached us by, as a client that uses it expects.
+ * A wildcard listener is open to anyone for at most --bind-timeout and for
+ * one connection only; that is the price of not knowing where the peer is. */
+static int bind_choose(struct server *srv, struct conn *c, const union sockaddr_any *want,
+		       union sockaddr_any *listen_at, union sockaddr_any *announce)
+{
+	union sockaddr_any peer = *want;
+	socklen_t len = sizeof *announce;
+	int family;
+
+	if (getsockname(c->client.fd, &announce->sa, &len) < 0)
+		return -1;
+	unmap_v4(&peer);
+	family = sockaddr_is_any(&peer) ? announce->sa.sa_family : peer.sa.sa_family;
+	const union sockaddr_any *ext = config_external(srv->cfg, family);
+	if (ext) {
+		*listen_at = *announce = *ext;
+		return 0;
+	}
+	if (!sockaddr_is_any(&peer)) {
+		if (route_source(&peer, listen_at) < 0)
+			return -1;
+		*announce = *listen_at;
+		return 0;
+	}
+	memset(listen_at, 0, sizeof *listen_at);
+	listen_at->sa.sa_family = (sa_family_t)family;
+	if (family == AF_INET6)
+		listen_at->sin6.sin6_addr = in6addr_any;
+	return 0;
 }
 
 /* Queues a success reply naming addr; -1 if it does not fit. */
@@ -78,8 +160,9 @@ static int queue_success(struct server *srv, struct conn *c, const union sockadd
 	return 0;
 }
 
-/* Remembers the peer the client named, if it named one and the rules let it. */
-static bool bind_set_expected(struct server *srv, struct conn *c, const struct socks5_addr *dst)
+/* Remembers the peer the client named (in *want too), if it named one and the rules let it. */
+static bool bind_set_expected(struct server *srv, struct conn *c, const struct socks5_addr *dst,
+			      union sockaddr_any *want_out)
 {
 	union sockaddr_any want;
 
@@ -88,6 +171,7 @@ static bool bind_set_expected(struct server *srv, struct conn *c, const struct s
 		session_reply_and_linger(srv, c, SOCKS5_REP_ATYP_NOT_SUPPORTED, RES_BAD_REQUEST);
 		return false;
 	}
+	*want_out = want;
 	if (sockaddr_is_any(&want))
 		return true;
 	enum target_verdict v = target_check(srv, &want);
@@ -106,27 +190,44 @@ static bool bind_set_expected(struct server *srv, struct conn *c, const struct s
 	return true;
 }
 
+/* The route towards the named peer failed: answered like a CONNECT there. */
+static void bind_fail_route(struct server *srv, struct conn *c, int err)
+{
+	log_info("bind (for %s): no address to listen on towards the peer: %s", c->target_name, strerror(err));
+	if (err == ENETUNREACH)
+		bind_fail(srv, c, SOCKS5_REP_NET_UNREACHABLE, RES_NET_UNREACHABLE);
+	else if (err == EHOSTUNREACH)
+		bind_fail(srv, c, SOCKS5_REP_HOST_UNREACHABLE, RES_HOST_UNREACHABLE);
+	else
+		bind_fail(srv, c, SOCKS5_REP_GENERAL_FAILURE, RES_ERROR);
+}
+
 void bind_start(struct server *srv, struct conn *c, const struct socks5_addr *dst)
 {
-	union sockaddr_any local, bnd;
-	socklen_t len = sizeof local, blen = sizeof bnd;
+	union sockaddr_any want, listen_at, bnd, announce;
+	socklen_t blen = sizeof bnd;
 
-	if (!bind_set_expected(srv, c, dst))
+	if (!bind_set_expected(srv, c, dst, &want))
 		return;
-	if (getsockname(c->client.fd, &local.sa, &len) < 0 || (c->target.fd = bind_listen(&local)) < 0 ||
-	    getsockname(c->target.fd, &bnd.sa, &blen) < 0) {
+	if (bind_choose(srv, c, &want, &listen_at, &announce) < 0) {
+		bind_fail_route(srv, c, errno);
+		return;
+	}
+	if ((c->target.fd = bind_listen(&listen_at)) < 0 || getsockname(c->target.fd, &bnd.sa, &blen) < 0) {
 		log_warn("bind (for %s): cannot listen: %s", c->target_name, strerror(errno));
 		bind_fail(srv, c, SOCKS5_REP_GENERAL_FAILURE, RES_ERROR);
 		return;
 	}
-	if (queue_success(srv, c, &bnd) < 0) {
+	set_port(&announce, ntohs(bnd.sa.sa_family == AF_INET6 ? bnd.sin6.sin6_port : bnd.sin.sin_port));
+	if (queue_success(srv, c, &announce) < 0) {
 		conn_close(srv, c, true);
 		return;
 	}
 	if (log_get_level() >= LOG_LVL_DEBUG) {
-		char name[64];
-		sockaddr_format(&bnd, name, sizeof name);
-		log_debug("bind (for %s): listening on %s", c->target_name, name);
+		char name[64], at[64];
+		sockaddr_format(&announce, name, sizeof name);
+		sockaddr_format(&bnd, at, sizeof at);
+		log_debug("bind (for %s): listening on %s, announced as %s", c->target_name, at, name);
 	}
 	c->state = ST_BIND_WAIT;
 	timer_arm(&srv->bind_timers, &c->timer, srv->now_ms);

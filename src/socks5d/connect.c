@@ -70,6 +70,21 @@ static socklen_t sockaddr_len(const union sockaddr_any *a)
 	return a->sa.sa_family == AF_INET6 ? sizeof a->sin6 : sizeof a->sin;
 }
 
+/* The --external address of fd's family as its source, if there is one.
+ * IP_BIND_ADDRESS_NO_PORT leaves the port to connect(), which may reuse it
+ * towards other targets: without it bind() would reserve one port per
+ * connection and run out of them. */
+static int bind_external(const struct config *cfg, int fd, int family)
+{
+	const union sockaddr_any *ext = config_external(cfg, family);
+	int one = 1;
+
+	if (!ext)
+		return 0;
+	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+	return bind(fd, &ext->sa, sockaddr_len(ext));
+}
+
 /* Starts a connect to the next untried address; on the last failure,
  * answers the client with the REP code of that failure. */
 static void connect_next(struct server *srv, struct conn *c)
@@ -83,6 +98,11 @@ static void connect_next(struct server *srv, struct conn *c)
 		}
 		socket_tune(fd);
 		c->target.fd = fd;
+		if (bind_external(srv->cfg, fd, a->sa.sa_family) < 0) {
+			c->connect_errno = errno;
+			endpoint_close(&c->target, false);
+			continue;
+		}
 		if (connect(fd, &a->sa, sockaddr_len(a)) == 0) {
 			relay_start(srv, c);
 			return;

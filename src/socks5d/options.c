@@ -65,6 +65,16 @@ static void usage(FILE *f)
 	      "      --workers N             N event loops in threads, each accepting on its own\n"
 	      "                              SO_REUSEPORT listener (default: one per CPU); a\n"
 	      "                              session and its UDP relay stay in one worker\n"
+	      "      --external ADDR         outgoing connections and UDP leave from ADDR, and a\n"
+	      "                              BIND listens on it and announces it (repeatable:\n"
+	      "                              one IPv4, one IPv6; ADDR must be local). Without\n"
+	      "                              it the kernel picks the source, and a BIND naming\n"
+	      "                              its peer's address listens on the address routed\n"
+	      "                              towards that peer; a BIND naming none (0.0.0.0,\n"
+	      "                              ::) listens on every local address of the client's\n"
+	      "                              family and announces the one the client reached us\n"
+	      "                              by: anyone who reaches this host may take its one\n"
+	      "                              connection within --bind-timeout\n"
 	      "  -q, --quiet                 log errors only\n"
 	      "  -v, --verbose               log debug messages\n"
 	      "  -h, --help                  show this help\n"
@@ -332,6 +342,65 @@ static int add_allow_from(struct config *cfg, const char *arg)
 	return OPTIONS_OK;
 }
 
+/* "192.0.2.1", "2001:db8::1" or "[2001:db8::1]"; one of each family. */
+static int add_external(struct config *cfg, const char *arg)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	union sockaddr_any a;
+	size_t n = strlen(arg);
+
+	memset(&a, 0, sizeof a);
+	if (n >= 2 && arg[0] == '[' && arg[n - 1] == ']' && n - 2 < sizeof host) {
+		memcpy(host, arg + 1, n - 2);
+		host[n - 2] = '\0';
+	} else if (n < sizeof host) {
+		memcpy(host, arg, n + 1);
+	} else {
+		host[0] = '\0';
+	}
+	if (inet_pton(AF_INET, host, &a.sin.sin_addr) == 1 && arg[0] != '[')
+		a.sin.sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, host, &a.sin6.sin6_addr) == 1)
+		a.sin6.sin6_family = AF_INET6;
+	else
+		return bad_option("bad --external '%s' (want an IPv4 or IPv6 address)", arg);
+	if (sockaddr_is_any(&a))
+		return bad_option("bad --external '%s' (a wildcard address; give one of this host's)", arg);
+	union sockaddr_any *slot = a.sa.sa_family == AF_INET ? &cfg->external4 : &cfg->external6;
+	if (slot->sa.sa_family)
+		return bad_option("more than one %s --external address", a.sa.sa_family == AF_INET ? "IPv4" : "IPv6");
+	*slot = a;
+	return OPTIONS_OK;
+}
+
+const union sockaddr_any *config_external(const struct config *cfg, int family)
+{
+	const union sockaddr_any *a = family == AF_INET6 ? &cfg->external6 : &cfg->external4;
+	return a->sa.sa_family == family ? a : NULL;
+}
+
+/* An --external address must be one of ours now: bind() says so. */
+static int check_external(const union sockaddr_any *a)
+{
+	char name[64];
+
+	if (!a->sa.sa_family)
+		return OPTIONS_OK;
+	int fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	socklen_t len = a->sa.sa_family == AF_INET6 ? sizeof a->sin6 : sizeof a->sin;
+	int rc = fd < 0 ? -1 : bind(fd, &a->sa, len);
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0)
+		return OPTIONS_OK;
+	sockaddr_format(a, name, sizeof name);
+	*strrchr(name, ':') = '\0'; /* no port */
+	fprintf(stderr, "socks5d: --external %s: %s (%s)\n", name,
+		err == EADDRNOTAVAIL ? "not an address of this host" : "cannot bind to it", strerror(err));
+	return OPTIONS_BAD;
+}
+
 #define OPTSTRING ":c:l:u:qvhV"
 
 enum {
@@ -348,6 +417,7 @@ enum {
 	OPT_UDP_TIMEOUT,
 	OPT_BIND_TIMEOUT,
 	OPT_WORKERS,
+	OPT_EXTERNAL,
 };
 
 static const struct option long_options[] = {
@@ -367,6 +437,7 @@ static const struct option long_options[] = {
 	{ "udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT },
 	{ "bind-timeout", required_argument, NULL, OPT_BIND_TIMEOUT },
 	{ "workers", required_argument, NULL, OPT_WORKERS },
+	{ "external", required_argument, NULL, OPT_EXTERNAL },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -436,6 +507,8 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 			return bad_option("bad --workers '%s' (1-256)", arg);
 		cfg->workers = (int)v;
 		return OPTIONS_OK;
+	case OPT_EXTERNAL:
+		return add_external(cfg, arg);
 	case 'q':
 		cfg->log_level = LOG_LVL_ERROR;
 		return OPTIONS_OK;
@@ -615,6 +688,10 @@ int options_parse(int argc, char **argv, struct config *cfg)
 		rc = load_config_file(cfg, config_path);
 	if (rc != OPTIONS_OK)
 		return rc;
+	/* One --external per family: the command line's replaces the file's. */
+	union sockaddr_any file_ext4 = cfg->external4, file_ext6 = cfg->external6;
+	memset(&cfg->external4, 0, sizeof cfg->external4);
+	memset(&cfg->external6, 0, sizeof cfg->external6);
 	while ((opt = getopt_long(argc, argv, OPTSTRING, long_options, NULL)) != -1) {
 		if (opt == '?') {
 			if (optopt) {
@@ -632,6 +709,12 @@ int options_parse(int argc, char **argv, struct config *cfg)
 	if (optind < argc)
 		return bad_option("unexpected argument '%s'", argv[optind]);
 	if (cfg->nlistens == 0 && add_listen(cfg, "127.0.0.1:1080") != OPTIONS_OK)
+		return OPTIONS_BAD;
+	if (!cfg->external4.sa.sa_family)
+		cfg->external4 = file_ext4;
+	if (!cfg->external6.sa.sa_family)
+		cfg->external6 = file_ext6;
+	if (check_external(&cfg->external4) != OPTIONS_OK || check_external(&cfg->external6) != OPTIONS_OK)
 		return OPTIONS_BAD;
 	return check_open_listeners(cfg);
 }

@@ -70,6 +70,9 @@ struct config {
 	int udp_timeout_ms; /* idle UDP associations end after this */
 	int bind_timeout_ms; /* a BIND waits this long for its peer */
 	int workers; /* 0: one per CPU */
+	/* --external: source of outgoing connections and UDP, BIND's listener;
+	 * sa_family 0 where not given (the kernel chooses). */
+	union sockaddr_any external4, external6;
 	enum log_level log_level;
 	char **strings; /* -c FILE's values, owned here (run_as may point into them) */
 	size_t nstrings;
@@ -85,6 +88,8 @@ enum { OPTIONS_OK, OPTIONS_EXIT_OK, OPTIONS_BAD };
 int options_parse(int argc, char **argv, struct config *cfg);
 void options_free(struct config *cfg);
 int sockaddr_format(const union sockaddr_any *a, char *buf, size_t cap);
+/* the --external address for family (port 0), or NULL */
+const union sockaddr_any *config_external(const struct config *cfg, int family);
 
 /* rules.c: who may use us, and where to */
 enum target_verdict { TARGET_OK, TARGET_DENIED, TARGET_LOOP };

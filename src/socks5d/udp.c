@@ -5,9 +5,10 @@
  *    client's TCP connection with port 0, so that BND.ADDR in the reply is an
  *    address the client already reaches us at (never 0.0.0.0). It accepts
  *    datagrams from the client only, and sends it the wrapped replies.
- *  - one target-facing socket per family, made on first use, unbound and
- *    unconnected: a client on IPv4 can still reach IPv6 targets (and the
- *    reverse), any target can answer, and nothing a target sends can reach
+ *  - one target-facing socket per family, made on first use, unconnected
+ *    and unbound (but to the --external address of its family, if any): a
+ *    client on IPv4 can still reach IPv6 targets (and the reverse), any
+ *    target can answer, and nothing a target sends can reach
  *    the client-facing port. One dual-stack socket would only work where
  *    IPv6 is enabled; two plain ones always work.
  * Datagrams move in batches: one recvmmsg fills up to UDP_MMSG slots of the
@@ -204,7 +205,8 @@ static struct udp_sock *target_sock(struct server *srv, struct udp_assoc *a, int
 	s->fd = udp_socket(family);
 	if (s->fd < 0)
 		return NULL;
-	if (watch_fd(srv, s) < 0) {
+	const union sockaddr_any *ext = config_external(srv->cfg, family);
+	if ((ext && bind(s->fd, &ext->sa, sockaddr_len(ext)) < 0) || watch_fd(srv, s) < 0) {
 		int err = errno;
 		close(s->fd);
 		s->fd = -1;

@@ -432,15 +432,22 @@ table inet sfybind {{
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces and nftables")
 @needs("ip", "nft")
 @needs_pyftpdlib
-def test_ftp_active_mode_in_namespace_sends_only_to_the_proxy(start_socks5d, tmp_path):
-    """ftplib in namespace C, socks5d and the FTP server in P, on P's veth address. C
-    sends nothing but to socks5d's port: the control connection is a CONNECT, each data
-    connection a BIND. ftplib advertises the control connection's getsockname() address,
-    which with SOCKSIFY_BIND=1 is the proxy's side of it (BND), the address the FTP
-    server sees the control connection come from (pyftpdlib refuses any other)."""
+@pytest.mark.parametrize("where,external", [("veth", None), ("target", None), ("target", "target")])
+def test_ftp_active_mode_in_namespace_sends_only_to_the_proxy(start_socks5d, tmp_path, where, external):
+    """ftplib in namespace C, socks5d and the FTP server in P. C sends nothing but to
+    socks5d's port: the control connection is a CONNECT, each data connection a BIND.
+    ftplib advertises the control connection's getsockname() address, which with
+    SOCKSIFY_BIND=1 is the proxy's side of it (BND), the address the FTP server sees the
+    control connection come from (pyftpdlib refuses any other), with the BIND listener's
+    port. where=veth: the FTP server on P's veth address, the one C reaches socks5d by.
+    where=target: on P's loopback address 198.18.0.1, which C cannot reach: socks5d's
+    connection to it comes from 198.18.0.1, not from the client-facing 10.200.0.1, so
+    the BIND listener must be reachable there too (a wildcard listener, or
+    --external 198.18.0.1 for both)."""
     import test_netns
     net = test_netns.Net()
     sh = test_netns.sh
+    ftp_host = test_netns.PROXY4 if where == "veth" else test_netns.TARGET4
 
     def counters():
         r = sh("ip", "netns", "exec", net.c, "nft", "-j", "list", "table", "inet", "sfybind")
@@ -456,12 +463,14 @@ def test_ftp_active_mode_in_namespace_sends_only_to_the_proxy(start_socks5d, tmp
             sh("ip", "-n", ns, "link", "set", "lo", "up")
             sh("ip", "-n", ns, "addr", "add", a4 + "/24", "dev", dev)
             sh("ip", "-n", ns, "link", "set", dev, "up")
-        proxy = start_socks5d(listen=("%s:0" % test_netns.PROXY4,), netns=p)
+        sh("ip", "-n", p, "addr", "add", test_netns.TARGET4 + "/32", "dev", "lo")
+        args = ("--external", test_netns.TARGET4) if external else ()
+        proxy = start_socks5d(*args, listen=("%s:0" % test_netns.PROXY4,), netns=p)
         root = tmp_path / "ftp"
         root.mkdir()
         data = os.urandom(200 * 1024)
         (root / "file.bin").write_bytes(data)
-        ftpd = Server(["ip", "netns", "exec", p, PYTHON, "-u", FTPD, str(root), test_netns.PROXY4],
+        ftpd = Server(["ip", "netns", "exec", p, PYTHON, "-u", FTPD, str(root), ftp_host],
                       str(tmp_path / "ftpd-netns.log"), name="ftpd-netns")
         port = int(ftpd.read_line(r"^ftpd: listening on \S+:(\d+)$").group(1))
         r = subprocess.run(["ip", "netns", "exec", c, "nft", "-f", "-"], capture_output=True, text=True, timeout=30,
@@ -469,17 +478,17 @@ def test_ftp_active_mode_in_namespace_sends_only_to_the_proxy(start_socks5d, tmp
         assert r.returncode == 0, r.stderr
 
         env = support.base_env(SOCKSIFY_BIND="1", SOCKSIFY_LOG="info")  # default SOCKSIFY_NO_PROXY
-        r = support.run(net.in_c([support.WRAPPER, "-x", proxy.url(), "--", PYTHON, FTPCLIENT, test_netns.PROXY4,
+        r = support.run(net.in_c([support.WRAPPER, "-x", proxy.url(), "--", PYTHON, FTPCLIENT, ftp_host,
                                   str(port), "file.bin", "up.bin"]), env=env, timeout=60)
         out = json_out(r)
         assert out["sha256"] == hashlib.sha256(data).hexdigest(), out
         assert (root / "up.bin").read_bytes() == data
         proxy.server.wait_log(BIND_LINE % "ok", count=3)
-        proxy.wait_session("%s:%d" % (test_netns.PROXY4, port))
+        proxy.wait_session("%s:%d" % (ftp_host, port))
         n = counters()
         assert n["other"] == 0 and n["to_socks"] > 0, n
-        # positive control: the same FTP server straight from C is counted
-        r = support.run(net.in_c([PYTHON, "-c", "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 5).close()",
+        # positive control: a connection from C to P's veth address, not to socks5d's port, is counted
+        r = support.run(net.in_c([PYTHON, "-c", "import socket,sys\ntry: socket.create_connection((sys.argv[1], int(sys.argv[2])), 5).close()\nexcept OSError: pass",
                                   test_netns.PROXY4, str(port)]), env=support.base_env())
         assert r.rc == 0, r
         assert counters()["other"] > 0

@@ -325,3 +325,35 @@ def test_pipelined_answers_wait_for_the_reply(net, start_socks5d):
     res = json_out(r)
     first = bytes.fromhex(res["first"])
     assert first[:2] == b"\x05\x00" and len(first) == 12 and first[2] == 5 and first[3] in (4, 6), res
+
+
+BIND_FROM_C = r"""
+import json, socket, struct, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), 10)
+peer = socket.inet_aton(sys.argv[3])
+s.sendall(b"\x05\x01\x00" + b"\x05\x02\x00\x01" + peer + struct.pack("!H", 0))
+head = b""
+while len(head) < 12:
+    chunk = s.recv(12 - len(head))
+    if not chunk:
+        break
+    head += chunk
+print(json.dumps({"rep": head[3], "addr": socket.inet_ntoa(head[6:10]), "port": struct.unpack("!H", head[10:12])[0]}))
+"""
+
+
+@pytest.mark.parametrize("peer, rep, result", [
+    (TARGET4, 0, None),
+    (NOROUTE4, 3, "net-unreachable"),
+    (UNREACH4, 4, "host-unreachable"),
+])
+def test_bind_listens_on_the_source_routed_towards_the_named_peer(net, proxy, peer, rep, result):
+    """C reaches socks5d by 10.200.0.1; a BIND naming peer 198.18.0.1 (P's loopback) listens
+    on the address P would connect to that peer from (198.18.0.1 itself) and says so. A peer
+    P has no route to gets the REP a CONNECT there would."""
+    res = json_out(direct_in_c(net, [PYTHON, "-c", BIND_FROM_C, PROXY4, str(proxy.port), peer]))
+    assert res["rep"] == rep, res
+    if rep == 0:
+        assert res["addr"] == TARGET4 and res["port"] != 0, res
+    else:
+        proxy.server.wait_log(r"cmd=bind target=%s:0 result=%s\b" % (re.escape(peer), result))

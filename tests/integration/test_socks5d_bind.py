@@ -434,3 +434,183 @@ def test_bind_carries_an_active_mode_ftp_like_transfer(start_socks5d):
     ctl.close()
     line = bind_session(d, "ok")
     assert " up=0 down=%d " % len(payload) in line, line
+
+
+# --- where the listener goes: --external, the wildcard, the route's source -----
+
+class PeerReporter:
+    """A TCP and a UDP server on host that tell each peer its own address
+    ("ip port"), so a test sees where socks5d's connections come from."""
+
+    def __init__(self, host="127.0.0.1"):
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.tcp = socket.socket(fam)
+        self.tcp.bind((host, 0))
+        self.tcp.listen(8)
+        self.udp = socket.socket(fam, socket.SOCK_DGRAM)
+        self.udp.bind((host, 0))
+        self.tcp_addr, self.udp_addr = self.tcp.getsockname()[:2], self.udp.getsockname()[:2]
+        threading.Thread(target=self._tcp, daemon=True).start()
+        threading.Thread(target=self._udp, daemon=True).start()
+
+    def _tcp(self):
+        while True:
+            try:
+                c, peer = self.tcp.accept()
+            except OSError:
+                return
+            with c:
+                c.sendall(("%s %d\n" % peer[:2]).encode())
+
+    def _udp(self):
+        while True:
+            try:
+                _, peer = self.udp.recvfrom(2048)
+                self.udp.sendto(("%s %d\n" % peer[:2]).encode(), peer)
+            except OSError:
+                return
+
+    def close(self):
+        self.tcp.close()
+        self.udp.close()
+
+
+def connect_request(proxy, target):
+    """A CONNECT through proxy to target; (socket, (REP, BND.ADDR, BND.PORT))."""
+    s = socket.socket(socket.AF_INET6 if ":" in proxy[0] else socket.AF_INET)
+    s.settimeout(10 * SLOW)
+    s.connect(proxy)
+    s.sendall(b"\x05\x01\x00\x05\x01\x00" + enc_addr(*target))
+    assert sock_recv_exact(s, 2) == b"\x05\x00"
+    return s, read_reply(s)
+
+
+def seen_by_target_tcp(proxy, target):
+    s, (rep, bnd, _) = connect_request(proxy, target)
+    assert rep == 0
+    with s:
+        seen = recv_all(s).decode().split()[0]
+    return seen, bnd
+
+
+def seen_by_target_udp(proxy, target):
+    """One datagram to target through a UDP association; the source target saw."""
+    ctl = socket.create_connection(proxy, 10 * SLOW)
+    ctl.sendall(b"\x05\x01\x00\x05\x03\x00" + enc_addr("0.0.0.0", 0))
+    assert sock_recv_exact(ctl, 2) == b"\x05\x00"
+    rep, rhost, rport = read_reply(ctl)
+    assert rep == 0
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(10 * SLOW)
+    u.sendto(b"\x00\x00\x00" + enc_addr(*target) + b"who", (rhost, rport))
+    reply, _ = u.recvfrom(2048)
+    u.close()
+    ctl.close()
+    head = 3 + len(enc_addr(*target))
+    return reply[head:].decode().split()[0]
+
+
+def route_source(dst):
+    """The source address the kernel picks towards dst (no packet is sent)."""
+    u = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_DGRAM)
+    with u:
+        u.connect((dst, 9))
+        return u.getsockname()[0]
+
+
+def test_external_is_the_source_of_connect_udp_and_bind(start_socks5d):
+    """--external 127.0.0.3: the target sees CONNECTs and datagrams come from there (and
+    the CONNECT reply says so), and a BIND listens there only and announces it. An IPv6
+    target, with no IPv6 --external, is reached from the address the kernel picks."""
+    d = start_socks5d("--external", "127.0.0.3")
+    t = PeerReporter()
+    t6 = PeerReporter("::1")
+    try:
+        assert seen_by_target_tcp((d.host, d.port), t.tcp_addr) == ("127.0.0.3", "127.0.0.3")
+        assert seen_by_target_udp((d.host, d.port), t.udp_addr) == "127.0.0.3"
+        assert seen_by_target_tcp((d.host, d.port), t6.tcp_addr) == ("::1", "::1")
+    finally:
+        t.close()
+        t6.close()
+    d.wait_session("127.0.0.1:%d" % t.tcp_addr[1])
+
+    for peer_named in (("0.0.0.0", 0), ("127.0.0.2", 0)):
+        s, (rep, host, port) = bind_request((d.host, d.port), peer=peer_named)
+        assert (rep, host) == (0, "127.0.0.3"), (peer_named, host)
+        assert refused(("127.0.0.1", port)), "the BIND listener is not on --external only"
+        peer = connect_from((host, port), src=("127.0.0.2", 0))
+        assert read_reply(s) == (0, "127.0.0.2", peer.getsockname()[1])
+        peer.sendall(b"via external")
+        assert sock_recv_exact(s, 12) == b"via external"
+        s.close()
+        peer.close()
+    d.server.wait_log(r"cmd=bind .*result=ok", count=2)
+
+
+def test_external_from_the_config_file(start_socks5d, tmp_path):
+    conf = tmp_path / "socks5d.conf"
+    conf.write_text("external 127.0.0.4\n")
+    conf.chmod(0o600)
+    d = start_socks5d("-c", str(conf))
+    # the command line's --external replaces the file's of the same family
+    d2 = start_socks5d("-c", str(conf), "--external", "127.0.0.5")
+    t = PeerReporter()
+    try:
+        assert seen_by_target_tcp((d.host, d.port), t.tcp_addr)[0] == "127.0.0.4"
+        assert seen_by_target_tcp((d2.host, d2.port), t.tcp_addr)[0] == "127.0.0.5"
+    finally:
+        t.close()
+
+
+@pytest.mark.parametrize("args,err", [
+    (["--external", "192.0.2.1"], "socks5d: --external 192.0.2.1: not an address of this host"),
+    (["--external", "[2001:db8::1]"], "socks5d: --external [2001:db8::1]: not an address of this host"),
+    (["--external", "127.0.0.3", "--external", "127.0.0.4"], "more than one IPv4 --external address"),
+    (["--external", "0.0.0.0"], "bad --external '0.0.0.0' (a wildcard address"),
+    (["--external", "localhost"], "bad --external 'localhost' (want an IPv4 or IPv6 address)"),
+])
+def test_bad_external_exits_2(args, err, tmp_path):
+    r = support.run([support.SOCKS5D, "-l", "127.0.0.1:0"] + args, timeout=10)
+    assert r.rc == 2 and err in r.err and "listening" not in r.out, r
+
+
+def test_bad_external_in_the_config_file_exits_2(tmp_path):
+    conf = tmp_path / "socks5d.conf"
+    conf.write_text("external 192.0.2.1\n")
+    conf.chmod(0o600)
+    r = support.run([support.SOCKS5D, "-l", "127.0.0.1:0", "-c", str(conf)], timeout=10)
+    assert r.rc == 2 and "--external 192.0.2.1: not an address of this host" in r.err, r
+
+
+def test_bind_naming_no_peer_listens_on_every_local_address(start_socks5d):
+    """DST 0.0.0.0: the reply names the address the client reached us by, as before,
+    but a peer reaching this host by another local address (127.0.0.2) gets in too."""
+    d = start_socks5d()
+    s, (rep, host, port) = bind_request((d.host, d.port))
+    assert (rep, host) == (0, "127.0.0.1")
+    peer = connect_from(("127.0.0.2", port))
+    assert read_reply(s) == (0, peer.getsockname()[0], peer.getsockname()[1])
+    peer.sendall(b"other door")
+    assert sock_recv_exact(s, 10) == b"other door"
+    s.close()
+    peer.close()
+    bind_session(d, "ok")
+
+
+@pytest.mark.parametrize("named", ["127.0.0.2", "::ffff:127.0.0.2"])
+def test_bind_naming_a_peer_listens_on_the_route_source(start_socks5d, named):
+    """The client reaches socks5d by 127.0.0.5; the BIND names peer 127.0.0.2, towards
+    which the kernel's source address is another (127.0.0.1): that is where the
+    listener goes and what the reply names, not the client-facing address. Named
+    v4-mapped, it gets the same IPv4 listener."""
+    src = route_source("127.0.0.2")
+    assert src != "127.0.0.5", src
+    d = start_socks5d(listen=("127.0.0.5:0",))
+    s, (rep, host, port) = bind_request((d.host, d.port), peer=(named, 0))
+    assert (rep, host) == (0, src)
+    assert refused(("127.0.0.5", port)), "the listener is on the client-facing address"
+    peer = connect_from((host, port), src=("127.0.0.2", 0))
+    assert read_reply(s) == (0, "127.0.0.2", peer.getsockname()[1])
+    s.close()
+    peer.close()
+    bind_session(d, "ok")
