@@ -1,0 +1,475 @@
+/* sockets.c - what the program's connect() and sends on inet sockets become.
+ *
+ * The rule that makes the supervisor safe against a program that changes its own memory
+ * under us (TOCTOU): for an inet socket it never answers CONTINUE after looking at an
+ * address in the program's memory, since the kernel would read that memory again. It acts
+ * on its own copy instead, on its own duplicate of the program's socket (pidfd_getfd):
+ *  - TCP connect: connects that same socket (same open file: options, bind, O_NONBLOCK,
+ *    epoll registrations are kept) to the proxy and runs the SOCKS5 CONNECT on it; when
+ *    the socket's family cannot reach the proxy (an IPv4 socket and an IPv6 proxy, or an
+ *    IV6_V6ONLY socket and an IPv4 one) it makes a new socket and installs it over the
+ *    program's fd with SECCOMP_IOCTL_NOTIF_ADDFD (options set before connect are lost).
+ *    Destinations in SOCKSIFY_NO_PROXY and the proxy itself: connected by us, directly.
+ *  - UDP connect to port 53 (Go's and glibc's resolvers): connected by us to the loopback
+ *    responder (dns.c); to SOCKSIFY_NO_PROXY: connected by us; anything else: ENETUNREACH.
+ *  - sendto/sendmsg with an address on UDP: to SOCKSIFY_NO_PROXY, sent by us from our copy
+ *    of the payload; otherwise refused (no UDP ASSOCIATE yet; port 53: see README, musl).
+ * CONTINUE is used only where the kernel cannot send anything off the host whatever the
+ * memory says: a non-inet socket, TCP sendto/sendmsg without MSG_FASTOPEN (TCP ignores the
+ * address), sendmsg/sendmmsg with no address (msg_name NULL: see README for the race
+ * left there), whose socket we connected ourselves. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "endpoint.h"
+#include "log.h"
+#include "supervise.h"
+
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+#define MAX_DATAGRAM 65535
+#define MAX_MMSG 1024 /* UIO_MAXIOV: the kernel's own limit for vlen and iovlen */
+
+static int is_tcp(const struct call *c)
+{
+	return c->type == SOCK_STREAM && (c->protocol == IPPROTO_TCP || c->protocol == IPPROTO_MPTCP);
+}
+
+static int is_udp(const struct call *c)
+{
+	return c->type == SOCK_DGRAM && c->protocol == IPPROTO_UDP;
+}
+
+static void finish(struct call *c, int err)
+{
+	if (err)
+		notify_reply_errno(c, err);
+	else
+		notify_reply_value(c, 0);
+	call_free(c);
+}
+
+static void *worker_main(void *arg)
+{
+	void **pair = arg;
+	void (*fn)(struct call *) = (void (*)(struct call *))pair[0];
+	struct call *c = pair[1];
+	free(pair);
+	fn(c);
+	return NULL;
+}
+
+void sockets_in_worker(struct call *c, void (*fn)(struct call *))
+{
+	pthread_attr_t a;
+	pthread_t t;
+	void **pair = malloc(2 * sizeof *pair);
+	if (!pair) {
+		finish(c, ENOMEM);
+		return;
+	}
+	pair[0] = (void *)fn;
+	pair[1] = c;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 256 * 1024);
+	int rc = pthread_create(&t, &a, worker_main, pair);
+	pthread_attr_destroy(&a);
+	if (rc != 0) {
+		free(pair);
+		finish(c, EAGAIN);
+	}
+}
+
+/* Reads the program's sockaddr (at addr, len bytes) into ss. 0, or the errno for the program. */
+static int read_sockaddr(const struct call *c, uint64_t addr, uint64_t len, struct sockaddr_storage *ss,
+			 socklen_t *sslen)
+{
+	if (len > sizeof *ss || len < sizeof(sa_family_t))
+		return EINVAL;
+	memset(ss, 0, sizeof *ss);
+	int r = notify_read_mem(c, addr, ss, (size_t)len);
+	if (r < 0)
+		return -r;
+	*sslen = (socklen_t)len;
+	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		return 0;
+	if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+		return c->family == AF_INET6 ? 0 : EAFNOSUPPORT;
+	if (ss->ss_family == AF_UNSPEC)
+		return 0;
+	return ss->ss_family == AF_INET || ss->ss_family == AF_INET6 ? EINVAL : EAFNOSUPPORT;
+}
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
+					      : ((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+static int is_direct(const struct sockaddr_storage *ss, socklen_t len)
+{
+	const struct sup_config *cfg = &sup_config;
+	return netlist_match(&cfg->no_proxy, (const struct sockaddr *)ss) ||
+	       endpoint_same((const struct sockaddr *)ss, len, (const struct sockaddr *)&cfg->proxy_addr,
+			     cfg->proxy_addrlen);
+}
+
+static int v6only(int fd)
+{
+	int on = 0;
+	socklen_t l = sizeof on;
+	return getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, &l) == 0 && on;
+}
+
+/* The program's own fd does the connect, with the flags it has: exactly what the kernel
+ * would have done, on an address that is ours. */
+static int connect_as_program(struct call *c, const struct sockaddr *sa, socklen_t len)
+{
+	return connect(c->fd, sa, len) == 0 ? 0 : errno;
+}
+
+struct tcp_job {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+static int socket_reaches_proxy(const struct call *c)
+{
+	int pf = sup_config.proxy_addr.ss_family;
+	if (c->family == pf)
+		return 1;
+	return c->family == AF_INET6 && pf == AF_INET && !v6only(c->fd);
+}
+
+/* A new socket to the proxy, installed over the program's fd. 0 or an errno. */
+static int proxy_on_new_socket(struct call *c, const struct socks5_addr *dst, int64_t deadline, int was_nonblock)
+{
+	int s = socket(sup_config.proxy_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return errno;
+	int err = proxy_connect(s, dst, deadline);
+	if (!err && !was_nonblock)
+		fcntl(s, F_SETFL, fcntl(s, F_GETFL) & ~O_NONBLOCK);
+	if (!err) {
+		int one = 1;
+		setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		int cloexec = notify_fd_cloexec(c, (int)c->args[0]);
+		int r = notify_addfd(c, s, (int)c->args[0], cloexec == 1);
+		if (r < 0)
+			err = -r;
+	}
+	close(s);
+	return err;
+}
+
+static void tcp_connect_worker(struct call *c)
+{
+	struct tcp_job *job = (struct tcp_job *)(c + 1);
+	struct socks5_addr dst;
+	char name[FAKE_NAME_MAX + 1], text[300];
+	int err;
+	socks5_addr_from_sockaddr(&dst, (struct sockaddr *)&job->ss, job->len);
+	int fake = sup_fake_lookup(&dst, name);
+	socks5_addr_format(&dst, text, sizeof text);
+	if (fake < 0) {
+		log_error("connect to %s: a fake address no name stands behind (stale)", text);
+		finish(c, EHOSTUNREACH);
+		return;
+	}
+	if (fake > 0)
+		socks5_addr_set_domain(&dst, name, dst.port);
+	if (fake == 0 && is_direct(&job->ss, job->len)) {
+		err = connect_as_program(c, (struct sockaddr *)&job->ss, job->len);
+		log_debug("connect to %s: direct (SOCKSIFY_NO_PROXY): %s", text, err ? strerror(err) : "ok");
+		finish(c, err);
+		return;
+	}
+	socks5_addr_format(&dst, text, sizeof text);
+	int64_t deadline = now_ms() + sup_config.timeout_ms;
+	int flags = fcntl(c->fd, F_GETFL);
+	int nonblock = flags >= 0 && (flags & O_NONBLOCK);
+	if (socket_reaches_proxy(c)) {
+		if (!nonblock)
+			fcntl(c->fd, F_SETFL, flags | O_NONBLOCK);
+		err = proxy_connect(c->fd, &dst, deadline);
+		if (err) { /* disconnected again, as after a failed connect: the program may retry */
+			struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+			connect(c->fd, &unspec, sizeof unspec);
+		}
+		if (!nonblock)
+			fcntl(c->fd, F_SETFL, flags);
+	} else {
+		err = proxy_on_new_socket(c, &dst, deadline, nonblock);
+	}
+	if (err)
+		log_error("connect to %s via %s failed: %s", text, sup_config.proxy_text, strerror(err));
+	else
+		log_info("connect to %s via %s: ok", text, sup_config.proxy_text);
+	finish(c, err);
+}
+
+static void udp_connect(struct call *c, struct sockaddr_storage *ss, socklen_t len)
+{
+	if (port_of(ss) == 53) {
+		struct sockaddr_storage ra;
+		socklen_t ralen;
+		if (dns_responder_addr(c->family, SOCK_DGRAM, v6only(c->fd), &ra, &ralen) < 0) {
+			finish(c, ENETUNREACH);
+			return;
+		}
+		log_debug("a DNS socket (UDP to port 53) goes to the supervisor's responder");
+		finish(c, connect_as_program(c, (struct sockaddr *)&ra, ralen));
+		return;
+	}
+	if (is_direct(ss, len)) {
+		finish(c, connect_as_program(c, (struct sockaddr *)ss, len));
+		return;
+	}
+	log_debug("UDP connect to port %u refused: datagrams are not proxied by the supervisor", port_of(ss));
+	finish(c, ENETUNREACH);
+}
+
+void sockets_connect(struct call *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int err = read_sockaddr(c, c->args[1], c->args[2], &ss, &len);
+	if (err == ESRCH) { /* the caller is gone */
+		call_free(c);
+		return;
+	}
+	if (err) {
+		finish(c, err);
+		return;
+	}
+	if (ss.ss_family == AF_UNSPEC) { /* dissolve an association: nothing is sent */
+		finish(c, connect_as_program(c, (struct sockaddr *)&ss, len));
+		return;
+	}
+	if (is_udp(c)) {
+		udp_connect(c, &ss, len);
+		return;
+	}
+	if (!is_tcp(c)) {
+		log_error("connect on an inet socket of type %d protocol %d refused: only TCP and UDP", c->type,
+			  c->protocol);
+		finish(c, EPERM);
+		return;
+	}
+	if (port_of(&ss) == 53) { /* DNS over TCP (a truncated answer): to the responder */
+		struct socks5_addr a;
+		char name[FAKE_NAME_MAX + 1];
+		socks5_addr_from_sockaddr(&a, (struct sockaddr *)&ss, len);
+		if (sup_fake_lookup(&a, name) == 0) {
+			struct sockaddr_storage ra;
+			socklen_t ralen;
+			if (dns_responder_addr(c->family, SOCK_STREAM, v6only(c->fd), &ra, &ralen) < 0) {
+				finish(c, ENETUNREACH);
+				return;
+			}
+			finish(c, connect_as_program(c, (struct sockaddr *)&ra, ralen));
+			return;
+		}
+	}
+	/* The job rides behind the call, freed with it. */
+	struct call *big = realloc(c, sizeof *c + sizeof(struct tcp_job));
+	if (!big) {
+		finish(c, ENOMEM);
+		return;
+	}
+	c = big;
+	struct tcp_job *job = (struct tcp_job *)(c + 1);
+	job->ss = ss;
+	job->len = len;
+	sockets_in_worker(c, tcp_connect_worker);
+}
+
+/* A datagram to addr that the program asked for; we send our copy of it, or refuse. */
+static void udp_send_to(struct call *c, struct sockaddr_storage *ss, socklen_t len, const void *data, size_t n,
+			int flags)
+{
+	if (port_of(ss) == 53) {
+		log_error("a DNS query sent with sendto() on an unconnected socket (musl's resolver) is refused: "
+			  "not supported by the supervisor yet");
+		finish(c, EPERM);
+		return;
+	}
+	if (!is_direct(ss, len)) {
+		log_debug("UDP datagram to port %u refused: datagrams are not proxied by the supervisor",
+			  port_of(ss));
+		finish(c, ENETUNREACH);
+		return;
+	}
+	ssize_t r = sendto(c->fd, data, n, flags | MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)ss, len);
+	if (r < 0)
+		finish(c, errno);
+	else {
+		notify_reply_value(c, r);
+		call_free(c);
+	}
+}
+
+void sockets_sendto(struct call *c)
+{
+	int flags = (int)c->args[3];
+	if (is_tcp(c)) { /* TCP ignores the address, unless it is a Fast Open connect */
+		if (flags & MSG_FASTOPEN) {
+			finish(c, EOPNOTSUPP);
+			return;
+		}
+		notify_reply_continue(c);
+		call_free(c);
+		return;
+	}
+	if (!is_udp(c)) {
+		finish(c, EPERM);
+		return;
+	}
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int err = read_sockaddr(c, c->args[4], c->args[5], &ss, &len);
+	if (!err && ss.ss_family == AF_UNSPEC)
+		err = EINVAL;
+	if (err) {
+		if (err == ESRCH)
+			call_free(c);
+		else
+			finish(c, err);
+		return;
+	}
+	size_t n = c->args[2] > MAX_DATAGRAM ? MAX_DATAGRAM + 1 : (size_t)c->args[2];
+	if (n > MAX_DATAGRAM) {
+		finish(c, EMSGSIZE);
+		return;
+	}
+	char *buf = malloc(n ? n : 1);
+	if (!buf) {
+		finish(c, ENOMEM);
+		return;
+	}
+	int r = notify_read_mem(c, c->args[1], buf, n);
+	if (r < 0) {
+		free(buf);
+		if (r == -ESRCH)
+			call_free(c);
+		else
+			finish(c, -r);
+		return;
+	}
+	udp_send_to(c, &ss, len, buf, n, flags);
+	free(buf);
+}
+
+void sockets_sendmsg(struct call *c)
+{
+	int flags = (int)c->args[2];
+	struct msghdr m;
+	if (is_tcp(c)) {
+		if (flags & MSG_FASTOPEN) {
+			finish(c, EOPNOTSUPP);
+			return;
+		}
+		notify_reply_continue(c);
+		call_free(c);
+		return;
+	}
+	if (!is_udp(c)) {
+		finish(c, EPERM);
+		return;
+	}
+	int r = notify_read_mem(c, c->args[1], &m, sizeof m);
+	if (r < 0) {
+		if (r == -ESRCH)
+			call_free(c);
+		else
+			finish(c, -r);
+		return;
+	}
+	if (!m.msg_name) { /* a connected socket's datagram: its peer was vetted at connect */
+		notify_reply_continue(c);
+		call_free(c);
+		return;
+	}
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int err = read_sockaddr(c, (uintptr_t)m.msg_name, m.msg_namelen, &ss, &len);
+	if (!err && ss.ss_family == AF_UNSPEC)
+		err = EINVAL;
+	if (!err && m.msg_controllen)
+		err = EPERM; /* not needed so far; refusing is safe */
+	if (!err && m.msg_iovlen > MAX_MMSG)
+		err = EMSGSIZE;
+	if (err) {
+		if (err == ESRCH)
+			call_free(c);
+		else
+			finish(c, err);
+		return;
+	}
+	struct iovec iov[MAX_MMSG];
+	char *buf = malloc(MAX_DATAGRAM);
+	size_t n = 0;
+	r = buf ? notify_read_mem(c, (uintptr_t)m.msg_iov, iov, m.msg_iovlen * sizeof *iov) : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < m.msg_iovlen; i++) {
+		if (iov[i].iov_len > MAX_DATAGRAM - n)
+			r = -EMSGSIZE;
+		else
+			r = notify_read_mem(c, (uintptr_t)iov[i].iov_base, buf + n, iov[i].iov_len);
+		n += r == 0 ? iov[i].iov_len : 0;
+	}
+	if (r < 0) {
+		free(buf);
+		if (r == -ESRCH)
+			call_free(c);
+		else
+			finish(c, -r);
+		return;
+	}
+	udp_send_to(c, &ss, len, buf, n, flags);
+	free(buf);
+}
+
+void sockets_sendmmsg(struct call *c)
+{
+	int flags = (int)c->args[3];
+	if (is_tcp(c)) {
+		if (flags & MSG_FASTOPEN) {
+			finish(c, EOPNOTSUPP);
+			return;
+		}
+		notify_reply_continue(c);
+		call_free(c);
+		return;
+	}
+	if (!is_udp(c)) {
+		finish(c, EPERM);
+		return;
+	}
+	size_t vlen = c->args[2] > MAX_MMSG ? MAX_MMSG : (size_t)c->args[2];
+	struct mmsghdr *v = malloc((vlen ? vlen : 1) * sizeof *v);
+	int r = v ? notify_read_mem(c, c->args[1], v, vlen * sizeof *v) : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < vlen; i++)
+		if (v[i].msg_hdr.msg_name)
+			r = -ENETUNREACH; /* several datagrams with addresses: not carried out for the program */
+	free(v);
+	if (r == -ESRCH) {
+		call_free(c);
+		return;
+	}
+	if (r < 0) {
+		if (r == -ENETUNREACH)
+			log_debug("sendmmsg() with destination addresses refused: datagrams are not proxied");
+		finish(c, -r);
+		return;
+	}
+	notify_reply_continue(c);
+	call_free(c);
+}
