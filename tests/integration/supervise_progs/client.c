@@ -1,0 +1,139 @@
+/* client.c - a statically linked HTTP client for test_supervise.py (built there with gcc -static
+ * or musl-gcc -static): what LD_PRELOAD cannot reach.
+ *
+ *   client MODE HOST PORT PATH OUT
+ *     get     getaddrinfo(HOST) + connect + GET /PATH, the body into OUT
+ *     thread  the same in a second thread
+ *     fork    the same in a forked child (the parent waits and reports)
+ *     wait    reads a line from stdin first, then does "get"
+ *     udp     sendto() one datagram to HOST:PORT (a numeric address)
+ * Prints one JSON line: {"mode": ..., "errno": null|"ENAME", "step": ..., "bytes": N}. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *mode, *host, *port, *path, *out;
+
+static const char *errname(int e)
+{
+	static const struct {
+		int e;
+		const char *n;
+	} t[] = { { ECONNREFUSED, "ECONNREFUSED" }, { ENOSYS, "ENOSYS" }, { ENETUNREACH, "ENETUNREACH" },
+		  { EPERM, "EPERM" }, { EHOSTUNREACH, "EHOSTUNREACH" }, { ETIMEDOUT, "ETIMEDOUT" },
+		  { EACCES, "EACCES" }, { EAFNOSUPPORT, "EAFNOSUPPORT" }, { EINVAL, "EINVAL" } };
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		if (t[i].e == e)
+			return t[i].n;
+	return "EOTHER";
+}
+
+static void report(const char *step, int err, long bytes)
+{
+	if (err)
+		printf("{\"mode\": \"%s\", \"step\": \"%s\", \"errno\": \"%s\", \"bytes\": %ld}\n", mode, step,
+		       errname(err), bytes);
+	else
+		printf("{\"mode\": \"%s\", \"step\": \"%s\", \"errno\": null, \"bytes\": %ld}\n", mode, step, bytes);
+	fflush(stdout);
+}
+
+/* Returns 0 on success; reports either way. */
+static int fetch(void)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+	int rc = getaddrinfo(host, port, &hints, &res);
+	if (rc) {
+		printf("{\"mode\": \"%s\", \"step\": \"getaddrinfo\", \"errno\": \"EAI\", \"gai\": \"%s\", \"bytes\": 0}\n",
+		       mode, gai_strerror(rc));
+		fflush(stdout);
+		return 1;
+	}
+	int s = socket(res->ai_family, SOCK_STREAM, 0);
+	if (s < 0 || connect(s, res->ai_addr, res->ai_addrlen) < 0) {
+		report(s < 0 ? "socket" : "connect", errno, 0);
+		return 1;
+	}
+	char req[600];
+	snprintf(req, sizeof req, "GET /%s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host);
+	if (write(s, req, strlen(req)) != (ssize_t)strlen(req)) {
+		report("write", errno, 0);
+		return 1;
+	}
+	size_t cap = 1 << 20, len = 0;
+	char *buf = malloc(cap);
+	ssize_t n;
+	while (buf && len < cap && (n = read(s, buf + len, cap - len)) > 0)
+		len += (size_t)n;
+	close(s);
+	char *body = buf ? memmem(buf, len, "\r\n\r\n", 4) : NULL;
+	if (!body) {
+		report("read", EINVAL, (long)len);
+		return 1;
+	}
+	body += 4;
+	FILE *f = fopen(out, "wb");
+	size_t blen = len - (size_t)(body - buf);
+	if (!f || fwrite(body, 1, blen, f) != blen || fclose(f) != 0) {
+		report("write-out", errno, 0);
+		return 1;
+	}
+	report("done", 0, (long)blen);
+	return 0;
+}
+
+static void *fetch_thread(void *arg)
+{
+	(void)arg;
+	return (void *)(long)fetch();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 6) {
+		fprintf(stderr, "usage: client MODE HOST PORT PATH OUT\n");
+		return 2;
+	}
+	mode = argv[1], host = argv[2], port = argv[3], path = argv[4], out = argv[5];
+	if (strcmp(mode, "get") == 0)
+		return fetch();
+	if (strcmp(mode, "wait") == 0) {
+		char line[16];
+		if (!fgets(line, sizeof line, stdin))
+			return 2;
+		return fetch();
+	}
+	if (strcmp(mode, "thread") == 0) {
+		pthread_t t;
+		void *r;
+		if (pthread_create(&t, NULL, fetch_thread, NULL) != 0 || pthread_join(t, &r) != 0)
+			return 2;
+		return (int)(long)r;
+	}
+	if (strcmp(mode, "fork") == 0) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(fetch());
+		int status;
+		if (pid < 0 || waitpid(pid, &status, 0) != pid)
+			return 2;
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
+	}
+	if (strcmp(mode, "udp") == 0) {
+		struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICHOST }, *res;
+		if (getaddrinfo(host, port, &hints, &res) != 0)
+			return 2;
+		int s = socket(res->ai_family, SOCK_DGRAM, 0);
+		ssize_t n = sendto(s, "x", 1, 0, res->ai_addr, res->ai_addrlen);
+		report("sendto", n < 0 ? errno : 0, (long)n);
+		return n < 0;
+	}
+	return 2;
+}

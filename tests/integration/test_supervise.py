@@ -1,0 +1,338 @@
+"""socksify-supervise: programs LD_PRELOAD cannot reach (static C, Go) run under a seccomp
+user-notification filter. In the namespaces of dnsnet.py (C has no route to the target,
+its resolver is a trap that records every query), they fetch by name through socks5d in P;
+the trap sees no query and an nftables table in C counts every packet that leaves C for
+anything but the proxy: 0. Then the ways it must fail closed: proxy down, UDP elsewhere,
+musl's unconnected DNS datagrams, the supervisor killed, the filter not installable,
+x32/i386 system call numbers."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+import support
+from dnsnet import TARGET_NAME, dnsnet, dnsnet_module  # noqa: F401 (fixtures)
+from support import needs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROGS = os.path.join(HERE, "supervise_progs")
+SUPERVISE = os.path.join(support.BUILD, "socksify-supervise")
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, nftables)"),
+    needs("ip", "nft", "gcc"),
+]
+
+
+def build(args, what):
+    r = support.run(args, env=support.base_env(), timeout=300)
+    assert r.rc == 0, "cannot build %s: %r" % (what, r)
+
+
+@pytest.fixture(scope="module")
+def progs(tmp_path_factory):
+    """The test programs, built here: a static glibc client, the same with musl (when
+    musl-gcc is there), and the x32/i386 probe."""
+    d = tmp_path_factory.mktemp("supprogs")
+    out = {"client": str(d / "client"), "arch": str(d / "arch")}
+    build(["gcc", "-static", "-O2", "-pthread", "-o", out["client"], os.path.join(PROGS, "client.c")], "client")
+    build(["gcc", "-static", "-no-pie", "-O2", "-o", out["arch"], os.path.join(PROGS, "arch.c")], "arch")
+    if support.tool("musl-gcc"):
+        out["musl"] = str(d / "client-musl")
+        build(["musl-gcc", "-static", "-O2", "-o", out["musl"], os.path.join(PROGS, "client.c")], "musl client")
+    return out
+
+
+@pytest.fixture(scope="module")
+def goget(tmp_path_factory):
+    """supervise_progs/get built with CGO_ENABLED=0: Go's own resolver, raw system calls."""
+    go = support.tool("go")
+    if not go:
+        pytest.skip("not installed: go (golang-go; tests/install-deps.sh installs it)")
+    d = tmp_path_factory.mktemp("goget")
+    exe = str(d / "get")
+    env = support.base_env(CGO_ENABLED="0", GOCACHE=str(d / "cache"), GOPATH=str(d / "gopath"), HOME=str(d),
+                           GOFLAGS=None, GOPROXY="off", GOTOOLCHAIN="local")
+    r = support.run([go, "build", "-o", exe, "."], env=env, cwd=os.path.join(PROGS, "get"), timeout=300)
+    assert r.rc == 0, "cannot build the Go program: %r" % r
+    return exe
+
+
+@pytest.fixture
+def proxy(dnsnet, start_socks5d):
+    """socks5d in P, on its veth addresses."""
+    return start_socks5d(listen=("%s:0" % dnsnet.p4, "[%s]:0" % dnsnet.p6), netns=dnsnet.p)
+
+
+LEAK_TABLE = """
+table inet sfysup {{
+  counter to_target {{}}
+  counter to_other {{}}
+  counter to_proxy {{}}
+  chain out {{
+    type filter hook output priority 0; policy accept;
+    ip daddr {t4} counter name to_target
+    ip6 daddr {t6} counter name to_target
+    ip daddr {p4} counter name to_proxy
+    ip6 daddr {p6} counter name to_proxy
+    oifname != "lo" ip daddr != {p4} counter name to_other
+    oifname != "lo" ip6 daddr != {p6} meta l4proto != ipv6-icmp counter name to_other
+  }}
+}}
+"""
+
+
+class Counters:
+    def __init__(self, ns):
+        self.ns = ns
+
+    def read(self):
+        r = subprocess.run(["ip", "netns", "exec", self.ns, "nft", "-j", "list", "table", "inet", "sfysup"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return {i["counter"]["name"]: i["counter"]["packets"] for i in json.loads(r.stdout)["nftables"]
+                if "counter" in i}
+
+    def assert_nothing_direct(self):
+        c = self.read()
+        assert c["to_target"] == 0 and c["to_other"] == 0, "packets left C for something but the proxy: %r" % c
+        return c
+
+
+@pytest.fixture
+def counters(dnsnet):
+    table = LEAK_TABLE.format(t4=dnsnet.target4, t6=dnsnet.target6, p4=dnsnet.p4, p6=dnsnet.p6)
+    r = subprocess.run(["ip", "netns", "exec", dnsnet.c, "nft", "-f", "-"], input=table, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    try:
+        yield Counters(dnsnet.c)
+    finally:
+        subprocess.run(["ip", "netns", "exec", dnsnet.c, "nft", "delete", "table", "inet", "sfysup"],
+                       capture_output=True, timeout=30)
+
+
+def supervised(dnsnet, proxy_url, cmd, opts=(), env=None, timeout=60):
+    args = [SUPERVISE, "-x", proxy_url, "-v"] + list(opts) + ["--"] + [str(a) for a in cmd]
+    return dnsnet.run(dnsnet.c, args, env=env if env is not None else support.base_env(), timeout=timeout)
+
+
+def lines(r):
+    return [json.loads(l) for l in r.out.splitlines() if l.startswith("{")]
+
+
+def one(r):
+    found = lines(r)
+    assert len(found) == 1, "expected one JSON line: %r" % r
+    return found[0]
+
+
+def test_built():
+    assert os.access(SUPERVISE, os.X_OK), "%s is missing (make)" % SUPERVISE
+
+
+def test_without_supervisor_the_target_is_out_of_reach(dnsnet, progs, tmp_path):
+    """The control: run directly in C, the static client asks the trap (which says NXDOMAIN)
+    and the target's address has no route. So a fetch that works below went through the proxy."""
+    r = dnsnet.run(dnsnet.c, [progs["client"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"])
+    assert one(r)["step"] == "getaddrinfo", r
+    assert TARGET_NAME in dnsnet.trap.names(dnsnet.trap.take())
+    r = dnsnet.run(dnsnet.c, [progs["client"], "get", dnsnet.target4, dnsnet.http_port, "body", tmp_path / "o"])
+    assert one(r)["errno"] == "ENETUNREACH", r
+
+
+@pytest.mark.parametrize("mode", ["get", "thread", "fork"])
+def test_static_client_fetches_by_name(dnsnet, proxy, counters, progs, bodies, tmp_path, mode):
+    """getaddrinfo() of static glibc asks the supervisor's responder (a fake address), the
+    connect() becomes a CONNECT carrying the name: in the main thread, another thread, a
+    forked child."""
+    out = tmp_path / "out"
+    r = supervised(dnsnet, proxy.url(), [progs["client"], mode, TARGET_NAME, dnsnet.http_port, "body", out])
+    assert r.rc == 0, r
+    assert one(r)["errno"] is None, r
+    assert out.read_bytes() == bodies.data["body"]
+    proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port))
+    assert "via socks5://" in r.err, r  # -v: the supervisor's line for the connection
+    dnsnet.trap.assert_empty("the static client")
+    assert counters.assert_nothing_direct()["to_proxy"] > 0
+
+
+def test_static_client_ipv6_literal(dnsnet, proxy, counters, progs, bodies, tmp_path):
+    out = tmp_path / "out"
+    r = supervised(dnsnet, proxy.url(1), [progs["client"], "get", dnsnet.target6, dnsnet.http_port, "small", out])
+    assert one(r)["errno"] is None, r
+    assert out.read_bytes() == bodies.data["small"]
+    line = proxy.wait_session("[%s]:%d" % (dnsnet.target6, dnsnet.http_port))[0]
+    assert "client=[%s]" % dnsnet.c6 in line, line
+    counters.assert_nothing_direct()
+
+
+def test_go_fetches_by_name(dnsnet, proxy, counters, goget, bodies):
+    """Go's pure resolver (UDP to the resolv.conf nameserver) and its raw connect()s, from
+    several goroutines (threads) at once: by name twice and by IPv6 literal."""
+    urls = [dnsnet.url("body"), dnsnet.url("small"), dnsnet.url("text", host="[%s]" % dnsnet.target6)]
+    r = supervised(dnsnet, proxy.url(), [goget] + urls)
+    assert r.rc == 0, r
+    res = {x["url"]: x for x in lines(r)}
+    for url, name in zip(urls, ["body", "small", "text"]):
+        assert res[url]["status"] == 200 and res[url]["sha256"] == bodies.sha(name), res[url]
+    proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port), count=2)
+    proxy.wait_session("[%s]:%d" % (dnsnet.target6, dnsnet.http_port))
+    dnsnet.trap.assert_empty("the Go program")
+    counters.assert_nothing_direct()
+
+
+def test_go_without_supervisor_asks_the_trap(dnsnet, goget):
+    """The control for Go: run directly, it asks the trap itself (LD_PRELOAD would not see that)."""
+    r = dnsnet.run(dnsnet.c, [goget, dnsnet.url("small")], env=support.base_env())
+    assert r.rc != 0, r
+    assert TARGET_NAME in dnsnet.trap.names(dnsnet.trap.take())
+
+
+def test_proxy_down_is_a_connect_error(dnsnet, counters, progs, goget, tmp_path):
+    """Nothing listens where the proxy should be: the program's connect() fails, nothing
+    goes anywhere else."""
+    url = "socks5://%s:1" % dnsnet.p4
+    r = supervised(dnsnet, url, [progs["client"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"])
+    res = one(r)
+    assert (res["step"], res["errno"]) == ("connect", "ECONNREFUSED"), r
+    r = supervised(dnsnet, url, [goget, dnsnet.url("small")])
+    assert r.rc == 1 and "connection refused" in lines(r)[0]["error"], r
+    dnsnet.trap.assert_empty("proxy down")
+    c = counters.assert_nothing_direct()
+    assert c["to_proxy"] >= 2, "the attempts did not even reach for the proxy: %r" % c
+
+
+def test_udp_elsewhere_is_refused(dnsnet, proxy, counters, progs, tmp_path):
+    """A datagram to anything but a DNS port or SOCKSIFY_NO_PROXY: refused (no UDP ASSOCIATE
+    in the supervisor yet), never sent."""
+    r = supervised(dnsnet, proxy.url(), [progs["client"], "udp", dnsnet.target4, 9, "-", "-"])
+    assert one(r)["errno"] == "ENETUNREACH", r
+    counters.assert_nothing_direct()
+
+
+def test_musl_dns_fails_closed(dnsnet, proxy, counters, progs, bodies, tmp_path):
+    """musl's resolver sends its queries with sendto() on an unconnected socket, and accepts
+    answers only from the nameserver's address: not supported yet, so refused (EPERM) -
+    the lookup fails and no query reaches the trap."""
+    if "musl" not in progs:
+        pytest.skip("not installed: musl-gcc")
+    r = supervised(dnsnet, proxy.url(), [progs["musl"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"])
+    assert one(r)["step"] == "getaddrinfo", r
+    assert "musl" in r.err, r
+    dnsnet.trap.assert_empty("musl")
+    counters.assert_nothing_direct()
+    # ... while its connect() by address goes through the proxy like any other
+    out = tmp_path / "o2"
+    r = supervised(dnsnet, proxy.url(), [progs["musl"], "get", dnsnet.target4, dnsnet.http_port, "small", out])
+    assert one(r)["errno"] is None, r
+    assert out.read_bytes() == bodies.data["small"]
+
+
+# ---- on the host's loopback: failing closed ----------------------------------------------------
+
+def listener():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    s.setblocking(False)
+    return s
+
+
+def accepted(s):
+    try:
+        c, _ = s.accept()
+        c.close()
+        return True
+    except BlockingIOError:
+        return False
+
+
+def children_of(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def test_supervisor_killed_fails_closed(progs, tmp_path):
+    """SIGKILL to the supervisor while the program runs: its next connect() fails (the
+    kernel answers ENOSYS for a filter without listener), the target sees nothing."""
+    target = listener()
+    port = target.getsockname()[1]
+    env = support.base_env(SOCKSIFY_NO_PROXY="")
+    p = subprocess.Popen([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", progs["client"], "wait", "127.0.0.1",
+                          str(port), "x", str(tmp_path / "o")], env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        kids = support.wait_until(lambda: children_of(p.pid), 10, "the supervised program did not start")
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(10)
+        p.stdin.write("go\n")
+        p.stdin.close()
+        out = p.stdout.read()
+        assert '"errno": "ENOSYS"' in out and '"step": "connect"' in out, out
+        support.wait_until(lambda: not os.path.exists("/proc/%d" % kids[0]), 10, "the program did not exit")
+        assert not accepted(target), "the program reached the target directly"
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        target.close()
+
+
+def test_filter_not_installed_program_not_run(progs, tmp_path):
+    """A supervisor inside a supervised program cannot install its own listener (the kernel
+    allows one per filter chain): it refuses to run the program, status 126."""
+    target = listener()
+    port = target.getsockname()[1]
+    env = support.base_env(SOCKSIFY_NO_PROXY="127.0.0.0/8")
+    inner = [SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", progs["client"], "get", "127.0.0.1", str(port), "x",
+             str(tmp_path / "o")]
+    r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--"] + inner, env=env)
+    assert r.rc == 126, r
+    assert "refusing to run" in r.err and "seccomp" in r.err, r
+    assert r.out == "", "the program ran: %r" % r
+    assert not accepted(target)
+    target.close()
+
+
+def test_x32_and_i386_numbers_are_refused(progs):
+    """connect() through the x32 ABI and through int 0x80 (i386): EPERM from the filter,
+    where without it the kernel would have run them (or had no such entry)."""
+    target = listener()
+    port = str(target.getsockname()[1])
+    try:
+        plain = json.loads(support.run([progs["arch"], port]).out)
+        while accepted(target):
+            pass
+        r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", progs["arch"], port],
+                        env=support.base_env(SOCKSIFY_NO_PROXY=""))
+        res = json.loads(r.out)
+        assert res["x32"] == -1, (plain, res)  # -EPERM: the filter, not the kernel's -ENOSYS
+        if plain["i386"] == "crash":
+            assert res["i386"] == "crash", res  # this kernel has the i386 entry turned off
+        else:
+            assert res["i386"] == -1, (plain, res)
+        assert not accepted(target)
+    finally:
+        target.close()
+
+
+def test_usage_errors():
+    r = support.run([SUPERVISE, "--", "true"], env=support.base_env())
+    assert r.rc == 2 and "no proxy" in r.err, r
+    r = support.run([SUPERVISE, "-x", "socks5://h:99999", "--", "true"], env=support.base_env())
+    assert r.rc == 2 and "bad port" in r.err, r
+    r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", "/nonexistent/prog"], env=support.base_env())
+    assert r.rc == 127, r
+    r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", "sh", "-c", "exit 7"], env=support.base_env())
+    assert r.rc == 7, r
