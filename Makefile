@@ -245,3 +245,15 @@ $(BUILD)/tests/test_fakenames: ALL_CFLAGS += -Isrc/supervise
 $(FUZZ_DIR)/fuzz_dns_query: $(FUZZ_DIR)/obj/src/supervise/dnsmsg.o
 $(FUZZ_DIR)/fuzz_dns_query: FUZZ_EXTRA_OBJ := $(FUZZ_DIR)/obj/src/supervise/dnsmsg.o
 # ---- end of supervisor -------------------------------------------------------
+
+# ---- bench-supervise (issue 9): part of make bench ----------------------------------------------
+#   make bench-supervise   connect cost of socksify-supervise next to LD_PRELOAD and direct, and
+#                          what its filter costs other system calls (build/bench/supervise.json)
+.PHONY: bench-supervise
+$(BENCH_DIR)/supbench: tests/bench/supbench.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -o $@ $<
+bench-supervise: $(LIB) $(SERVER) $(SUPERVISE) $(BENCH_DIR)/benchtool $(BENCH_DIR)/supbench
+	BENCH_QUICK=$(BENCH_QUICK) BUILD=$(BUILD) /usr/bin/python3 tests/bench/supervise_bench.py
+bench: bench-supervise
+# ---- end of bench-supervise ---------------------------------------------------------------------
