@@ -17,8 +17,8 @@ import time
 import pytest
 
 import support
-from dnsnet import TARGET_NAME, dnsnet, dnsnet_module  # noqa: F401 (fixtures)
-from support import needs
+from dnsnet import TARGET_NAME, TRAPDNS, dnsnet, dnsnet_module  # noqa: F401 (fixtures)
+from support import PYTHON, needs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGS = os.path.join(HERE, "supervise_progs")
@@ -193,6 +193,49 @@ def test_go_without_supervisor_asks_the_trap(dnsnet, goget):
     r = dnsnet.run(dnsnet.c, [goget, dnsnet.url("small")], env=support.base_env())
     assert r.rc != 0, r
     assert TARGET_NAME in dnsnet.trap.names(dnsnet.trap.take())
+
+
+def test_other_queries_go_through_the_proxy_to_dns_server(dnsnet, proxy, counters, goget, tmp_path):
+    """A TXT query (not answered by the supervisor): with --dns-server, asked over TCP through a
+    CONNECT to that resolver (a trap in P here, logging it); without, REFUSED. Never asked in C."""
+    log = str(tmp_path / "p-dns.log")
+    open(log, "w").close()
+    s = dnsnet.start(dnsnet.p, [PYTHON, "-u", TRAPDNS, "--listen", dnsnet.p4, "--log", log,
+                                "--answer", "txt.sfy.test=192.0.2.1"], "p-dns")
+    s.read_line(r"listening on tcp")
+    r = supervised(dnsnet, proxy.url(), [goget, "-txt", "txt.sfy.test"], opts=["--dns-server", dnsnet.p4])
+    res = one(r)
+    assert "no such host" in res["error"] or res["txt"] == [], r  # the trap knows the name, has no TXT
+    support.wait_until(lambda: "tcp txt.sfy.test 16" in open(log).read(), 10, lambda: open(log).read())
+    proxy.wait_session("%s:53" % dnsnet.p4)
+    r = supervised(dnsnet, proxy.url(), [goget, "-txt", "other.sfy.test"])
+    assert one(r)["error"], r
+    assert "other.sfy.test" not in open(log).read()
+    dnsnet.trap.assert_empty("TXT lookups")
+    counters.assert_nothing_direct()
+
+
+def test_proxy_with_login(dnsnet, start_socks5d, counters, progs, bodies, tmp_path):
+    d = start_socks5d("-u", "alice:s3cret", listen=("%s:0" % dnsnet.p4,), netns=dnsnet.p)
+    out = tmp_path / "out"
+    r = supervised(dnsnet, d.url(auth="alice:s3cret"), [progs["client"], "get", TARGET_NAME, dnsnet.http_port,
+                                                         "small", out])
+    assert one(r)["errno"] is None, r
+    assert out.read_bytes() == bodies.data["small"]
+    d.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port), user="alice")
+    r = supervised(dnsnet, d.url(auth="alice:wrong"), [progs["client"], "get", TARGET_NAME, dnsnet.http_port,
+                                                       "small", out])
+    assert one(r)["errno"] == "EACCES", r
+    counters.assert_nothing_direct()
+
+
+def test_silent_proxy_times_out(dnsnet, counters, progs, tmp_path):
+    """A proxy address nobody answers for: the connect fails with ETIMEDOUT after -t."""
+    r = supervised(dnsnet, "socks5://10.201.%d.78:1080" % dnsnet.x,
+                   [progs["client"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"], opts=["-t", "1"])
+    assert one(r)["errno"] == "ETIMEDOUT", r
+    assert 0.8 <= r.elapsed < 4, r
+    assert counters.read()["to_target"] == 0  # (its SYNs to the silent proxy count as to_other)
 
 
 def test_proxy_down_is_a_connect_error(dnsnet, counters, progs, goget, tmp_path):

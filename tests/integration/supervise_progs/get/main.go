@@ -1,6 +1,8 @@
 // A Go program for test_supervise.py, built with CGO_ENABLED=0: Go's own resolver and raw
 // system calls, which LD_PRELOAD cannot see. Fetches each URL (concurrently, in goroutines
 // that Go runs on several threads) and prints one JSON line per URL.
+// With "-txt NAME": looks up NAME's TXT records (a query the supervisor does not answer
+// itself) and prints {"txt": [...], "error": "..."}.
 package main
 
 import (
@@ -8,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -40,6 +43,16 @@ func get(url string) result {
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "-txt" {
+		txt, err := net.LookupTXT(os.Args[2])
+		out := map[string]interface{}{"txt": txt, "error": ""}
+		if err != nil {
+			out["error"] = err.Error()
+		}
+		b, _ := json.Marshal(out)
+		os.Stdout.Write(append(b, '\n'))
+		return
+	}
 	urls := os.Args[1:]
 	results := make([]result, len(urls))
 	var wg sync.WaitGroup
