@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "endpoint.h"
@@ -56,34 +57,105 @@ static void finish(struct call *c, int err)
 	call_free(c);
 }
 
+/* Workers: a pool of threads that carry out calls which wait (a handshake, a blocking direct
+ * connect). A call never waits for a free worker: when every worker is busy, one more starts
+ * (their number is bounded by the program's threads, each blocked in its own call). Idle
+ * workers stay for a while, so that a program's next connect does not pay for a new thread. */
+#define WORKER_IDLE_SECONDS 30
+#define WORKERS_KEPT 4
+
+struct job {
+	struct job *next;
+	struct call *c;
+	void (*fn)(struct call *);
+};
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_wake = PTHREAD_COND_INITIALIZER;
+static struct job *queue_head, *queue_tail;
+static int pool_idle, pool_queued, pool_threads;
+
 static void *worker_main(void *arg)
 {
-	void **pair = arg;
-	void (*fn)(struct call *) = (void (*)(struct call *))pair[0];
-	struct call *c = pair[1];
-	free(pair);
-	fn(c);
-	return NULL;
+	(void)arg;
+	pthread_mutex_lock(&pool_lock);
+	for (;;) {
+		while (!queue_head) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += WORKER_IDLE_SECONDS;
+			pool_idle++;
+			int rc = pthread_cond_timedwait(&pool_wake, &pool_lock, &until);
+			pool_idle--;
+			if (rc == ETIMEDOUT && !queue_head && pool_threads > WORKERS_KEPT) {
+				pool_threads--;
+				pthread_mutex_unlock(&pool_lock);
+				return NULL;
+			}
+		}
+		struct job *j = queue_head;
+		queue_head = j->next;
+		if (!queue_head)
+			queue_tail = NULL;
+		pool_queued--;
+		pthread_mutex_unlock(&pool_lock);
+		j->fn(j->c);
+		free(j);
+		pthread_mutex_lock(&pool_lock);
+	}
 }
 
 void sockets_in_worker(struct call *c, void (*fn)(struct call *))
 {
-	pthread_attr_t a;
-	pthread_t t;
-	void **pair = malloc(2 * sizeof *pair);
-	if (!pair) {
+	struct job *j = malloc(sizeof *j);
+	if (!j) {
 		finish(c, ENOMEM);
 		return;
 	}
-	pair[0] = (void *)fn;
-	pair[1] = c;
+	*j = (struct job){ NULL, c, fn };
+	pthread_mutex_lock(&pool_lock);
+	if (queue_tail)
+		queue_tail->next = j;
+	else
+		queue_head = j;
+	queue_tail = j;
+	pool_queued++;
+	int start = pool_queued > pool_idle;
+	if (!start)
+		pthread_cond_signal(&pool_wake);
+	else
+		pool_threads++;
+	pthread_mutex_unlock(&pool_lock);
+	if (!start)
+		return;
+	pthread_attr_t a;
+	pthread_t t;
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&a, 256 * 1024);
-	int rc = pthread_create(&t, &a, worker_main, pair);
+	int rc = pthread_create(&t, &a, worker_main, NULL);
 	pthread_attr_destroy(&a);
-	if (rc != 0) {
-		free(pair);
+	if (rc == 0)
+		return;
+	/* No thread: take the job back if nobody has yet, and fail the call rather than stall it. */
+	log_error("cannot start a worker thread: %s", strerror(rc));
+	pthread_mutex_lock(&pool_lock);
+	pool_threads--;
+	struct job **link = &queue_head, *prev = NULL;
+	while (*link && *link != j) {
+		prev = *link;
+		link = &(*link)->next;
+	}
+	int taken_back = *link == j;
+	if (taken_back) {
+		*link = j->next;
+		if (queue_tail == j)
+			queue_tail = prev;
+		pool_queued--;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (taken_back) {
+		free(j);
 		finish(c, EAGAIN);
 	}
 }
@@ -193,6 +265,12 @@ static void tcp_connect_worker(struct call *c)
 		return;
 	}
 	socks5_addr_format(&dst, text, sizeof text);
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof peer;
+	if (getpeername(c->fd, (struct sockaddr *)&peer, &plen) == 0) {
+		finish(c, EISCONN); /* connected already (by us): as the kernel says, and left as it is */
+		return;
+	}
 	int64_t deadline = now_ms() + sup_config.timeout_ms;
 	int flags = fcntl(c->fd, F_GETFL);
 	int nonblock = flags >= 0 && (flags & O_NONBLOCK);
