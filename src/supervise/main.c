@@ -206,6 +206,13 @@ static void configure(const struct options *o)
 	if (*end || !(secs > 0 && secs <= 86400))
 		die(2, "bad timeout '%s' (seconds, more than 0)", t);
 	c->timeout_ms = (int)(secs * 1000 + 0.5);
+	const char *pl = env_or(NULL, "SOCKSIFY_PIPELINE", "auto");
+	if (strcmp(pl, "on") == 0 || strcmp(pl, "1") == 0)
+		c->pipeline = PIPELINE_ON;
+	else if (strcmp(pl, "off") == 0 || strcmp(pl, "0") == 0)
+		c->pipeline = PIPELINE_OFF;
+	else if (*pl && strcmp(pl, "auto") != 0)
+		die(2, "SOCKSIFY_PIPELINE='%s' is not auto, on or off", pl);
 	const char *np = env_or(o->no_proxy, "SOCKSIFY_NO_PROXY", DEFAULT_NO_PROXY);
 	char item[300];
 	while (*np) { /* addresses only: the supervisor sees no names at connect time */

@@ -31,6 +31,7 @@ struct sup_config {
 	struct sockaddr_storage proxy_addr;
 	socklen_t proxy_addrlen;
 	int timeout_ms;
+	enum { PIPELINE_AUTO, PIPELINE_ON, PIPELINE_OFF } pipeline; /* SOCKSIFY_PIPELINE */
 	struct netlist no_proxy;
 	int dns_forward; /* a resolver is configured for queries other than A/AAAA */
 	struct socks5_addr dns_server; /* ... reached through the proxy, over TCP */

@@ -387,3 +387,26 @@ def test_usage_errors():
     assert r.rc == 127, r
     r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", "sh", "-c", "exit 7"], env=support.base_env())
     assert r.rc == 7, r
+
+
+@needs("microsocks")
+def test_microsocks_stalls_pipelining_then_step_by_step(progs, httpd, bodies, tmp_path):
+    """microsocks drops a CONNECT that came in one segment with the greeting: the supervisor sees
+    the stall (auto mode), asks again step by step on the same socket, and then stops pipelining."""
+    from test_interop import start_on_free_port
+    s, port = start_on_free_port(tmp_path, "microsocks",
+                                 lambda p: [support.tool("microsocks"), "-i", "127.0.0.1", "-p", str(p)])
+    try:
+        out = tmp_path / "out"
+        env = support.base_env(SOCKSIFY_NO_PROXY="")
+        r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:%d" % port, "-v", "--", progs["client"], "fork",
+                         "127.0.0.1", str(httpd.port), "small", out], env=env)
+        assert one(r)["errno"] is None, r
+        assert out.read_bytes() == bodies.data["small"]
+        assert r.err.count("step by step") == 1, r
+        r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:%d" % port, "--", progs["client"], "get",
+                         "127.0.0.1", str(httpd.port), "small", out], env=support.base_env(SOCKSIFY_NO_PROXY="",
+                                                                                             SOCKSIFY_PIPELINE="off"))
+        assert one(r)["errno"] is None and r.elapsed < 1, r
+    finally:
+        s.stop()
