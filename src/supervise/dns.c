@@ -66,6 +66,16 @@ int dns_init(void)
 	return udp4 >= 0 && tcp4 >= 0 ? 0 : -1;
 }
 
+void dns_close(void)
+{
+	int *fds[4] = { &udp4, &udp6, &tcp4, &tcp6 };
+	for (int i = 0; i < 4; i++)
+		if (*fds[i] >= 0) {
+			close(*fds[i]);
+			*fds[i] = -1;
+		}
+}
+
 int dns_responder_addr(int family, int type, int v6only, struct sockaddr_storage *sa, socklen_t *len)
 {
 	int udp = type == SOCK_DGRAM;

@@ -297,6 +297,55 @@ static int receive_listener(int sock, pid_t pid, const char *prog)
 	return lfd;
 }
 
+/* The supervisor proper, a process of its own: it serves the program and every descendant of
+ * it until none is left under the filter (the listener hangs up), also after the program itself
+ * has exited (a daemon it started, `cmd &`): those keep their network. Terminal signals are not
+ * its business; once the program is gone it lets go of the caller's stdout and stderr, so that
+ * `x=$(socksify-supervise ... prog)` ends with the program. */
+static void serve(int lfd, pid_t program)
+{
+	static const int ignored[] = { SIGINT, SIGQUIT, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU };
+	for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+		signal(ignored[i], SIG_IGN);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0)
+		dup2(null, 0);
+	int pfd = (int)syscall(SYS_pidfd_open, program, 0);
+	struct pollfd p[8];
+	for (;;) {
+		int n = 0;
+		p[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+		p[n++] = (struct pollfd){ .fd = pfd, .events = POLLIN };
+		int dns0 = n;
+		n += dns_poll_fds(p + n, (int)(sizeof p / sizeof p[0]) - n);
+		if (poll(p, (nfds_t)n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("poll: %s", strerror(errno));
+			_exit(1);
+		}
+		if (p[0].revents & POLLIN)
+			notify_handle_one();
+		else if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))
+			_exit(0); /* no task is left under the filter */
+		if (p[1].revents & POLLIN) {
+			log_debug("the program has exited; serving its descendants until they are gone");
+			if (null >= 0 && !getenv("SOCKSIFY_LOG_FILE")) {
+				dup2(null, 1);
+				dup2(null, 2);
+			} else if (null >= 0) {
+				dup2(null, 1);
+			}
+			close(pfd);
+			pfd = -1; /* poll ignores it from now on */
+		}
+		dns_serve(p + dns0, n - dns0);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -333,35 +382,39 @@ int main(int argc, char **argv)
 	close(sv[1]);
 	int lfd = receive_listener(sv[0], pid, argv[first]);
 	int rc = notify_init(lfd);
-	if (rc < 0) {
+	pid_t server = rc < 0 ? -1 : fork();
+	if (server < 0) {
 		kill(pid, SIGKILL);
-		die(126, "refusing to run %s: seccomp notifications unusable: %s", argv[first], strerror(-rc));
+		die(126, "refusing to run %s: seccomp notifications unusable: %s", argv[first],
+		    strerror(rc < 0 ? -rc : errno));
 	}
+	if (server == 0) {
+		close(sv[0]);
+		close(sfd);
+		serve(lfd, pid);
+	}
+	close(lfd); /* this process only waits for the program and reports its status */
+	dns_close();
 	if (send(sv[0], "g", 1, MSG_NOSIGNAL) != 1) {
 		kill(pid, SIGKILL);
 		die(126, "cannot start %s", argv[first]);
 	}
-	log_debug("supervising %s (pid %d) via %s", argv[first], (int)pid, sup_config.proxy_text);
+	log_debug("supervising %s (pid %d; supervisor pid %d) via %s", argv[first], (int)pid, (int)server,
+		  sup_config.proxy_text);
 
-	struct pollfd p[8];
+	struct pollfd p[2];
 	int exec_reported = 0;
 	for (;;) {
 		int n = 0;
-		p[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		p[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		int execfd = n;
 		if (!exec_reported)
 			p[n++] = (struct pollfd){ .fd = sv[0], .events = POLLIN };
-		int dns0 = n;
-		n += dns_poll_fds(p + n, (int)(sizeof p / sizeof p[0]) - n);
 		if (poll(p, (nfds_t)n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			die(1, "poll: %s", strerror(errno));
 		}
-		if (p[0].revents & POLLIN)
-			notify_handle_one();
-		if (!exec_reported && p[execfd].revents) {
+		if (!exec_reported && p[1].revents) {
 			int err = 0;
 			ssize_t got = recv(sv[0], &err, sizeof err, MSG_DONTWAIT);
 			if (got == (ssize_t)sizeof err && err)
@@ -371,25 +424,29 @@ int main(int argc, char **argv)
 				close(sv[0]);
 			}
 		}
-		dns_serve(p + dns0, n - dns0);
-		if (p[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-				if (si.ssi_signo != SIGCHLD) {
-					/* a terminal's signal reached the whole group already (si_pid 0) */
-					if (si.ssi_pid != 0)
-						kill(pid, (int)si.ssi_signo);
+		if (!(p[0].revents & POLLIN))
+			continue;
+		struct signalfd_siginfo si;
+		while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+			if (si.ssi_signo != SIGCHLD) {
+				/* a terminal's signal reached the whole group already (si_pid 0) */
+				if (si.ssi_pid != 0)
+					kill(pid, (int)si.ssi_signo);
+				continue;
+			}
+			int status;
+			pid_t w;
+			while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
+				if (w == server) {
+					server = -1;
+					log_error("the supervisor process has died: the program's connections and "
+						  "datagrams fail from now on (ENOSYS)");
+				}
+				if (w != pid)
 					continue;
-				}
-				int status;
-				pid_t w;
-				while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
-					if (w != pid)
-						continue;
-					if (WIFEXITED(status))
-						return WEXITSTATUS(status);
-					return 128 + WTERMSIG(status);
-				}
+				if (WIFEXITED(status))
+					return WEXITSTATUS(status);
+				return 128 + WTERMSIG(status);
 			}
 		}
 	}

@@ -95,6 +95,7 @@ int connect_until(int fd, const struct sockaddr *sa, socklen_t len, int64_t dead
 
 /* dns.c */
 int dns_init(void);
+void dns_close(void); /* in the process that only waits for the program */
 /* Adds the responder's fds to a poll set (returns how many) and serves those ready. */
 int dns_poll_fds(struct pollfd *p, int max);
 void dns_serve(const struct pollfd *p, int n);

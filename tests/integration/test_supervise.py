@@ -306,9 +306,17 @@ def children_of(pid):
         return []
 
 
+def exe_of(pid):
+    try:
+        return os.readlink("/proc/%d/exe" % pid)
+    except OSError:
+        return None
+
+
 def test_supervisor_killed_fails_closed(progs, tmp_path):
-    """SIGKILL to the supervisor while the program runs: its next connect() fails (the
-    kernel answers ENOSYS for a filter without listener), the target sees nothing."""
+    """SIGKILL to the supervisor process (the child of socksify-supervise that serves the
+    notifications) while the program runs: the program's next connect() fails (the kernel
+    answers ENOSYS for a filter without listener), the target sees nothing."""
     target = listener()
     port = target.getsockname()[1]
     env = support.base_env(SOCKSIFY_NO_PROXY="")
@@ -316,21 +324,18 @@ def test_supervisor_killed_fails_closed(progs, tmp_path):
                           str(port), "x", str(tmp_path / "o")], env=env, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        def started():  # exec'd (before that, the child would exit without running it: also closed)
-            kids = children_of(p.pid)
-            try:
-                return kids if kids and os.readlink("/proc/%d/exe" % kids[0]) == progs["client"] else None
-            except OSError:
-                return None
+        def started():  # both there, the program exec'd (before that, it would not run at all: closed too)
+            kids = {exe_of(k): k for k in children_of(p.pid)}
+            return kids if progs["client"] in kids and SUPERVISE in kids else None
 
         kids = support.wait_until(started, 10, "the supervised program did not start")
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait(10)
+        os.kill(kids[SUPERVISE], signal.SIGKILL)
         p.stdin.write("go\n")
         p.stdin.close()
         out = p.stdout.read()
         assert '"errno": "ENOSYS"' in out and '"step": "connect"' in out, out
-        support.wait_until(lambda: not os.path.exists("/proc/%d" % kids[0]), 10, "the program did not exit")
+        assert p.wait(10) == 1
+        assert "supervisor process has died" in p.stderr.read()
         assert not accepted(target), "the program reached the target directly"
     finally:
         try:
@@ -338,6 +343,43 @@ def test_supervisor_killed_fails_closed(progs, tmp_path):
         except ProcessLookupError:
             pass
         target.close()
+
+
+def test_descendants_outliving_the_program_stay_covered(progs, httpd, socks5d, bodies, tmp_path):
+    """The program starts a background child and exits: socksify-supervise returns the program's
+    status at once, and the child's later connect still goes through the proxy; the supervisor
+    process ends when the last process under the filter has."""
+    out, report = tmp_path / "out", tmp_path / "report"
+    script = "(sleep 0.5; %s get 127.0.0.1 %d small %s > %s) </dev/null >/dev/null 2>&1 & exit 3" % (
+        progs["client"], httpd.port, out, report)
+    # not support.run: it kills the process group when the program is done, background child too
+    t0 = time.monotonic()
+    p = subprocess.Popen([SUPERVISE, "-x", socks5d.url(), "--", "sh", "-c", script],
+                         env=support.base_env(SOCKSIFY_NO_PROXY=""), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _, err = p.communicate(timeout=10)  # the supervisor process lets go of the pipes too
+        assert p.returncode == 3 and time.monotonic() - t0 < 0.5, (p.returncode, err)
+        support.wait_until(lambda: report.exists() and report.read_text(), 10, "the background child did not report")
+        assert json.loads(report.read_text())["errno"] is None, report.read_text()
+        assert out.read_bytes() == bodies.data["small"]
+        socks5d.wait_session("127.0.0.1:%d" % httpd.port)
+        def left():
+            found = []
+            for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
+                try:
+                    if exe_of(pid) == SUPERVISE and os.getpgid(pid) == p.pid:
+                        found.append(pid)
+                except OSError:
+                    pass
+            return found
+
+        support.wait_until(lambda: not left(), 10, lambda: "the supervisor process stayed: %r" % left())
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def test_filter_not_installed_program_not_run(progs, tmp_path):
