@@ -194,6 +194,18 @@ static int is_direct(const struct sockaddr_storage *ss, socklen_t len)
 			     cfg->proxy_addrlen);
 }
 
+/* Datagrams may also go to the proxy's host on any port: that is where a SOCKS5 UDP relay is
+ * (the library, preloaded into a dynamic child of the program, sends its datagrams there). */
+static int is_direct_udp(const struct sockaddr_storage *ss, socklen_t len)
+{
+	struct endpoint_key a, p;
+	if (is_direct(ss, len))
+		return 1;
+	return endpoint_key_of((const struct sockaddr *)ss, len, &a) &&
+	       endpoint_key_of((const struct sockaddr *)&sup_config.proxy_addr, sup_config.proxy_addrlen, &p) &&
+	       memcmp(a.ip, p.ip, sizeof a.ip) == 0;
+}
+
 static int v6only(int fd)
 {
 	int on = 0;
@@ -307,7 +319,7 @@ static void udp_connect(struct call *c, struct sockaddr_storage *ss, socklen_t l
 		finish(c, connect_as_program(c, (struct sockaddr *)&ra, ralen));
 		return;
 	}
-	if (is_direct(ss, len)) {
+	if (is_direct_udp(ss, len)) {
 		finish(c, connect_as_program(c, (struct sockaddr *)ss, len));
 		return;
 	}
@@ -353,6 +365,7 @@ void sockets_connect(struct call *c)
 				finish(c, ENETUNREACH);
 				return;
 			}
+			log_debug("a DNS socket (TCP to port 53) goes to the supervisor's responder");
 			finish(c, connect_as_program(c, (struct sockaddr *)&ra, ralen));
 			return;
 		}
@@ -380,7 +393,7 @@ static void udp_send_to(struct call *c, struct sockaddr_storage *ss, socklen_t l
 		finish(c, EPERM);
 		return;
 	}
-	if (!is_direct(ss, len)) {
+	if (!is_direct_udp(ss, len)) {
 		log_debug("UDP datagram to port %u refused: datagrams are not proxied by the supervisor",
 			  port_of(ss));
 		finish(c, ENETUNREACH);

@@ -189,6 +189,25 @@ def test_go_fetches_by_name(dnsnet, proxy, counters, goget, bodies):
     counters.assert_nothing_direct()
 
 
+def test_go_dns_over_tcp(dnsnet, proxy, counters, goget, bodies):
+    """resolv.conf 'options use-vc': Go asks over TCP; that connection goes to the responder too."""
+    path = os.path.join("/etc/netns", dnsnet.c, "resolv.conf")
+    with open(path) as f:
+        saved = f.read()
+    try:
+        with open(path, "w") as f:
+            f.write(saved + "options use-vc\n")
+        r = supervised(dnsnet, proxy.url(), [goget, dnsnet.url("small")], opts=["-vv"])
+    finally:
+        with open(path, "w") as f:
+            f.write(saved)
+    assert r.rc == 0 and lines(r)[0]["sha256"] == bodies.sha("small"), r
+    assert "TCP to port 53" in r.err and "UDP to port 53" not in r.err, r
+    proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port))
+    dnsnet.trap.assert_empty("Go over TCP")
+    counters.assert_nothing_direct()
+
+
 def test_go_without_supervisor_asks_the_trap(dnsnet, goget):
     """The control for Go: run directly, it asks the trap itself (LD_PRELOAD would not see that)."""
     r = dnsnet.run(dnsnet.c, [goget, dnsnet.url("small")], env=support.base_env())
@@ -237,6 +256,33 @@ def test_silent_proxy_times_out(dnsnet, counters, progs, tmp_path):
     assert one(r)["errno"] == "ETIMEDOUT", r
     assert 0.8 <= r.elapsed < 4, r
     assert counters.read()["to_target"] == 0  # (its SYNs to the silent proxy count as to_other)
+
+
+UDP_ECHO_CLIENT = r"""
+import json, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+s.sendto(b"ping-through-the-relay", (sys.argv[1], int(sys.argv[2])))
+data, src = s.recvfrom(100)
+print(json.dumps({"data": data.decode(), "src": src[0]}))
+"""
+
+
+def test_library_in_a_dynamic_child_under_the_supervisor(dnsnet, proxy, counters, tmp_path):
+    """What the launcher will do for a static program whose children are dynamic: the library
+    preloaded into them, under the supervisor's filter. The library's connection to the proxy is
+    direct for the supervisor, and so are its datagrams to the proxy's UDP relay (the proxy's
+    address, another port): a UDP exchange works end to end, nothing else leaves C."""
+    echo = dnsnet.start(dnsnet.p, [PYTHON, "-u", os.path.join(HERE, "udpprogs", "udpecho.py"), dnsnet.target4],
+                        "udpecho-sup")
+    port = echo.read_line(r"listening on [0-9.]+:(\d+)").group(1)
+    env = support.base_env(SOCKSIFY_NO_PROXY="")
+    r = supervised(dnsnet, proxy.url(), [support.WRAPPER, "-x", proxy.url(), "--", PYTHON, "-c", UDP_ECHO_CLIENT,
+                                         dnsnet.target4, port], env=env)
+    assert r.rc == 0, r
+    res = one(r)
+    assert res == {"data": "ping-through-the-relay", "src": dnsnet.target4}, r
+    counters.assert_nothing_direct()
 
 
 def test_proxy_down_is_a_connect_error(dnsnet, counters, progs, goget, tmp_path):
