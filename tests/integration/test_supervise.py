@@ -174,6 +174,20 @@ def test_static_client_ipv6_literal(dnsnet, proxy, counters, progs, bodies, tmp_
     counters.assert_nothing_direct()
 
 
+@pytest.mark.parametrize("mode", ["get", "thread"])
+def test_ipv4_socket_ipv6_proxy_gets_a_new_socket(dnsnet, proxy, counters, progs, bodies, tmp_path, mode):
+    """An IPv4 socket cannot reach an IPv6 proxy: the supervisor connects a socket of its own and
+    installs it over the program's fd (SECCOMP_IOCTL_NOTIF_ADDFD). (An epoll registration made
+    before connect() is lost with the old socket then: see README.)"""
+    out = tmp_path / "out"
+    r = supervised(dnsnet, proxy.url(1), [progs["client"], mode, dnsnet.target4, dnsnet.http_port, "small", out])
+    assert one(r)["errno"] is None, r
+    assert out.read_bytes() == bodies.data["small"]
+    line = proxy.wait_session("%s:%d" % (dnsnet.target4, dnsnet.http_port))[0]
+    assert "client=[%s]" % dnsnet.c6 in line, line
+    counters.assert_nothing_direct()
+
+
 def test_go_fetches_by_name(dnsnet, proxy, counters, goget, bodies):
     """Go's pure resolver (UDP to the resolv.conf nameserver) and its raw connect()s, from
     several goroutines (threads) at once: by name twice and by IPv6 literal."""
