@@ -346,6 +346,13 @@ static void serve(int lfd, pid_t program)
 	}
 }
 
+static void server_died(pid_t *server)
+{
+	*server = -1;
+	log_error("the supervisor process has died: the program's connections and datagrams fail from now on "
+		  "(ENOSYS)");
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -437,11 +444,11 @@ int main(int argc, char **argv)
 			int status;
 			pid_t w;
 			while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
-				if (w == server) {
-					server = -1;
-					log_error("the supervisor process has died: the program's connections and "
-						  "datagrams fail from now on (ENOSYS)");
-				}
+				int st;
+				if (w == pid && server > 0 && waitpid(server, &st, WNOHANG) == server)
+					server_died(&server); /* just before the program: said first */
+				if (w == server)
+					server_died(&server);
 				if (w != pid)
 					continue;
 				if (WIFEXITED(status))
