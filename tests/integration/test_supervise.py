@@ -502,12 +502,12 @@ def test_microsocks_stalls_pipelining_then_step_by_step(progs, httpd, bodies, tm
         out = tmp_path / "out"
         env = support.base_env(SOCKSIFY_NO_PROXY="")
         r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:%d" % port, "-v", "--", progs["client"], "fork",
-                         "127.0.0.1", str(httpd.port), "small", out], env=env)
+                         "127.0.0.1", str(httpd.port), "small", str(out)], env=env)
         assert one(r)["errno"] is None, r
         assert out.read_bytes() == bodies.data["small"]
         assert r.err.count("step by step") == 1, r
         r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:%d" % port, "--", progs["client"], "get",
-                         "127.0.0.1", str(httpd.port), "small", out], env=support.base_env(SOCKSIFY_NO_PROXY="",
+                         "127.0.0.1", str(httpd.port), "small", str(out)], env=support.base_env(SOCKSIFY_NO_PROXY="",
                                                                                              SOCKSIFY_PIPELINE="off"))
         assert one(r)["errno"] is None and r.elapsed < 1, r
     finally:
