@@ -99,6 +99,17 @@ int notify_read_mem(const struct call *c, uint64_t addr, void *buf, size_t len)
 	return notify_still_valid(c) ? 0 : -ESRCH;
 }
 
+int notify_write_mem(const struct call *c, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec local = { (void *)buf, len }, remote = { (void *)(uintptr_t)addr, len };
+	if (len == 0)
+		return 0;
+	if (!notify_still_valid(c)) /* never write into a process that reused a dead caller's pid */
+		return -ESRCH;
+	ssize_t n = process_vm_writev(c->pid, &local, 1, &remote, 1, 0);
+	return n < 0 || (size_t)n != len ? -EFAULT : 0;
+}
+
 int notify_still_valid(const struct call *c)
 {
 	uint64_t id = c->id;
@@ -224,6 +235,9 @@ void notify_handle_one(void)
 		break;
 	case SYS_sendmmsg:
 		sockets_sendmmsg(c);
+		break;
+	case SYS_getpeername:
+		sockets_getpeername(c);
 		break;
 	default: /* the filter sends nothing else: refuse what we do not know */
 		notify_reply_errno(c, ENOSYS);

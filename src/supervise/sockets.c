@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -206,6 +207,60 @@ static int is_direct_udp(const struct sockaddr_storage *ss, socklen_t len)
 	       memcmp(a.ip, p.ip, sizeof a.ip) == 0;
 }
 
+/* The targets of proxied sockets, for getpeername(): keyed by the socket's inode (the same
+ * whatever fd number or process holds it), a direct-mapped table: a socket whose slot was taken
+ * by a newer one gets the kernel's answer, the proxy's address. */
+#define PEER_SLOTS 4096
+
+static struct peer_slot {
+	ino_t ino;
+	socklen_t len;
+	struct sockaddr_storage sa;
+} peers[PEER_SLOTS];
+static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void peer_remember(int fd, const struct sockaddr_storage *sa, socklen_t len)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return;
+	pthread_mutex_lock(&peers_lock);
+	struct peer_slot *p = &peers[st.st_ino % PEER_SLOTS];
+	p->ino = st.st_ino;
+	p->sa = *sa;
+	p->len = len;
+	pthread_mutex_unlock(&peers_lock);
+}
+
+static int peer_lookup(int fd, struct sockaddr_storage *sa, socklen_t *len)
+{
+	struct stat st;
+	int found = 0;
+	if (fstat(fd, &st) < 0)
+		return 0;
+	pthread_mutex_lock(&peers_lock);
+	struct peer_slot *p = &peers[st.st_ino % PEER_SLOTS];
+	if (p->ino == st.st_ino && p->len) {
+		*sa = p->sa;
+		*len = p->len;
+		found = 1;
+	}
+	pthread_mutex_unlock(&peers_lock);
+	return found;
+}
+
+static void peer_forget(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return;
+	pthread_mutex_lock(&peers_lock);
+	struct peer_slot *p = &peers[st.st_ino % PEER_SLOTS];
+	if (p->ino == st.st_ino)
+		p->len = 0;
+	pthread_mutex_unlock(&peers_lock);
+}
+
 static int v6only(int fd)
 {
 	int on = 0;
@@ -233,8 +288,10 @@ static int socket_reaches_proxy(const struct call *c)
 	return c->family == AF_INET6 && pf == AF_INET && !v6only(c->fd);
 }
 
-/* A new socket to the proxy, installed over the program's fd. 0 or an errno. */
-static int proxy_on_new_socket(struct call *c, const struct socks5_addr *dst, int64_t deadline, int was_nonblock)
+/* A new socket to the proxy, installed over the program's fd. 0 or an errno; our copy of the
+ * socket in *out (the caller closes it) when it was installed. */
+static int proxy_on_new_socket(struct call *c, const struct socks5_addr *dst, int64_t deadline, int was_nonblock,
+			       int *out)
 {
 	int s = socket(sup_config.proxy_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -250,7 +307,10 @@ static int proxy_on_new_socket(struct call *c, const struct socks5_addr *dst, in
 		if (r < 0)
 			err = -r;
 	}
-	close(s);
+	if (err)
+		close(s);
+	else
+		*out = s;
 	return err;
 }
 
@@ -284,6 +344,7 @@ static void tcp_connect_worker(struct call *c)
 		return;
 	}
 	int64_t deadline = now_ms() + sup_config.timeout_ms;
+	int new_fd = -1;
 	int flags = fcntl(c->fd, F_GETFL);
 	int nonblock = flags >= 0 && (flags & O_NONBLOCK);
 	if (socket_reaches_proxy(c)) {
@@ -297,12 +358,18 @@ static void tcp_connect_worker(struct call *c)
 		if (!nonblock)
 			fcntl(c->fd, F_SETFL, flags);
 	} else {
-		err = proxy_on_new_socket(c, &dst, deadline, nonblock);
+		int nfd = -1;
+		err = proxy_on_new_socket(c, &dst, deadline, nonblock, &nfd);
+		new_fd = nfd;
 	}
-	if (err)
+	if (err) {
 		log_error("connect to %s via %s failed: %s", text, sup_config.proxy_text, strerror(err));
-	else
+	} else {
 		log_info("connect to %s via %s: ok", text, sup_config.proxy_text);
+		peer_remember(new_fd >= 0 ? new_fd : c->fd, &job->ss, job->len);
+	}
+	if (new_fd >= 0)
+		close(new_fd);
 	finish(c, err);
 }
 
@@ -341,6 +408,7 @@ void sockets_connect(struct call *c)
 		return;
 	}
 	if (ss.ss_family == AF_UNSPEC) { /* dissolve an association: nothing is sent */
+		peer_forget(c->fd);
 		finish(c, connect_as_program(c, (struct sockaddr *)&ss, len));
 		return;
 	}
@@ -563,4 +631,29 @@ void sockets_sendmmsg(struct call *c)
 	}
 	notify_reply_continue(c);
 	call_free(c);
+}
+
+void sockets_getpeername(struct call *c)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	int32_t cap;
+	if (!is_tcp(c) || !peer_lookup(c->fd, &sa, &len) || c->args[2] == 0) {
+		notify_reply_continue(c); /* not ours: the kernel answers (it sends nothing) */
+		call_free(c);
+		return;
+	}
+	int r = notify_read_mem(c, c->args[2], &cap, sizeof cap);
+	if (!r && cap < 0)
+		r = -EINVAL;
+	if (!r)
+		r = notify_write_mem(c, c->args[1], &sa, (size_t)cap < len ? (size_t)cap : len);
+	if (!r) {
+		int32_t full = (int32_t)len;
+		r = notify_write_mem(c, c->args[2], &full, sizeof full);
+	}
+	if (r == -ESRCH)
+		call_free(c);
+	else
+		finish(c, -r);
 }

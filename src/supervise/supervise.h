@@ -64,6 +64,7 @@ int notify_init(int listener);
 void notify_handle_one(void);
 int notify_read_mem(const struct call *c, uint64_t addr, void *buf, size_t len);
 int notify_still_valid(const struct call *c);
+int notify_write_mem(const struct call *c, uint64_t addr, const void *buf, size_t len);
 void notify_reply_value(const struct call *c, int64_t val);
 void notify_reply_errno(const struct call *c, int err);
 void notify_reply_continue(const struct call *c);
@@ -78,6 +79,7 @@ void sockets_connect(struct call *c);
 void sockets_sendto(struct call *c);
 void sockets_sendmsg(struct call *c);
 void sockets_sendmmsg(struct call *c);
+void sockets_getpeername(struct call *c);
 /* Runs fn(c) in a thread of its own (the handshake blocks only the calling program thread). */
 void sockets_in_worker(struct call *c, void (*fn)(struct call *));
 

@@ -156,7 +156,9 @@ def test_static_client_fetches_by_name(dnsnet, proxy, counters, progs, bodies, t
     out = tmp_path / "out"
     r = supervised(dnsnet, proxy.url(), [progs["client"], mode, TARGET_NAME, dnsnet.http_port, "body", out])
     assert r.rc == 0, r
-    assert one(r)["errno"] is None, r
+    res = one(r)
+    assert res["errno"] is None, r
+    assert res["peer"] == res["addr"] and res["addr"].startswith(("240.", "100::")), r  # the fake address
     assert out.read_bytes() == bodies.data["body"]
     proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port))
     assert "via socks5://" in r.err, r  # -v: the supervisor's line for the connection
@@ -168,6 +170,7 @@ def test_static_client_ipv6_literal(dnsnet, proxy, counters, progs, bodies, tmp_
     out = tmp_path / "out"
     r = supervised(dnsnet, proxy.url(1), [progs["client"], "get", dnsnet.target6, dnsnet.http_port, "small", out])
     assert one(r)["errno"] is None, r
+    assert one(r)["peer"] == dnsnet.target6, r  # getpeername(): the target, not the proxy
     assert out.read_bytes() == bodies.data["small"]
     line = proxy.wait_session("[%s]:%d" % (dnsnet.target6, dnsnet.http_port))[0]
     assert "client=[%s]" % dnsnet.c6 in line, line
@@ -182,6 +185,7 @@ def test_ipv4_socket_ipv6_proxy_gets_a_new_socket(dnsnet, proxy, counters, progs
     out = tmp_path / "out"
     r = supervised(dnsnet, proxy.url(1), [progs["client"], mode, dnsnet.target4, dnsnet.http_port, "small", out])
     assert one(r)["errno"] is None, r
+    assert one(r)["peer"] == dnsnet.target4, r
     assert out.read_bytes() == bodies.data["small"]
     line = proxy.wait_session("%s:%d" % (dnsnet.target4, dnsnet.http_port))[0]
     assert "client=[%s]" % dnsnet.c6 in line, line

@@ -9,9 +9,11 @@
  *     epoll   a non-blocking socket added to epoll BEFORE connect(), then the GET driven by
  *             epoll_wait() (the case the LD_PRELOAD library cannot cover)
  *     udp     sendto() one datagram to HOST:PORT (a numeric address)
- * Prints one JSON line: {"mode": ..., "errno": null|"ENAME", "step": ..., "bytes": N}. */
+ * Prints one JSON line: {"mode": ..., "errno": null|"ENAME", "step": ..., "bytes": N, "addr": the
+ * address connected to, "peer": what getpeername() said after connect}. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -24,6 +26,27 @@
 #include <unistd.h>
 
 static const char *mode, *host, *port, *path, *out;
+static char addr_text[INET6_ADDRSTRLEN] = "", peer_text[INET6_ADDRSTRLEN] = "";
+
+static void text_of(const struct sockaddr *sa, char *buf)
+{
+	const void *a = sa->sa_family == AF_INET ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+						 : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (!inet_ntop(sa->sa_family, a, buf, INET6_ADDRSTRLEN))
+		strcpy(buf, "?");
+}
+
+/* After connect(): the address we gave and the peer the kernel (or the supervisor) names. */
+static void note_peer(int s, const struct sockaddr *to)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	text_of(to, addr_text);
+	if (getpeername(s, (struct sockaddr *)&ss, &len) == 0)
+		text_of((struct sockaddr *)&ss, peer_text);
+	else
+		strcpy(peer_text, "none");
+}
 
 static const char *errname(int e)
 {
@@ -42,10 +65,11 @@ static const char *errname(int e)
 static void report(const char *step, int err, long bytes)
 {
 	if (err)
-		printf("{\"mode\": \"%s\", \"step\": \"%s\", \"errno\": \"%s\", \"bytes\": %ld}\n", mode, step,
+		printf("{\"mode\": \"%s\", \"step\": \"%s\", \"errno\": \"%s\", \"bytes\": %ld", mode, step,
 		       errname(err), bytes);
 	else
-		printf("{\"mode\": \"%s\", \"step\": \"%s\", \"errno\": null, \"bytes\": %ld}\n", mode, step, bytes);
+		printf("{\"mode\": \"%s\", \"step\": \"%s\", \"errno\": null, \"bytes\": %ld", mode, step, bytes);
+	printf(", \"addr\": \"%s\", \"peer\": \"%s\"}\n", addr_text, peer_text);
 	fflush(stdout);
 }
 
@@ -65,6 +89,7 @@ static int fetch(void)
 		report(s < 0 ? "socket" : "connect", errno, 0);
 		return 1;
 	}
+	note_peer(s, res->ai_addr);
 	char req[600];
 	snprintf(req, sizeof req, "GET /%s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host);
 	if (write(s, req, strlen(req)) != (ssize_t)strlen(req)) {
@@ -126,6 +151,7 @@ static int fetch_epoll(void)
 		report("connect-wait", err ? err : errno, 0);
 		return 1;
 	}
+	note_peer(s, res->ai_addr);
 	char req[600];
 	snprintf(req, sizeof req, "GET /%s HTTP/1.0\r\nHost: %s\r\n\r\n", path, host);
 	if (write(s, req, strlen(req)) != (ssize_t)strlen(req)) {
