@@ -257,3 +257,7 @@ bench-supervise: $(LIB) $(SERVER) $(SUPERVISE) $(BENCH_DIR)/benchtool $(BENCH_DI
 	BENCH_QUICK=$(BENCH_QUICK) BUILD=$(BUILD) /usr/bin/python3 tests/bench/supervise_bench.py
 bench: bench-supervise
 # ---- end of bench-supervise ---------------------------------------------------------------------
+# the filter's decisions, on a BPF interpreter in the test
+$(BUILD)/tests/test_filter: $(BUILD)/obj/src/supervise/filter.o
+$(BUILD)/tests/test_filter: UNIT_EXTRA := $(BUILD)/obj/src/supervise/filter.o
+$(BUILD)/tests/test_filter: ALL_CFLAGS += -Isrc/supervise

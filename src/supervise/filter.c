@@ -133,6 +133,11 @@ static int assemble(struct sock_filter *out)
 	return n;
 }
 
+int filter_build(struct sock_filter *out, size_t cap)
+{
+	return cap < N_INS ? -1 : assemble(out);
+}
+
 int filter_install(void)
 {
 	struct sock_filter code[N_INS];

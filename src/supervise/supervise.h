@@ -46,6 +46,9 @@ int sup_fake_lookup(const struct socks5_addr *a, char name[FAKE_NAME_MAX + 1]);
 
 /* filter.c: in the child; returns the listener fd or -errno. */
 int filter_install(void);
+/* The BPF program itself (for tests): its length, or -1 if cap (instructions) is too small. */
+struct sock_filter;
+int filter_build(struct sock_filter *out, size_t cap);
 
 /* One trapped system call, copied out of the kernel's notification. */
 struct call {
