@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -451,186 +452,199 @@ void sockets_connect(struct call *c)
 	sockets_in_worker(c, tcp_connect_worker);
 }
 
-/* A datagram to addr that the program asked for; we send our copy of it, or refuse. */
-static void udp_send_to(struct call *c, struct sockaddr_storage *ss, socklen_t len, const void *data, size_t n,
-			int flags)
+/* One datagram of the program's, copied out of its memory: payload, destination, control. */
+#define MAX_CONTROL 1024
+
+struct datagram {
+	char data[MAX_DATAGRAM];
+	size_t len;
+	struct sockaddr_storage name;
+	socklen_t namelen; /* 0: the socket's peer */
+	char control[MAX_CONTROL];
+	size_t controllen;
+};
+
+/* Copies the message m points into (in the program) into d. 0 or -errno for the program. */
+static int copy_datagram(const struct call *c, const struct msghdr *m, struct datagram *d)
 {
-	if (port_of(ss) == 53) {
-		log_error("a DNS query sent with sendto() on an unconnected socket (musl's resolver) is refused: "
-			  "not supported by the supervisor yet");
-		finish(c, EPERM);
-		return;
+	d->len = 0;
+	d->namelen = 0;
+	d->controllen = 0;
+	if (m->msg_name) {
+		int err = read_sockaddr(c, (uintptr_t)m->msg_name, m->msg_namelen, &d->name, &d->namelen);
+		if (!err && d->name.ss_family == AF_UNSPEC)
+			err = EINVAL;
+		if (err)
+			return -err;
 	}
-	if (!is_direct_udp(ss, len)) {
-		log_debug("UDP datagram to port %u refused: datagrams are not proxied by the supervisor",
-			  port_of(ss));
-		finish(c, ENETUNREACH);
-		return;
+	if (m->msg_iovlen > MAX_MMSG)
+		return -EMSGSIZE;
+	if (m->msg_controllen > MAX_CONTROL)
+		return -ENOBUFS;
+	struct iovec iov[MAX_MMSG];
+	int r = notify_read_mem(c, (uintptr_t)m->msg_iov, iov, m->msg_iovlen * sizeof *iov);
+	for (size_t i = 0; r == 0 && i < m->msg_iovlen; i++) {
+		if (iov[i].iov_len > MAX_DATAGRAM - d->len)
+			return -EMSGSIZE;
+		r = notify_read_mem(c, (uintptr_t)iov[i].iov_base, d->data + d->len, iov[i].iov_len);
+		d->len += r == 0 ? iov[i].iov_len : 0;
 	}
-	ssize_t r = sendto(c->fd, data, n, flags | MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)ss, len);
-	if (r < 0)
-		finish(c, errno);
-	else {
-		notify_reply_value(c, r);
-		call_free(c);
+	if (r == 0 && m->msg_controllen) {
+		r = notify_read_mem(c, (uintptr_t)m->msg_control, d->control, m->msg_controllen);
+		d->controllen = m->msg_controllen;
 	}
+	return r;
 }
 
+/* Sends d from the program's socket, if its destination may be reached; returns the count or
+ * -errno. With no name, the socket's peer, set by a connect() the supervisor vetted. */
+static ssize_t send_datagram(const struct call *c, struct datagram *d, int flags)
+{
+	if (d->namelen) {
+		if (port_of(&d->name) == 53) {
+			log_error("a DNS query sent with sendto()/sendmsg() on an unconnected socket (musl's resolver) "
+				  "is refused: not supported by the supervisor yet");
+			return -EPERM;
+		}
+		if (!is_direct_udp(&d->name, d->namelen)) {
+			log_debug("UDP datagram to port %u refused: datagrams are not proxied by the supervisor",
+				  port_of(&d->name));
+			return -ENETUNREACH;
+		}
+	}
+	struct iovec iov = { d->data, d->len };
+	struct msghdr m = {
+		.msg_name = d->namelen ? &d->name : NULL,
+		.msg_namelen = d->namelen,
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = d->controllen ? d->control : NULL,
+		.msg_controllen = d->controllen,
+	};
+	ssize_t r = sendmsg(c->fd, &m, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+	return r < 0 ? -errno : r;
+}
+
+/* TCP: the kernel ignores the address; only a Fast Open connect would use it. */
+static int tcp_send_passes(struct call *c, int flags)
+{
+	if (!is_tcp(c))
+		return 0;
+	if (flags & MSG_FASTOPEN)
+		finish(c, EOPNOTSUPP);
+	else {
+		notify_reply_continue(c);
+		call_free(c);
+	}
+	return 1;
+}
+
+/* sendto() with an address on UDP: the supervisor sends its copy (or refuses). */
 void sockets_sendto(struct call *c)
 {
 	int flags = (int)c->args[3];
-	if (is_tcp(c)) { /* TCP ignores the address, unless it is a Fast Open connect */
-		if (flags & MSG_FASTOPEN) {
-			finish(c, EOPNOTSUPP);
-			return;
-		}
-		notify_reply_continue(c);
-		call_free(c);
+	if (tcp_send_passes(c, flags))
 		return;
-	}
 	if (!is_udp(c)) {
 		finish(c, EPERM);
 		return;
 	}
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int err = read_sockaddr(c, c->args[4], c->args[5], &ss, &len);
-	if (!err && ss.ss_family == AF_UNSPEC)
-		err = EINVAL;
-	if (err) {
-		if (err == ESRCH)
-			call_free(c);
-		else
-			finish(c, err);
-		return;
+	struct datagram *d = malloc(sizeof *d);
+	int r = d ? 0 : -ENOMEM;
+	if (r == 0) {
+		d->controllen = 0;
+		int err = read_sockaddr(c, c->args[4], c->args[5], &d->name, &d->namelen);
+		if (!err && d->name.ss_family == AF_UNSPEC)
+			err = EINVAL;
+		r = -err;
 	}
-	size_t n = c->args[2] > MAX_DATAGRAM ? MAX_DATAGRAM + 1 : (size_t)c->args[2];
-	if (n > MAX_DATAGRAM) {
-		finish(c, EMSGSIZE);
-		return;
+	if (r == 0 && c->args[2] > MAX_DATAGRAM)
+		r = -EMSGSIZE;
+	if (r == 0) {
+		d->len = (size_t)c->args[2];
+		r = notify_read_mem(c, c->args[1], d->data, d->len);
 	}
-	char *buf = malloc(n ? n : 1);
-	if (!buf) {
-		finish(c, ENOMEM);
-		return;
+	ssize_t n = r == 0 ? send_datagram(c, d, flags) : r;
+	free(d);
+	if (n == -ESRCH)
+		call_free(c);
+	else if (n < 0)
+		finish(c, (int)-n);
+	else {
+		notify_reply_value(c, n);
+		call_free(c);
 	}
-	int r = notify_read_mem(c, c->args[1], buf, n);
-	if (r < 0) {
-		free(buf);
-		if (r == -ESRCH)
-			call_free(c);
-		else
-			finish(c, -r);
-		return;
-	}
-	udp_send_to(c, &ss, len, buf, n, flags);
-	free(buf);
 }
 
+/* sendmsg() on UDP: carried out by the supervisor from its copy of the message (payload,
+ * address, control), also on a connected socket: answering CONTINUE there would let the kernel
+ * read msg_name again, which another thread of the program could have set meanwhile. */
 void sockets_sendmsg(struct call *c)
 {
 	int flags = (int)c->args[2];
-	struct msghdr m;
-	if (is_tcp(c)) {
-		if (flags & MSG_FASTOPEN) {
-			finish(c, EOPNOTSUPP);
-			return;
-		}
-		notify_reply_continue(c);
-		call_free(c);
+	if (tcp_send_passes(c, flags))
 		return;
-	}
 	if (!is_udp(c)) {
 		finish(c, EPERM);
 		return;
 	}
-	int r = notify_read_mem(c, c->args[1], &m, sizeof m);
-	if (r < 0) {
-		if (r == -ESRCH)
-			call_free(c);
-		else
-			finish(c, -r);
-		return;
-	}
-	if (!m.msg_name) { /* a connected socket's datagram: its peer was vetted at connect */
-		notify_reply_continue(c);
+	struct msghdr m;
+	struct datagram *d = malloc(sizeof *d);
+	int r = d ? notify_read_mem(c, c->args[1], &m, sizeof m) : -ENOMEM;
+	if (r == 0)
+		r = copy_datagram(c, &m, d);
+	ssize_t n = r == 0 ? send_datagram(c, d, flags) : r;
+	free(d);
+	if (n == -ESRCH)
 		call_free(c);
-		return;
+	else if (n < 0)
+		finish(c, (int)-n);
+	else {
+		notify_reply_value(c, n);
+		call_free(c);
 	}
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int err = read_sockaddr(c, (uintptr_t)m.msg_name, m.msg_namelen, &ss, &len);
-	if (!err && ss.ss_family == AF_UNSPEC)
-		err = EINVAL;
-	if (!err && m.msg_controllen)
-		err = EPERM; /* not needed so far; refusing is safe */
-	if (!err && m.msg_iovlen > MAX_MMSG)
-		err = EMSGSIZE;
-	if (err) {
-		if (err == ESRCH)
-			call_free(c);
-		else
-			finish(c, err);
-		return;
-	}
-	struct iovec iov[MAX_MMSG];
-	char *buf = malloc(MAX_DATAGRAM);
-	size_t n = 0;
-	r = buf ? notify_read_mem(c, (uintptr_t)m.msg_iov, iov, m.msg_iovlen * sizeof *iov) : -ENOMEM;
-	for (size_t i = 0; r == 0 && i < m.msg_iovlen; i++) {
-		if (iov[i].iov_len > MAX_DATAGRAM - n)
-			r = -EMSGSIZE;
-		else
-			r = notify_read_mem(c, (uintptr_t)iov[i].iov_base, buf + n, iov[i].iov_len);
-		n += r == 0 ? iov[i].iov_len : 0;
-	}
-	if (r < 0) {
-		free(buf);
-		if (r == -ESRCH)
-			call_free(c);
-		else
-			finish(c, -r);
-		return;
-	}
-	udp_send_to(c, &ss, len, buf, n, flags);
-	free(buf);
 }
 
+/* sendmmsg() on UDP: each message as sendmsg(), its msg_len written back; stops at the first
+ * failure, as the kernel does (the count so far, or the error when it is the first). */
 void sockets_sendmmsg(struct call *c)
 {
 	int flags = (int)c->args[3];
-	if (is_tcp(c)) {
-		if (flags & MSG_FASTOPEN) {
-			finish(c, EOPNOTSUPP);
-			return;
-		}
-		notify_reply_continue(c);
-		call_free(c);
+	if (tcp_send_passes(c, flags))
 		return;
-	}
 	if (!is_udp(c)) {
 		finish(c, EPERM);
 		return;
 	}
 	size_t vlen = c->args[2] > MAX_MMSG ? MAX_MMSG : (size_t)c->args[2];
-	struct mmsghdr *v = malloc((vlen ? vlen : 1) * sizeof *v);
-	int r = v ? notify_read_mem(c, c->args[1], v, vlen * sizeof *v) : -ENOMEM;
-	for (size_t i = 0; r == 0 && i < vlen; i++)
-		if (v[i].msg_hdr.msg_name)
-			r = -ENETUNREACH; /* several datagrams with addresses: not carried out for the program */
-	free(v);
-	if (r == -ESRCH) {
+	struct datagram *d = malloc(sizeof *d);
+	ssize_t sent = 0, err = d ? 0 : -ENOMEM;
+	for (size_t i = 0; !err && i < vlen; i++) {
+		struct mmsghdr h;
+		uint64_t at = c->args[1] + i * sizeof h;
+		ssize_t n = notify_read_mem(c, at, &h, sizeof h);
+		if (n == 0)
+			n = copy_datagram(c, &h.msg_hdr, d);
+		if (n == 0)
+			n = send_datagram(c, d, flags);
+		if (n >= 0) {
+			unsigned int len = (unsigned int)n;
+			n = notify_write_mem(c, at + offsetof(struct mmsghdr, msg_len), &len, sizeof len);
+		}
+		if (n < 0)
+			err = n;
+		else
+			sent++;
+	}
+	free(d);
+	if (err == -ESRCH)
 		call_free(c);
-		return;
+	else if (sent > 0 || !err) {
+		notify_reply_value(c, sent);
+		call_free(c);
+	} else {
+		finish(c, (int)-err);
 	}
-	if (r < 0) {
-		if (r == -ENETUNREACH)
-			log_debug("sendmmsg() with destination addresses refused: datagrams are not proxied");
-		finish(c, -r);
-		return;
-	}
-	notify_reply_continue(c);
-	call_free(c);
 }
 
 void sockets_getpeername(struct call *c)
