@@ -1,4 +1,4 @@
-/* sockets.c - what the program's connect() and sends on inet sockets become.
+/* sockets.c - what the program's connect(), sends and getpeername() on inet sockets become.
  *
  * The rule that makes the supervisor safe against a program that changes its own memory
  * under us (TOCTOU): for an inet socket it never answers CONTINUE after looking at an
@@ -7,17 +7,17 @@
  *  - TCP connect: connects that same socket (same open file: options, bind, O_NONBLOCK,
  *    epoll registrations are kept) to the proxy and runs the SOCKS5 CONNECT on it; when
  *    the socket's family cannot reach the proxy (an IPv4 socket and an IPv6 proxy, or an
- *    IV6_V6ONLY socket and an IPv4 one) it makes a new socket and installs it over the
+ *    IPV6_V6ONLY socket and an IPv4 one) it makes a new socket and installs it over the
  *    program's fd with SECCOMP_IOCTL_NOTIF_ADDFD (options set before connect are lost).
  *    Destinations in SOCKSIFY_NO_PROXY and the proxy itself: connected by us, directly.
  *  - UDP connect to port 53 (Go's and glibc's resolvers): connected by us to the loopback
  *    responder (dns.c); to SOCKSIFY_NO_PROXY: connected by us; anything else: ENETUNREACH.
- *  - sendto/sendmsg with an address on UDP: to SOCKSIFY_NO_PROXY, sent by us from our copy
- *    of the payload; otherwise refused (no UDP ASSOCIATE yet; port 53: see README, musl).
+ *  - sendto/sendmsg/sendmmsg on UDP: sent by us from our copy of payload, address and
+ *    control data, to the socket's peer (vetted at connect), SOCKSIFY_NO_PROXY or the
+ *    proxy's host; anything else refused (no UDP ASSOCIATE yet; port 53: see README, musl).
  * CONTINUE is used only where the kernel cannot send anything off the host whatever the
- * memory says: a non-inet socket, TCP sendto/sendmsg without MSG_FASTOPEN (TCP ignores the
- * address), sendmsg/sendmmsg with no address (msg_name NULL: see README for the race
- * left there), whose socket we connected ourselves. */
+ * memory says: a non-inet socket, TCP sends without MSG_FASTOPEN (TCP ignores the address),
+ * getpeername of a socket that is not ours. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
