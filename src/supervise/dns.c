@@ -205,16 +205,17 @@ static void *udp_forward_thread(void *arg)
 	return NULL;
 }
 
-static void spawn(void *(*fn)(void *), void *arg)
+/* Starts fn(arg) in a detached thread; 0, or -1 (then arg is the caller's to free). */
+static int spawn(void *(*fn)(void *), void *arg)
 {
 	pthread_attr_t a;
 	pthread_t t;
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&a, 512 * 1024);
-	if (pthread_create(&t, &a, fn, arg) != 0)
-		free(arg); /* out of threads: the program's resolver times out and retries */
+	int rc = pthread_create(&t, &a, fn, arg);
 	pthread_attr_destroy(&a);
+	return rc == 0 ? 0 : -1;
 }
 
 static void serve_udp(int fd)
@@ -238,7 +239,8 @@ static void serve_udp(int fd)
 			j->fromlen = fromlen;
 			j->len = (size_t)len;
 			memcpy(j->q, q, (size_t)len);
-			spawn(udp_forward_thread, j);
+			if (spawn(udp_forward_thread, j) < 0)
+				free(j); /* out of threads: the program's resolver times out and retries */
 		}
 	}
 }
@@ -283,7 +285,10 @@ static void serve_tcp(int fd)
 			continue;
 		}
 		*arg = s;
-		spawn(tcp_client_thread, arg);
+		if (spawn(tcp_client_thread, arg) < 0) {
+			free(arg);
+			close(s);
+		}
 	}
 }
 
