@@ -86,14 +86,20 @@ static int fetch_socket(struct call *c)
 	return 0;
 }
 
-int notify_read_mem(const struct call *c, uint64_t addr, void *buf, size_t len)
+int notify_read_mem_unchecked(const struct call *c, uint64_t addr, void *buf, size_t len)
 {
 	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
 	if (len == 0)
 		return 0;
 	ssize_t n = process_vm_readv(c->pid, &local, 1, &remote, 1, 0);
-	if (n < 0 || (size_t)n != len)
-		return -EFAULT;
+	return n < 0 || (size_t)n != len ? -EFAULT : 0;
+}
+
+int notify_read_mem(const struct call *c, uint64_t addr, void *buf, size_t len)
+{
+	int r = notify_read_mem_unchecked(c, addr, buf, len);
+	if (r < 0)
+		return r;
 	/* The memory we read belonged to the caller only if the notification is still live
 	 * (the thread did not die and its pid get reused meanwhile). */
 	return notify_still_valid(c) ? 0 : -ESRCH;

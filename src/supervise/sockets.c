@@ -482,18 +482,19 @@ static int copy_datagram(const struct call *c, const struct msghdr *m, struct da
 	if (m->msg_controllen > MAX_CONTROL)
 		return -ENOBUFS;
 	struct iovec iov[MAX_MMSG];
-	int r = notify_read_mem(c, (uintptr_t)m->msg_iov, iov, m->msg_iovlen * sizeof *iov);
+	int r = notify_read_mem_unchecked(c, (uintptr_t)m->msg_iov, iov, m->msg_iovlen * sizeof *iov);
 	for (size_t i = 0; r == 0 && i < m->msg_iovlen; i++) {
 		if (iov[i].iov_len > MAX_DATAGRAM - d->len)
 			return -EMSGSIZE;
-		r = notify_read_mem(c, (uintptr_t)iov[i].iov_base, d->data + d->len, iov[i].iov_len);
+		r = notify_read_mem_unchecked(c, (uintptr_t)iov[i].iov_base, d->data + d->len, iov[i].iov_len);
 		d->len += r == 0 ? iov[i].iov_len : 0;
 	}
 	if (r == 0 && m->msg_controllen) {
-		r = notify_read_mem(c, (uintptr_t)m->msg_control, d->control, m->msg_controllen);
+		r = notify_read_mem_unchecked(c, (uintptr_t)m->msg_control, d->control, m->msg_controllen);
 		d->controllen = m->msg_controllen;
 	}
-	return r;
+	/* one check for all the reads: they were the caller's memory if it is still waiting */
+	return r == 0 && !notify_still_valid(c) ? -ESRCH : r;
 }
 
 /* Sends d from the program's socket, if its destination may be reached; returns the count or
@@ -590,7 +591,7 @@ void sockets_sendmsg(struct call *c)
 	}
 	struct msghdr m;
 	struct datagram *d = malloc(sizeof *d);
-	int r = d ? notify_read_mem(c, c->args[1], &m, sizeof m) : -ENOMEM;
+	int r = d ? notify_read_mem_unchecked(c, c->args[1], &m, sizeof m) : -ENOMEM;
 	if (r == 0)
 		r = copy_datagram(c, &m, d);
 	ssize_t n = r == 0 ? send_datagram(c, d, flags) : r;
@@ -622,7 +623,7 @@ void sockets_sendmmsg(struct call *c)
 	for (size_t i = 0; !err && i < vlen; i++) {
 		struct mmsghdr h;
 		uint64_t at = c->args[1] + i * sizeof h;
-		ssize_t n = notify_read_mem(c, at, &h, sizeof h);
+		ssize_t n = notify_read_mem_unchecked(c, at, &h, sizeof h);
 		if (n == 0)
 			n = copy_datagram(c, &h.msg_hdr, d);
 		if (n == 0)

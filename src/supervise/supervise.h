@@ -66,6 +66,8 @@ int notify_init(int listener);
 /* Receives and handles one notification (the listener is readable). */
 void notify_handle_one(void);
 int notify_read_mem(const struct call *c, uint64_t addr, void *buf, size_t len);
+/* The same without the validity check: for several reads followed by one notify_still_valid(). */
+int notify_read_mem_unchecked(const struct call *c, uint64_t addr, void *buf, size_t len);
 int notify_still_valid(const struct call *c);
 int notify_write_mem(const struct call *c, uint64_t addr, const void *buf, size_t len);
 void notify_reply_value(const struct call *c, int64_t val);
