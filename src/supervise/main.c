@@ -16,8 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -297,28 +299,43 @@ static int receive_listener(int sock, pid_t pid, const char *prog)
 	return lfd;
 }
 
-/* The supervisor proper, a process of its own: it serves the program and every descendant of
- * it until none is left under the filter (the listener hangs up), also after the program itself
- * has exited (a daemon it started, `cmd &`): those keep their network. Terminal signals are not
- * its business; once the program is gone it lets go of the caller's stdout and stderr, so that
- * `x=$(socksify-supervise ... prog)` ends with the program. */
-static void serve(int lfd, pid_t program)
+/* What the supervisor process tells the process the caller waits for. */
+struct status_msg {
+	int kind; /* MSG_STARTED (value: the program's pid) or MSG_EXITED (value: its status) */
+	int value;
+};
+enum { MSG_STARTED = 1, MSG_EXITED = 2 };
+
+static int exit_status_of(int status)
+{
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The supervisor proper: the program's parent, and a subreaper, so that it stays an ancestor of
+ * every process of the program (Yama's ptrace_scope 1 lets it read their memory and take their
+ * fds only so), orphans included. It serves until no process is left under the filter (the
+ * listener hangs up after the last one is reaped), so a daemon or a `cmd &` that outlives the
+ * program stays covered; it reports the program's start and exit to the waiting process at
+ * once. Terminal signals are not its business; once the program is gone it lets go of the
+ * caller's stdout and stderr, so that `x=$(socksify-supervise ... prog)` ends with the program. */
+static void serve(int lfd, pid_t program, int report)
 {
 	static const int ignored[] = { SIGINT, SIGQUIT, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU };
 	for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
 		signal(ignored[i], SIG_IGN);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &chld, NULL);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0)
 		dup2(null, 0);
-	int pfd = (int)syscall(SYS_pidfd_open, program, 0);
 	struct pollfd p[8];
 	for (;;) {
 		int n = 0;
 		p[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-		p[n++] = (struct pollfd){ .fd = pfd, .events = POLLIN };
+		p[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		int dns0 = n;
 		n += dns_poll_fds(p + n, (int)(sizeof p / sizeof p[0]) - n);
 		if (poll(p, (nfds_t)n, -1) < 0) {
@@ -327,36 +344,92 @@ static void serve(int lfd, pid_t program)
 			log_error("poll: %s", strerror(errno));
 			_exit(1);
 		}
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+				;
+			int status;
+			pid_t w;
+			while ((w = waitpid(-1, &status, WNOHANG)) > 0) { /* the program, and orphans: reaped */
+				if (w != program)
+					continue;
+				struct status_msg m = { MSG_EXITED, exit_status_of(status) };
+				(void)send(report, &m, sizeof m, MSG_NOSIGNAL); /* fails if nobody waits any more */
+				log_debug("the program has exited; serving its descendants until they are gone");
+				if (null >= 0) {
+					dup2(null, 1);
+					if (!getenv("SOCKSIFY_LOG_FILE"))
+						dup2(null, 2);
+				}
+			}
+		}
 		if (p[0].revents & POLLIN)
 			notify_handle_one();
 		else if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))
-			_exit(0); /* no task is left under the filter */
-		if (p[1].revents & POLLIN) {
-			log_debug("the program has exited; serving its descendants until they are gone");
-			if (null >= 0 && !getenv("SOCKSIFY_LOG_FILE")) {
-				dup2(null, 1);
-				dup2(null, 2);
-			} else if (null >= 0) {
-				dup2(null, 1);
-			}
-			close(pfd);
-			pfd = -1; /* poll ignores it from now on */
-		}
+			_exit(0); /* no process is left under the filter */
 		dns_serve(p + dns0, n - dns0);
 	}
 }
 
-static void server_died(pid_t *server)
+/* The supervisor process: starts the program under the filter, tells the waiting process its
+ * pid, serves. Any failure before the program runs ends it with the launcher's status. */
+static void supervisor_main(char **argv, const sigset_t *oldmask, int report)
 {
-	*server = -1;
+	int sv[2];
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		die(126, "cannot start: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		die(126, "cannot fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(sv[0]);
+		close(report);
+		signal(SIGPIPE, SIG_DFL);
+		child(sv[1], argv, oldmask);
+	}
+	close(sv[1]);
+	int lfd = receive_listener(sv[0], pid, argv[0]);
+	int rc = notify_init(lfd);
+	if (rc < 0) {
+		kill(pid, SIGKILL);
+		die(126, "refusing to run %s: seccomp notifications unusable: %s", argv[0], strerror(-rc));
+	}
+	struct status_msg m = { MSG_STARTED, pid };
+	if (send(report, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m || send(sv[0], "g", 1, MSG_NOSIGNAL) != 1) {
+		kill(pid, SIGKILL);
+		die(126, "cannot start %s", argv[0]);
+	}
+	log_debug("supervising %s (pid %d) via %s", argv[0], (int)pid, sup_config.proxy_text);
+	/* exec failed: the child says why before it exits (127/126, passed on as its status) */
+	int err = 0;
+	if (recv(sv[0], &err, sizeof err, 0) == (ssize_t)sizeof err && err)
+		log_error("cannot run %s: %s", argv[0], strerror(err));
+	close(sv[0]);
+	serve(lfd, pid, report);
+}
+
+static void server_died(void)
+{
 	log_error("the supervisor process has died: the program's connections and datagrams fail from now on "
 		  "(ENOSYS)");
+}
+
+/* Fds 0-2 open (on /dev/null if the caller closed them), so that no fd of ours gets one of
+ * those numbers, which the supervisor later points at /dev/null and the program inherits. */
+static void standard_fds_open(void)
+{
+	struct stat st;
+	for (int fd = 0; fd < 3; fd++)
+		if (fstat(fd, &st) < 0 && open("/dev/null", O_RDWR) != fd)
+			die(126, "cannot open /dev/null: %s", strerror(errno));
 }
 
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
 	(void)argc;
+	standard_fds_open();
 	int first = parse_options(argv, &o);
 	setup_logging(&o);
 	if (!argv[first])
@@ -365,6 +438,10 @@ int main(int argc, char **argv)
 	if (dns_init() < 0)
 		die(126, "cannot open the DNS responder on loopback: %s", strerror(errno));
 
+	/* Two processes: this one, which the caller waits for, only waits for the program's status
+	 * and passes signals on; its child, the supervisor, starts the program and serves it. This
+	 * one is a subreaper too: if the supervisor dies, the program becomes its child, and its
+	 * status still comes back. */
 	sigset_t mask, old;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -375,85 +452,59 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, &old);
 	signal(SIGPIPE, SIG_IGN);
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	int sv[2];
-	if (sfd < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	int rp[2];
+	if (sfd < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rp) < 0)
 		die(126, "cannot start: %s", strerror(errno));
-	pid_t pid = fork();
-	if (pid < 0)
+	pid_t server = fork();
+	if (server < 0)
 		die(126, "cannot fork: %s", strerror(errno));
-	if (pid == 0) {
-		close(sv[0]);
-		signal(SIGPIPE, SIG_DFL);
-		child(sv[1], argv + first, &old);
-	}
-	close(sv[1]);
-	int lfd = receive_listener(sv[0], pid, argv[first]);
-	int rc = notify_init(lfd);
-	pid_t server = rc < 0 ? -1 : fork();
-	if (server < 0) {
-		kill(pid, SIGKILL);
-		die(126, "refusing to run %s: seccomp notifications unusable: %s", argv[first],
-		    strerror(rc < 0 ? -rc : errno));
-	}
 	if (server == 0) {
-		close(sv[0]);
+		close(rp[0]);
 		close(sfd);
-		serve(lfd, pid);
+		supervisor_main(argv + first, &old, rp[1]);
 	}
-	close(lfd); /* this process only waits for the program and reports its status */
-	dns_close();
-	if (send(sv[0], "g", 1, MSG_NOSIGNAL) != 1) {
-		kill(pid, SIGKILL);
-		die(126, "cannot start %s", argv[first]);
-	}
-	log_debug("supervising %s (pid %d; supervisor pid %d) via %s", argv[first], (int)pid, (int)server,
-		  sup_config.proxy_text);
+	close(rp[1]);
+	dns_close(); /* this process serves nothing */
 
-	struct pollfd p[2];
-	int exec_reported = 0;
+	pid_t pid = -1; /* the program, once the supervisor has started it */
 	for (;;) {
-		int n = 0;
-		p[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		if (!exec_reported)
-			p[n++] = (struct pollfd){ .fd = sv[0], .events = POLLIN };
-		if (poll(p, (nfds_t)n, -1) < 0) {
+		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = rp[0], .events = POLLIN } };
+		if (poll(p, rp[0] >= 0 ? 2 : 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			die(1, "poll: %s", strerror(errno));
 		}
-		if (!exec_reported && p[1].revents) {
-			int err = 0;
-			ssize_t got = recv(sv[0], &err, sizeof err, MSG_DONTWAIT);
-			if (got == (ssize_t)sizeof err && err)
-				log_error("cannot run %s: %s", argv[first], strerror(err));
-			if (got >= 0 || errno != EAGAIN) {
-				exec_reported = 1;
-				close(sv[0]);
+		if (rp[0] >= 0 && p[1].revents) {
+			struct status_msg m;
+			ssize_t n = recv(rp[0], &m, sizeof m, MSG_DONTWAIT);
+			if (n == (ssize_t)sizeof m && m.kind == MSG_STARTED)
+				pid = m.value;
+			else if (n == (ssize_t)sizeof m && m.kind == MSG_EXITED)
+				return m.value;
+			else if (n <= 0 && !(n < 0 && errno == EAGAIN)) {
+				close(rp[0]); /* the supervisor is gone: the program, if any, is ours now */
+				rp[0] = -1;
 			}
 		}
 		if (!(p[0].revents & POLLIN))
 			continue;
 		struct signalfd_siginfo si;
 		while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-			if (si.ssi_signo != SIGCHLD) {
-				/* a terminal's signal reached the whole group already (si_pid 0) */
-				if (si.ssi_pid != 0)
-					kill(pid, (int)si.ssi_signo);
-				continue;
-			}
-			int status;
-			pid_t w;
-			while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
-				int st;
-				if (w == pid && server > 0 && waitpid(server, &st, WNOHANG) == server)
-					server_died(&server); /* just before the program: said first */
-				if (w == server)
-					server_died(&server);
-				if (w != pid)
-					continue;
-				if (WIFEXITED(status))
-					return WEXITSTATUS(status);
-				return 128 + WTERMSIG(status);
+			/* a terminal's signal reached the whole group already (si_pid 0) */
+			if (si.ssi_signo != SIGCHLD && si.ssi_pid != 0 && pid > 0)
+				kill(pid, (int)si.ssi_signo);
+		}
+		int status;
+		pid_t w;
+		while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (w == server) {
+				server = -1;
+				if (pid < 0) /* it never started the program: its status is the answer */
+					return exit_status_of(status);
+				server_died();
+			} else if (w == pid) {
+				return exit_status_of(status); /* reparented to us after the supervisor died */
 			}
 		}
 	}

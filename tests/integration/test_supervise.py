@@ -379,8 +379,9 @@ def exe_of(pid):
 
 def test_supervisor_killed_fails_closed(progs, tmp_path):
     """SIGKILL to the supervisor process (the child of socksify-supervise that serves the
-    notifications) while the program runs: the program's next connect() fails (the kernel
-    answers ENOSYS for a filter without listener), the target sees nothing."""
+    notifications, and the program's parent) while the program runs: the program's next
+    connect() fails (the kernel answers ENOSYS for a filter without listener), the target sees
+    nothing, and the program's status still comes back (it is reparented to socksify-supervise)."""
     target = listener()
     port = target.getsockname()[1]
     env = support.base_env(SOCKSIFY_NO_PROXY="")
@@ -388,9 +389,11 @@ def test_supervisor_killed_fails_closed(progs, tmp_path):
                           str(port), "x", str(tmp_path / "o")], env=env, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        def started():  # both there, the program exec'd (before that, it would not run at all: closed too)
-            kids = {exe_of(k): k for k in children_of(p.pid)}
-            return kids if progs["client"] in kids and SUPERVISE in kids else None
+        def started():  # the supervisor process, and its child the program exec'd (before that, it
+            # would not run at all: closed too)
+            sup = [k for k in children_of(p.pid) if exe_of(k) == SUPERVISE]
+            prog = [k for k in children_of(sup[0]) if exe_of(k) == progs["client"]] if sup else []
+            return {SUPERVISE: sup[0], progs["client"]: prog[0]} if prog else None
 
         kids = support.wait_until(started, 10, "the supervised program did not start")
         os.kill(kids[SUPERVISE], signal.SIGKILL)
@@ -409,16 +412,19 @@ def test_supervisor_killed_fails_closed(progs, tmp_path):
         target.close()
 
 
-def test_descendants_outliving_the_program_stay_covered(progs, httpd, socks5d, bodies, tmp_path):
+@pytest.mark.parametrize("stdin", ["open", "closed"])
+def test_descendants_outliving_the_program_stay_covered(progs, httpd, socks5d, bodies, tmp_path, stdin):
     """The program starts a background child and exits: socksify-supervise returns the program's
     status at once, and the child's later connect still goes through the proxy; the supervisor
-    process ends when the last process under the filter has."""
+    process ends when the last process under the filter has. Also when started with fd 0 closed
+    (its own fds must not take the numbers 0-2)."""
     out, report = tmp_path / "out", tmp_path / "report"
     script = "(sleep 0.5; %s get 127.0.0.1 %d small %s > %s) </dev/null >/dev/null 2>&1 & exit 3" % (
         progs["client"], httpd.port, out, report)
     # not support.run: it kills the process group when the program is done, background child too
     t0 = time.monotonic()
-    p = subprocess.Popen([SUPERVISE, "-x", socks5d.url(), "--", "sh", "-c", script],
+    prefix = ["sh", "-c", 'exec 0<&- "$@"', "sh"] if stdin == "closed" else []
+    p = subprocess.Popen(prefix + [SUPERVISE, "-x", socks5d.url(), "--", "sh", "-c", script],
                          env=support.base_env(SOCKSIFY_NO_PROXY=""), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
