@@ -9,7 +9,7 @@ set -eu
 # package:how-to-tell-it-is-installed (a command on PATH/sbin, a file, or a python module).
 # The last four are for the remote-DNS and UDP tests (dig, git over HTTP, a DNS server
 # in python, a Java client); musl-tools builds the launcher static and small (faster start),
-# strace shows that the wrapper forks nothing; man-db and groff-base render the man pages;
+# strace shows that the wrapper forks nothing; man-db and groff-base render the man pages.
 # golang-go builds the Go program that test_supervise.py runs under socksify-supervise.
 checks='
 python3:cmd:/usr/bin/python3
