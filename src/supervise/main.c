@@ -356,10 +356,9 @@ static void serve(int lfd, pid_t program, int report)
 				struct status_msg m = { MSG_EXITED, exit_status_of(status) };
 				(void)send(report, &m, sizeof m, MSG_NOSIGNAL); /* fails if nobody waits any more */
 				log_debug("the program has exited; serving its descendants until they are gone");
-				if (null >= 0) {
+				if (null >= 0) { /* a SOCKSIFY_LOG_FILE has an fd of its own */
 					dup2(null, 1);
-					if (!getenv("SOCKSIFY_LOG_FILE"))
-						dup2(null, 2);
+					dup2(null, 2);
 				}
 			}
 		}
