@@ -207,6 +207,24 @@ def test_go_fetches_by_name(dnsnet, proxy, counters, goget, bodies):
     counters.assert_nothing_direct()
 
 
+@pytest.mark.parametrize("via", [0, 1], ids=["proxy4", "proxy6"])
+def test_go_many_at_once(dnsnet, proxy, counters, goget, bodies, via):
+    """20 fetches by name at once (goroutines on several threads, each blocked in its connect()
+    while the supervisor's workers run the handshakes), through the IPv4 and the IPv6 proxy
+    address: with the IPv6 one, Go's IPv4 sockets get the supervisor's own socket (ADDFD), which
+    Go registers with its poller only after connect() returns."""
+    names = ["small", "text", "body"]
+    urls = [dnsnet.url(names[i % 3]) + "?%d" % i for i in range(20)]
+    r = supervised(dnsnet, proxy.url(via), [goget] + urls, opts=["-q"])
+    assert r.rc == 0, r
+    res = {x["url"]: x for x in lines(r)}
+    for i, url in enumerate(urls):
+        assert res[url]["sha256"] == bodies.sha(names[i % 3]), res[url]
+    proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port), count=20)
+    dnsnet.trap.assert_empty("20 Go fetches")
+    counters.assert_nothing_direct()
+
+
 def test_go_dns_over_tcp(dnsnet, proxy, counters, goget, bodies):
     """resolv.conf 'options use-vc': Go asks over TCP; that connection goes to the responder too."""
     path = os.path.join("/etc/netns", dnsnet.c, "resolv.conf")
