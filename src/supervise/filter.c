@@ -3,7 +3,8 @@
  * Fast path first: every system call but the few below is allowed by the filter itself,
  * with no round trip to the supervisor. What reaches the supervisor (USER_NOTIF):
  * connect, sendmsg, sendmmsg, getpeername (a proxied socket's peer is its target, not the
- * proxy), and sendto with a destination address (sendto(..., NULL, 0)
+ * proxy), recvfrom with a source address (musl's DNS answers, see sockets.c), and sendto
+ * with a destination address (sendto(..., NULL, 0)
  * on a connected socket, the common case, is allowed here: its address is a register,
  * not memory, so there is nothing to race). Decided here, as registers suffice:
  *  - socket(): AF_UNIX, AF_NETLINK, AF_INET and AF_INET6 only (no AF_PACKET, no other
@@ -68,11 +69,12 @@ static const struct ins program[] = {
 	IF_EQ(__NR_sendmmsg, L_NOTIFY, NEXT),
 	IF_EQ(__NR_getpeername, L_NOTIFY, NEXT),
 	IF_EQ(__NR_sendto, L_SENDTO, NEXT),
+	IF_EQ(__NR_recvfrom, L_SENDTO, NEXT), /* with a source address: see sockets_recvfrom */
 	IF_EQ(__NR_socket, L_SOCKET, NEXT),
 	IF_EQ(NR_IO_URING_SETUP, L_ENOSYS, L_ALLOW),
 
 	AT(L_SENDTO),
-	LD(ARG_LO(4)), /* dest_addr */
+	LD(ARG_LO(4)), /* sendto's dest_addr, recvfrom's src_addr */
 	IF_EQ(0, NEXT, L_NOTIFY),
 	LD(ARG_HI(4)),
 	IF_EQ(0, L_ALLOW, L_NOTIFY),

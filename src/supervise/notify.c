@@ -245,6 +245,9 @@ void notify_handle_one(void)
 	case SYS_getpeername:
 		sockets_getpeername(c);
 		break;
+	case SYS_recvfrom:
+		sockets_recvfrom(c);
+		break;
 	default: /* the filter sends nothing else: refuse what we do not know */
 		notify_reply_errno(c, ENOSYS);
 		call_free(c);

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -262,6 +263,49 @@ static void peer_forget(int fd)
 	pthread_mutex_unlock(&peers_lock);
 }
 
+/* Unconnected DNS sockets (musl's resolver: sendto() to each nameserver, answers taken only
+ * from a nameserver's address): their queries go to the responder, and recvfrom() on them names
+ * the nameserver the program asked as the source of the responder's answers. Keyed by inode,
+ * direct-mapped like the peers. */
+#define DNS_SOCKET_SLOTS 256
+
+static struct dns_socket {
+	ino_t ino;
+	socklen_t len;
+	struct sockaddr_storage ns; /* the address the program sent its last query to */
+} dns_sockets[DNS_SOCKET_SLOTS];
+static pthread_mutex_t dns_sockets_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void dns_socket_remember(int fd, const struct sockaddr_storage *ns, socklen_t len)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return;
+	pthread_mutex_lock(&dns_sockets_lock);
+	struct dns_socket *d = &dns_sockets[st.st_ino % DNS_SOCKET_SLOTS];
+	d->ino = st.st_ino;
+	d->ns = *ns;
+	d->len = len;
+	pthread_mutex_unlock(&dns_sockets_lock);
+}
+
+static int dns_socket_lookup(int fd, struct sockaddr_storage *ns, socklen_t *len)
+{
+	struct stat st;
+	int found = 0;
+	if (fstat(fd, &st) < 0)
+		return 0;
+	pthread_mutex_lock(&dns_sockets_lock);
+	struct dns_socket *d = &dns_sockets[st.st_ino % DNS_SOCKET_SLOTS];
+	if (d->ino == st.st_ino && d->len) {
+		*ns = d->ns;
+		*len = d->len;
+		found = 1;
+	}
+	pthread_mutex_unlock(&dns_sockets_lock);
+	return found;
+}
+
 static int v6only(int fd)
 {
 	int on = 0;
@@ -278,6 +322,11 @@ static int connect_as_program(struct call *c, const struct sockaddr *sa, socklen
 
 struct tcp_job {
 	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+struct dns_job {
+	struct sockaddr_storage ns;
 	socklen_t len;
 };
 
@@ -503,11 +552,15 @@ static ssize_t send_datagram(const struct call *c, struct datagram *d, int flags
 {
 	if (d->namelen) {
 		if (port_of(&d->name) == 53) {
-			log_error("a DNS query sent with sendto()/sendmsg() on an unconnected socket (musl's resolver) "
-				  "is refused: not supported by the supervisor yet");
-			return -EPERM;
-		}
-		if (!is_direct_udp(&d->name, d->namelen)) {
+			struct sockaddr_storage ra;
+			socklen_t ralen;
+			if (dns_responder_addr(c->family, SOCK_DGRAM, v6only(c->fd), &ra, &ralen) < 0)
+				return -ENETUNREACH;
+			dns_socket_remember(c->fd, &d->name, d->namelen);
+			log_debug("a DNS query sent to port 53 on an unconnected socket goes to the responder");
+			d->name = ra;
+			d->namelen = ralen;
+		} else if (!is_direct_udp(&d->name, d->namelen)) {
 			log_debug("UDP datagram to port %u refused: datagrams are not proxied by the supervisor",
 				  port_of(&d->name));
 			return -ENETUNREACH;
@@ -671,4 +724,97 @@ void sockets_getpeername(struct call *c)
 		call_free(c);
 	else
 		finish(c, -r);
+}
+
+/* recvfrom() with a source address. On a socket whose DNS queries went to the responder the
+ * supervisor receives the datagram itself and names the nameserver the program asked as its
+ * source; on any other socket CONTINUE (receiving sends nothing). */
+static void recvfrom_now(struct call *c, const struct sockaddr_storage *ns, socklen_t nslen, int wait)
+{
+	size_t cap = c->args[2] > MAX_DATAGRAM ? MAX_DATAGRAM : (size_t)c->args[2];
+	int flags = (int)c->args[3];
+	char *buf = malloc(cap ? cap : 1);
+	struct sockaddr_storage src, resp;
+	socklen_t srclen = sizeof src, resplen;
+	if (!buf) {
+		finish(c, ENOMEM);
+		return;
+	}
+	ssize_t n;
+	for (;;) {
+		n = recvfrom(c->fd, buf, cap, flags | MSG_DONTWAIT, (struct sockaddr *)&src, &srclen);
+		if (n >= 0 || errno != EAGAIN || !wait)
+			break;
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		if (poll(&p, 1, 500) == 0 && !notify_still_valid(c)) { /* the caller gave up (signal) */
+			free(buf);
+			call_free(c);
+			return;
+		}
+		srclen = sizeof src;
+	}
+	if (n < 0) {
+		free(buf);
+		finish(c, errno);
+		return;
+	}
+	if (dns_responder_addr(c->family, SOCK_DGRAM, v6only(c->fd), &resp, &resplen) == 0 && srclen == resplen &&
+	    memcmp(&src, &resp, srclen) == 0) {
+		src = *ns; /* the answer of the nameserver it asked */
+		srclen = nslen;
+	}
+	size_t copied = (size_t)n < cap ? (size_t)n : cap;
+	int32_t room;
+	int r = notify_write_mem(c, c->args[1], buf, copied);
+	if (!r)
+		r = notify_read_mem(c, c->args[5], &room, sizeof room);
+	if (!r && room > 0)
+		r = notify_write_mem(c, c->args[4], &src, (size_t)room < srclen ? (size_t)room : srclen);
+	if (!r) {
+		int32_t full = (int32_t)srclen;
+		r = notify_write_mem(c, c->args[5], &full, sizeof full);
+	}
+	free(buf);
+	if (r == -ESRCH) {
+		call_free(c);
+		return;
+	}
+	if (r < 0) {
+		finish(c, -r);
+		return;
+	}
+	notify_reply_value(c, n);
+	call_free(c);
+}
+
+static void recvfrom_worker(struct call *c)
+{
+	struct dns_job *j = (struct dns_job *)(c + 1);
+	recvfrom_now(c, &j->ns, j->len, 1);
+}
+
+void sockets_recvfrom(struct call *c)
+{
+	struct sockaddr_storage ns;
+	socklen_t len;
+	if (!is_udp(c) || c->args[5] == 0 || !dns_socket_lookup(c->fd, &ns, &len)) {
+		notify_reply_continue(c);
+		call_free(c);
+		return;
+	}
+	int fl = fcntl(c->fd, F_GETFL);
+	if ((fl >= 0 && (fl & O_NONBLOCK)) || ((int)c->args[3] & MSG_DONTWAIT)) {
+		recvfrom_now(c, &ns, len, 0); /* musl's case: non-blocking, after poll() */
+		return;
+	}
+	struct call *big = realloc(c, sizeof *c + sizeof(struct dns_job));
+	if (!big) {
+		finish(c, ENOMEM);
+		return;
+	}
+	c = big;
+	struct dns_job *j = (struct dns_job *)(c + 1);
+	j->ns = ns;
+	j->len = len;
+	sockets_in_worker(c, recvfrom_worker);
 }

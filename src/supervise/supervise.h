@@ -85,6 +85,7 @@ void sockets_sendto(struct call *c);
 void sockets_sendmsg(struct call *c);
 void sockets_sendmmsg(struct call *c);
 void sockets_getpeername(struct call *c);
+void sockets_recvfrom(struct call *c);
 /* Runs fn(c) in a thread of its own (the handshake blocks only the calling program thread). */
 void sockets_in_worker(struct call *c, void (*fn)(struct call *));
 

@@ -343,22 +343,24 @@ def test_udp_elsewhere_is_refused(dnsnet, proxy, counters, progs, tmp_path):
     counters.assert_nothing_direct()
 
 
-def test_musl_dns_fails_closed(dnsnet, proxy, counters, progs, bodies, tmp_path):
-    """musl's resolver sends its queries with sendto() on an unconnected socket, and accepts
-    answers only from the nameserver's address: not supported yet, so refused (EPERM) -
-    the lookup fails and no query reaches the trap."""
+def test_musl_static_client_fetches_by_name(dnsnet, proxy, counters, progs, bodies, tmp_path):
+    """musl's resolver sends its queries with sendto() on an unconnected socket to each nameserver
+    and takes answers only from a nameserver's address: the queries go to the responder, and
+    recvfrom() names the nameserver as their source. By name and by address, through the proxy."""
     if "musl" not in progs:
         pytest.skip("not installed: musl-gcc")
-    r = supervised(dnsnet, proxy.url(), [progs["musl"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"])
-    assert one(r)["step"] == "getaddrinfo", r
-    assert "musl" in r.err, r
-    dnsnet.trap.assert_empty("musl")
-    counters.assert_nothing_direct()
-    # ... while its connect() by address goes through the proxy like any other
-    out = tmp_path / "o2"
+    out = tmp_path / "out"
+    r = supervised(dnsnet, proxy.url(), [progs["musl"], "get", TARGET_NAME, dnsnet.http_port, "body", out],
+                   opts=["-vv"])
+    assert one(r)["errno"] is None, r
+    assert out.read_bytes() == bodies.data["body"]
+    assert "unconnected socket goes to the responder" in r.err, r
+    proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port))
     r = supervised(dnsnet, proxy.url(), [progs["musl"], "get", dnsnet.target4, dnsnet.http_port, "small", out])
     assert one(r)["errno"] is None, r
     assert out.read_bytes() == bodies.data["small"]
+    dnsnet.trap.assert_empty("musl")
+    counters.assert_nothing_direct()
 
 
 # ---- on the host's loopback: failing closed ----------------------------------------------------

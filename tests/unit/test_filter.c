@@ -76,11 +76,14 @@ int main(void)
 	CHECK_INT(decide(X64, __NR_sendto, 3, 0, 0), ALLOW);
 	CHECK_INT(decide(X64, __NR_sendto, 3, 0, 0x7ffc0000u), NOTIFY);
 	CHECK_INT(decide(X64, __NR_sendto, 3, 0, 0x7ffc00000000ull), NOTIFY);
+	/* recvfrom: only with a source address (musl's DNS answers) */
+	CHECK_INT(decide(X64, __NR_recvfrom, 3, 0, 0), ALLOW);
+	CHECK_INT(decide(X64, __NR_recvfrom, 3, 0, 0x7ffc0000u), NOTIFY);
 	/* everything else at full speed */
 	CHECK_INT(decide(X64, __NR_read, 0, 0, 0), ALLOW);
 	CHECK_INT(decide(X64, __NR_getpid, 0, 0, 0), ALLOW);
 	CHECK_INT(decide(X64, __NR_bind, 3, 0, 0), ALLOW);
-	CHECK_INT(decide(X64, __NR_recvfrom, 3, 0, 1), ALLOW);
+	CHECK_INT(decide(X64, __NR_recvmsg, 3, 0, 1), ALLOW);
 	CHECK_INT(decide(X64, __NR_execve, 0, 0, 0), ALLOW);
 	/* socket(): four families, no raw or packet inet sockets */
 	CHECK_INT(decide(X64, __NR_socket, AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), ALLOW);
