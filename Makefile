@@ -224,3 +224,40 @@ compare: $(LIB) $(SERVER) $(LAUNCHER)
 	sh tests/install-deps.sh bench
 	BUILD=$(BUILD) /usr/bin/python3 tests/bench/compare.py
 # ---- end of compare ----------------------------------------------------------
+
+# ---- supervisor (issue 9) ----------------------------------------------------
+#   build/socksify-supervise   runs static and Go programs under a seccomp user-notification
+#                              filter (src/supervise/; see README, "Static and Go programs")
+SUPERVISE := $(BUILD)/socksify-supervise
+SUPERVISE_SRC := $(wildcard src/supervise/*.c)
+SUPERVISE_OBJ := $(SUPERVISE_SRC:%.c=$(BUILD)/obj/%.o)
+all: $(SUPERVISE)
+$(BUILD)/obj/src/supervise/%.o: ALL_CFLAGS += -Isrc/supervise
+$(SUPERVISE_OBJ): $(wildcard src/supervise/*.h)
+$(SUPERVISE): $(SUPERVISE_OBJ) $(CORE_OBJ)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
+# the pure parts' unit tests
+$(BUILD)/tests/test_dnsmsg: $(BUILD)/obj/src/supervise/dnsmsg.o
+$(BUILD)/tests/test_dnsmsg: UNIT_EXTRA := $(BUILD)/obj/src/supervise/dnsmsg.o
+$(BUILD)/tests/test_fakenames: $(BUILD)/obj/src/supervise/fakenames.o
+$(BUILD)/tests/test_fakenames: UNIT_EXTRA := $(BUILD)/obj/src/supervise/fakenames.o
+$(BUILD)/tests/test_fakenames: ALL_CFLAGS += -Isrc/supervise
+$(FUZZ_DIR)/fuzz_dns_query: $(FUZZ_DIR)/obj/src/supervise/dnsmsg.o
+$(FUZZ_DIR)/fuzz_dns_query: FUZZ_EXTRA_OBJ := $(FUZZ_DIR)/obj/src/supervise/dnsmsg.o
+# ---- end of supervisor -------------------------------------------------------
+
+# ---- bench-supervise (issue 9): part of make bench ----------------------------------------------
+#   make bench-supervise   connect cost of socksify-supervise next to LD_PRELOAD and direct, and
+#                          what its filter costs other system calls (build/bench/supervise.json)
+.PHONY: bench-supervise
+$(BENCH_DIR)/supbench: tests/bench/supbench.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -o $@ $<
+bench-supervise: $(LIB) $(SERVER) $(SUPERVISE) $(BENCH_DIR)/benchtool $(BENCH_DIR)/supbench
+	BENCH_QUICK=$(BENCH_QUICK) BUILD=$(BUILD) /usr/bin/python3 tests/bench/supervise_bench.py
+bench: bench-supervise
+# ---- end of bench-supervise ---------------------------------------------------------------------
+# the filter's decisions, on a BPF interpreter in the test
+$(BUILD)/tests/test_filter: $(BUILD)/obj/src/supervise/filter.o
+$(BUILD)/tests/test_filter: UNIT_EXTRA := $(BUILD)/obj/src/supervise/filter.o
+$(BUILD)/tests/test_filter: ALL_CFLAGS += -Isrc/supervise

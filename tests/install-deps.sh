@@ -12,6 +12,7 @@ set -eu
 # strace shows that the wrapper forks nothing; man-db and groff-base render the man pages;
 # tinyproxy is the HTTP CONNECT hop of the chain tests.
 # pyftpdlib is the FTP server of the BIND tests (active mode).
+# golang-go builds the Go program that test_supervise.py runs under socksify-supervise.
 checks='
 python3:cmd:/usr/bin/python3
 python3-pytest:py:pytest
@@ -38,6 +39,7 @@ man-db:cmd:man
 groff-base:cmd:groff
 tinyproxy:cmd:tinyproxy
 python3-pyftpdlib:py:pyftpdlib
+golang-go:cmd:go
 '
 # make bench and make compare also run the peers users compare us with (bench draws a chart).
 if [ "${1:-}" = bench ]; then

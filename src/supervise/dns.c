@@ -1,0 +1,314 @@
+/* dns.c - the program's own DNS: a responder on loopback that the supervisor points the
+ * program's port-53 sockets at (sockets.c), so no query ever leaves the host.
+ *
+ * A and AAAA queries are answered here with fake addresses (fakenames.h); the name comes
+ * back to the supervisor at connect time and reaches the proxy in the CONNECT request.
+ * "localhost" and its subdomains are answered with loopback. Other queries go, over TCP,
+ * through a SOCKS5 CONNECT to --dns-server when one is configured, and are REFUSED when
+ * not. UDP is served from the event loop; TCP connections and forwarded queries in
+ * threads of their own (they wait on the proxy). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "dnsmsg.h"
+#include "log.h"
+#include "supervise.h"
+
+#define FAKE_TTL 60
+#define UDP_ANSWER_MAX 1232 /* what Go and glibc read; longer answers get TC and go over TCP */
+#define TCP_IDLE_MS 10000
+
+static int udp4 = -1, udp6 = -1, tcp4 = -1, tcp6 = -1;
+static uint16_t udp4_port, udp6_port, tcp4_port, tcp6_port;
+
+static int bind_loopback(int family, int type, uint16_t *port)
+{
+	int s = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof *a;
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		int on = 1;
+		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = in6addr_loopback;
+		len = sizeof *a;
+	}
+	if (bind(s, (struct sockaddr *)&ss, len) < 0 || (type == SOCK_STREAM && listen(s, 64) < 0) ||
+	    getsockname(s, (struct sockaddr *)&ss, &len) < 0) {
+		close(s);
+		return -1;
+	}
+	*port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					: ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return s;
+}
+
+int dns_init(void)
+{
+	udp4 = bind_loopback(AF_INET, SOCK_DGRAM, &udp4_port);
+	tcp4 = bind_loopback(AF_INET, SOCK_STREAM, &tcp4_port);
+	udp6 = bind_loopback(AF_INET6, SOCK_DGRAM, &udp6_port); /* optional: IPv6 may be off */
+	tcp6 = bind_loopback(AF_INET6, SOCK_STREAM, &tcp6_port);
+	return udp4 >= 0 && tcp4 >= 0 ? 0 : -1;
+}
+
+void dns_close(void)
+{
+	int *fds[4] = { &udp4, &udp6, &tcp4, &tcp6 };
+	for (int i = 0; i < 4; i++)
+		if (*fds[i] >= 0) {
+			close(*fds[i]);
+			*fds[i] = -1;
+		}
+}
+
+int dns_responder_addr(int family, int type, int v6only, struct sockaddr_storage *sa, socklen_t *len)
+{
+	int udp = type == SOCK_DGRAM;
+	memset(sa, 0, sizeof *sa);
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)sa;
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		a->sin_port = htons(udp ? udp4_port : tcp4_port);
+		*len = sizeof *a;
+		return 0;
+	}
+	struct sockaddr_in6 *a = (struct sockaddr_in6 *)sa;
+	a->sin6_family = AF_INET6;
+	*len = sizeof *a;
+	if ((udp ? udp6 : tcp6) >= 0) {
+		a->sin6_addr = in6addr_loopback;
+		a->sin6_port = htons(udp ? udp6_port : tcp6_port);
+		return 0;
+	}
+	if (v6only)
+		return -1;
+	a->sin6_addr.s6_addr[10] = a->sin6_addr.s6_addr[11] = 0xff; /* ::ffff:127.0.0.1 */
+	a->sin6_addr.s6_addr[12] = 127;
+	a->sin6_addr.s6_addr[15] = 1;
+	a->sin6_port = htons(udp ? udp4_port : tcp4_port);
+	return 0;
+}
+
+static int is_localhost(const char *name)
+{
+	size_t n = strlen(name);
+	return strcasecmp(name, "localhost") == 0 || (n > 10 && strcasecmp(name + n - 10, ".localhost") == 0);
+}
+
+#define NEEDS_FORWARD (-2)
+
+/* The answer to query q (len bytes) into out: its length, -1 to drop the query, or
+ * NEEDS_FORWARD when the configured resolver must answer it. */
+static ssize_t answer_query(const uint8_t *q, size_t len, uint8_t *out, size_t cap)
+{
+	struct dns_question qs;
+	int rc = dnsmsg_parse_query(q, len, &qs);
+	if (rc < 0)
+		return -1;
+	if (rc > 0)
+		return dnsmsg_build_error(out, cap, q, rc);
+	if (qs.qclass != DNS_CLASS_IN || (qs.qtype != DNS_TYPE_A && qs.qtype != DNS_TYPE_AAAA)) {
+		if (sup_config.dns_forward)
+			return NEEDS_FORWARD;
+		log_debug("DNS query for %s type %u refused (no --dns-server)", qs.name, qs.qtype);
+		return dnsmsg_build_answer(out, cap, &qs, q, DNS_RCODE_REFUSED, NULL, 0, 0);
+	}
+	uint8_t v4[4], v6[16];
+	if (is_localhost(qs.name)) {
+		static const uint8_t lo4[4] = { 127, 0, 0, 1 };
+		memcpy(v4, lo4, 4);
+		memcpy(v6, &in6addr_loopback, 16);
+	} else {
+		pthread_mutex_lock(&sup_fake_lock);
+		rc = fakenames_add(sup_fake, qs.name, v4, v6);
+		pthread_mutex_unlock(&sup_fake_lock);
+		if (rc < 0)
+			return dnsmsg_build_answer(out, cap, &qs, q, DNS_RCODE_REFUSED, NULL, 0, 0);
+		log_debug("DNS %s %s: a fake address (the proxy will resolve it)", qs.qtype == DNS_TYPE_A ? "A" : "AAAA",
+			  qs.name);
+	}
+	return qs.qtype == DNS_TYPE_A ? dnsmsg_build_answer(out, cap, &qs, q, 0, v4, 4, FAKE_TTL)
+				      : dnsmsg_build_answer(out, cap, &qs, q, 0, v6, 16, FAKE_TTL);
+}
+
+/* Asks the configured resolver through the proxy (DNS over TCP). Returns the answer's
+ * length in out, or -1 (then the caller answers SERVFAIL). */
+static ssize_t forward_query(const uint8_t *q, size_t len, uint8_t *out, size_t cap)
+{
+	int64_t deadline = now_ms() + sup_config.timeout_ms;
+	int s = socket(sup_config.proxy_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	uint8_t lenbuf[2] = { (uint8_t)(len >> 8), (uint8_t)len };
+	ssize_t got = -1;
+	int err = proxy_connect(s, &sup_config.dns_server, deadline);
+	if (err)
+		log_error("DNS query forwarded through the proxy: %s", strerror(err));
+	else if (write_all(s, lenbuf, 2, deadline) == 0 && write_all(s, q, len, deadline) == 0 &&
+		 read_exact(s, lenbuf, 2, deadline) == 0) {
+		size_t n = (size_t)lenbuf[0] << 8 | lenbuf[1];
+		if (n <= cap && read_exact(s, out, n, deadline) == 0)
+			got = (ssize_t)n;
+	}
+	close(s);
+	return got;
+}
+
+/* The answer to q, forwarding if needed; SERVFAIL when the resolver fails. */
+static ssize_t answer_fully(const uint8_t *q, size_t len, uint8_t *out, size_t cap)
+{
+	ssize_t n = answer_query(q, len, out, cap);
+	if (n != NEEDS_FORWARD)
+		return n;
+	n = forward_query(q, len, out, cap);
+	return n >= 0 ? n : dnsmsg_build_error(out, cap, q, DNS_RCODE_SERVFAIL);
+}
+
+struct udp_job {
+	int fd;
+	struct sockaddr_storage from;
+	socklen_t fromlen;
+	size_t len;
+	uint8_t q[];
+};
+
+static void send_udp_answer(int fd, uint8_t *a, size_t n, const struct sockaddr_storage *to, socklen_t tolen)
+{
+	n = dnsmsg_truncate(a, n, UDP_ANSWER_MAX);
+	sendto(fd, a, n, MSG_DONTWAIT, (const struct sockaddr *)to, tolen);
+}
+
+static void *udp_forward_thread(void *arg)
+{
+	struct udp_job *j = arg;
+	uint8_t out[65535];
+	ssize_t n = answer_fully(j->q, j->len, out, sizeof out);
+	if (n > 0)
+		send_udp_answer(j->fd, out, (size_t)n, &j->from, j->fromlen);
+	free(j);
+	return NULL;
+}
+
+/* Starts fn(arg) in a detached thread; 0, or -1 (then arg is the caller's to free). */
+static int spawn(void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 512 * 1024);
+	int rc = pthread_create(&t, &a, fn, arg);
+	pthread_attr_destroy(&a);
+	return rc == 0 ? 0 : -1;
+}
+
+static void serve_udp(int fd)
+{
+	uint8_t q[4096], out[2048];
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage from;
+		socklen_t fromlen = sizeof from;
+		ssize_t len = recvfrom(fd, q, sizeof q, MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
+		if (len < 0)
+			return;
+		ssize_t n = answer_query(q, (size_t)len, out, sizeof out);
+		if (n >= 0) {
+			send_udp_answer(fd, out, (size_t)n, &from, fromlen);
+		} else if (n == NEEDS_FORWARD) {
+			struct udp_job *j = malloc(sizeof *j + (size_t)len);
+			if (!j)
+				continue;
+			j->fd = fd;
+			j->from = from;
+			j->fromlen = fromlen;
+			j->len = (size_t)len;
+			memcpy(j->q, q, (size_t)len);
+			if (spawn(udp_forward_thread, j) < 0)
+				free(j); /* out of threads: the program's resolver times out and retries */
+		}
+	}
+}
+
+/* One DNS-over-TCP client: length-prefixed queries until it closes or idles. */
+static void *tcp_client_thread(void *arg)
+{
+	int s = *(int *)arg;
+	free(arg);
+	uint8_t *q = malloc(65535), *out = malloc(65535);
+	while (q && out) {
+		uint8_t lenbuf[2];
+		int64_t deadline = now_ms() + TCP_IDLE_MS;
+		if (read_exact(s, lenbuf, 2, deadline) < 0)
+			break;
+		size_t len = (size_t)lenbuf[0] << 8 | lenbuf[1];
+		if (read_exact(s, q, len, deadline) < 0)
+			break;
+		ssize_t n = answer_fully(q, len, out, 65535);
+		if (n < 0)
+			break;
+		lenbuf[0] = (uint8_t)(n >> 8);
+		lenbuf[1] = (uint8_t)n;
+		if (write_all(s, lenbuf, 2, deadline) < 0 || write_all(s, out, (size_t)n, deadline) < 0)
+			break;
+	}
+	free(q);
+	free(out);
+	close(s);
+	return NULL;
+}
+
+static void serve_tcp(int fd)
+{
+	for (int i = 0; i < 16; i++) {
+		int s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (s < 0)
+			return;
+		int *arg = malloc(sizeof *arg);
+		if (!arg) {
+			close(s);
+			continue;
+		}
+		*arg = s;
+		if (spawn(tcp_client_thread, arg) < 0) {
+			free(arg);
+			close(s);
+		}
+	}
+}
+
+int dns_poll_fds(struct pollfd *p, int max)
+{
+	int fds[4] = { udp4, udp6, tcp4, tcp6 }, n = 0;
+	for (int i = 0; i < 4 && n < max; i++)
+		if (fds[i] >= 0)
+			p[n++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	return n;
+}
+
+void dns_serve(const struct pollfd *p, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (!(p[i].revents & POLLIN))
+			continue;
+		if (p[i].fd == udp4 || p[i].fd == udp6)
+			serve_udp(p[i].fd);
+		else
+			serve_tcp(p[i].fd);
+	}
+}

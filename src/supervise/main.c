@@ -1,0 +1,510 @@
+/* main.c - socksify-supervise: options and environment, the program started under the
+ * filter (fail closed), the event loop, the program's exit status as ours.
+ *
+ *   socksify-supervise -x socks5://[user:pass@]host:port [-t SECS] [-n LIST]
+ *                      [--dns-server IP[:PORT]] [-v|-vv|-q] [--] PROG ARGS...
+ *
+ * Exit status as the launcher's: 2 usage, 127 PROG not found, 126 PROG cannot run or
+ * cannot be supervised (the filter did not install: it is NOT run), else PROG's status
+ * (128 + N when a signal N ended it). */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "supervise.h"
+
+struct sup_config sup_config;
+struct fake_names *sup_fake;
+pthread_mutex_t sup_fake_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define DEFAULT_NO_PROXY "127.0.0.0/8,::1"
+#define DEFAULT_FAKE_NET4 "240.0.0.0/4"
+#define DEFAULT_FAKE_NET6 "100::/64"
+
+static const char usage_text[] =
+	"Usage: " SUPERVISE_NAME " [OPTIONS] [--] PROG [ARGS...]\n"
+	"\n"
+	"Run PROG (a static or Go program too) with its TCP connections sent through a SOCKS5\n"
+	"proxy and its DNS answered without leaving the host, by intercepting its socket system\n"
+	"calls with seccomp user notification. Nothing goes direct; if the filter cannot be\n"
+	"installed, PROG is not run.\n"
+	"\n"
+	"Options:\n"
+	"  -x, --proxy URL        socks5://[user:pass@]host[:port] (default: $SOCKSIFY_PROXY)\n"
+	"  -t, --timeout SECS     deadline for the proxy's answer (default 10; $SOCKSIFY_TIMEOUT)\n"
+	"  -n, --no-proxy LIST    addresses/CIDRs connected directly (default 127.0.0.0/8,::1;\n"
+	"                         $SOCKSIFY_NO_PROXY)\n"
+	"      --dns-server IP[:PORT]  resolver asked, through the proxy over TCP, for DNS queries\n"
+	"                         other than A/AAAA (default: none, they are REFUSED;\n"
+	"                         $SOCKSIFY_DNS_SERVER)\n"
+	"  -v, --verbose          log each proxied connection (-vv: debug)\n"
+	"  -q, --quiet            log nothing\n"
+	"  -h, --help\n";
+
+__attribute__((noreturn, format(printf, 2, 3))) static void die(int status, const char *fmt, ...);
+
+static void die(int status, const char *fmt, ...)
+{
+	va_list ap;
+	fputs(SUPERVISE_NAME ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(status);
+}
+
+struct options {
+	const char *proxy, *timeout, *no_proxy, *dns_server;
+	int verbose, quiet;
+};
+
+static int take(char **argv, int *i, const char *shortname, const char *longname, const char **out)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(longname);
+	if ((shortname && strcmp(a, shortname) == 0) || strcmp(a, longname) == 0) {
+		if (!argv[*i + 1])
+			die(2, "option %s needs a value (see --help)", a);
+		*out = argv[++*i];
+		return 1;
+	}
+	if (strncmp(a, longname, n) == 0 && a[n] == '=') {
+		*out = a + n + 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int parse_options(char **argv, struct options *o)
+{
+	int i = 1;
+	for (; argv[i]; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0)
+			return i + 1;
+		if (a[0] != '-' || a[1] == '\0')
+			return i;
+		if (take(argv, &i, "-x", "--proxy", &o->proxy) || take(argv, &i, "-t", "--timeout", &o->timeout) ||
+		    take(argv, &i, "-n", "--no-proxy", &o->no_proxy) ||
+		    take(argv, &i, NULL, "--dns-server", &o->dns_server))
+			continue;
+		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
+			o->verbose++;
+		else if (strcmp(a, "-vv") == 0)
+			o->verbose += 2;
+		else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
+			o->quiet = 1;
+		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			fputs(usage_text, stdout);
+			exit(0);
+		} else
+			die(2, "unknown option '%s' (see --help)", a);
+	}
+	return i;
+}
+
+static const char *env_or(const char *opt, const char *name, const char *def)
+{
+	const char *v = getenv(name);
+	return opt ? opt : v ? v : def;
+}
+
+static void setup_logging(const struct options *o)
+{
+	int level = LOG_LVL_ERROR;
+	const char *s = getenv("SOCKSIFY_LOG");
+	if (s && *s && log_level_parse(s) >= LOG_LVL_NONE)
+		level = log_level_parse(s);
+	if (o->verbose)
+		level = o->verbose >= 2 ? LOG_LVL_DEBUG : LOG_LVL_INFO;
+	if (o->quiet)
+		level = LOG_LVL_NONE;
+	int fd = 2;
+	const char *file = getenv("SOCKSIFY_LOG_FILE");
+	if (file && *file) {
+		int lfd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		if (lfd < 0)
+			die(2, "cannot open log file '%s': %s", file, strerror(errno));
+		fd = lfd;
+	}
+	log_init(SUPERVISE_NAME, (enum log_level)level, fd, NULL);
+}
+
+static void resolve_proxy(struct sup_config *c)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	char port[8];
+	snprintf(port, sizeof port, "%u", c->url.port);
+	/* The proxy's own name is resolved here, before the program runs: it has to be. */
+	int rc = getaddrinfo(c->url.host, port, &hints, &res);
+	if (rc != 0 || !res)
+		die(2, "cannot resolve the proxy host '%s': %s", c->url.host, gai_strerror(rc));
+	memcpy(&c->proxy_addr, res->ai_addr, res->ai_addrlen);
+	c->proxy_addrlen = res->ai_addrlen;
+	freeaddrinfo(res);
+}
+
+static void parse_dns_server(struct sup_config *c, const char *s)
+{
+	char err[200];
+	struct netlist l = { 0 };
+	/* IP, IP:PORT, [v6]:PORT: the address-list syntax of SOCKSIFY_NO_PROXY, one item */
+	if (netlist_parse(s, &l, err, sizeof err) < 0 || l.n != 1 ||
+	    l.e[0].prefix != (l.e[0].family == 4 ? 32 : 128))
+		die(2, "bad --dns-server '%s' (an IPv4 or IPv6 address, optionally :PORT)", s);
+	memset(&c->dns_server, 0, sizeof c->dns_server);
+	if (l.e[0].family == 4) {
+		c->dns_server.atyp = SOCKS5_ATYP_IPV4;
+		memcpy(c->dns_server.u.ipv4, l.e[0].addr, 4);
+	} else {
+		c->dns_server.atyp = SOCKS5_ATYP_IPV6;
+		memcpy(c->dns_server.u.ipv6, l.e[0].addr, 16);
+	}
+	c->dns_server.port = l.e[0].port ? l.e[0].port : 53;
+	c->dns_forward = 1;
+}
+
+static void fake_net(const char *var, const char *def, int family, struct netlist_entry *out)
+{
+	char err[200];
+	struct netlist l = { 0 };
+	const char *s = env_or(NULL, var, def);
+	unsigned max_prefix = family == 4 ? 14 : 110;
+	if (netlist_parse(s, &l, err, sizeof err) < 0 || l.n != 1 || l.e[0].family != family ||
+	    l.e[0].prefix > max_prefix || l.e[0].port)
+		die(2, "%s='%s' is not one IPv%d network of /%u or larger", var, s, family, max_prefix);
+	*out = l.e[0];
+}
+
+static void configure(const struct options *o)
+{
+	struct sup_config *c = &sup_config;
+	char err[200];
+	const char *proxy = env_or(o->proxy, "SOCKSIFY_PROXY", NULL);
+	if (!proxy || !*proxy)
+		die(2, "no proxy given: use -x socks5://host:port or set SOCKSIFY_PROXY");
+	if (proxy_url_parse(proxy, &c->url, err, sizeof err) < 0)
+		die(2, "bad proxy URL '%s': %s", proxy, err);
+	proxy_url_format_safe(&c->url, c->proxy_text, sizeof c->proxy_text);
+	const char *t = env_or(o->timeout, "SOCKSIFY_TIMEOUT", "10");
+	char *end;
+	double secs = strtod(t, &end);
+	if (*end || !(secs > 0 && secs <= 86400))
+		die(2, "bad timeout '%s' (seconds, more than 0)", t);
+	c->timeout_ms = (int)(secs * 1000 + 0.5);
+	const char *pl = env_or(NULL, "SOCKSIFY_PIPELINE", "auto");
+	if (strcmp(pl, "on") == 0 || strcmp(pl, "1") == 0)
+		c->pipeline = PIPELINE_ON;
+	else if (strcmp(pl, "off") == 0 || strcmp(pl, "0") == 0)
+		c->pipeline = PIPELINE_OFF;
+	else if (*pl && strcmp(pl, "auto") != 0)
+		die(2, "SOCKSIFY_PIPELINE='%s' is not auto, on or off", pl);
+	const char *np = env_or(o->no_proxy, "SOCKSIFY_NO_PROXY", DEFAULT_NO_PROXY);
+	char item[300];
+	while (*np) { /* addresses only: the supervisor sees no names at connect time */
+		size_t n = strcspn(np, ", \t\n");
+		if (n > 0 && n < sizeof item) {
+			memcpy(item, np, n);
+			item[n] = '\0';
+			if (netlist_parse(item, &c->no_proxy, err, sizeof err) < 0)
+				log_warn("SOCKSIFY_NO_PROXY: %s; ignoring it (names are not matched here)", err);
+		}
+		np += n;
+		np += strspn(np, ", \t\n");
+	}
+	const char *dns = env_or(o->dns_server, "SOCKSIFY_DNS_SERVER", NULL);
+	if (dns && *dns)
+		parse_dns_server(c, dns);
+	struct netlist_entry n4, n6;
+	fake_net("SOCKSIFY_FAKE_NET4", DEFAULT_FAKE_NET4, 4, &n4);
+	fake_net("SOCKSIFY_FAKE_NET6", DEFAULT_FAKE_NET6, 6, &n6);
+	sup_fake = calloc(1, sizeof *sup_fake);
+	if (!sup_fake || fakenames_init(sup_fake, &n4, &n6) < 0)
+		die(2, "cannot set up the fake-address table");
+	resolve_proxy(c);
+}
+
+int sup_fake_lookup(const struct socks5_addr *a, char name[FAKE_NAME_MAX + 1])
+{
+	pthread_mutex_lock(&sup_fake_lock);
+	int r = fakenames_lookup(sup_fake, a, name);
+	pthread_mutex_unlock(&sup_fake_lock);
+	return r;
+}
+
+/* What the child tells the parent: the listener's fd number in the child, or why not. */
+struct start_msg {
+	int err, lfd;
+};
+
+/* The child: filter, then the listener's number to the parent, then exec once the parent
+ * holds it. Any failure before exec ends the child without running PROG. The parent takes
+ * the listener with pidfd_getfd(): passing it with SCM_RIGHTS would need sendmsg(), which
+ * the filter already sends to the supervisor, who is not listening yet. */
+static void child(int sock, char **argv, const sigset_t *oldmask)
+{
+	sigprocmask(SIG_SETMASK, oldmask, NULL);
+	int lfd = filter_install();
+	struct start_msg msg = { lfd < 0 ? -lfd : 0, lfd };
+	if (send(sock, &msg, sizeof msg, MSG_NOSIGNAL) != (ssize_t)sizeof msg || lfd < 0)
+		_exit(126);
+	char go;
+	if (recv(sock, &go, 1, 0) != 1)
+		_exit(126); /* the supervisor is not there: do not run unsupervised */
+	close(lfd); /* the program must never hold its own listener: it could answer itself */
+	execvp(argv[0], argv);
+	int err = errno;
+	send(sock, &err, sizeof err, MSG_NOSIGNAL);
+	_exit(err == ENOENT ? 127 : 126);
+}
+
+/* The parent's side of the start: the listener, or an exit with the child's reason. */
+static int receive_listener(int sock, pid_t pid, const char *prog)
+{
+	struct start_msg msg = { 0, -1 };
+	int lfd = -1, err = 0;
+	ssize_t n = recv(sock, &msg, sizeof msg, 0);
+	if (n == (ssize_t)sizeof msg && msg.err == 0 && msg.lfd >= 0) {
+		int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (pfd >= 0)
+			lfd = (int)syscall(SYS_pidfd_getfd, pfd, msg.lfd, 0);
+		err = errno;
+		if (pfd >= 0)
+			close(pfd);
+	} else {
+		err = n == (ssize_t)sizeof msg ? msg.err : 0;
+	}
+	if (lfd < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		die(126, "refusing to run %s: cannot install the seccomp filter that would keep its traffic from "
+			 "going direct: %s", prog, err ? strerror(err) : "the child failed");
+	}
+	return lfd;
+}
+
+/* What the supervisor process tells the process the caller waits for. */
+struct status_msg {
+	int kind; /* MSG_STARTED (value: the program's pid) or MSG_EXITED (value: its status) */
+	int value;
+};
+enum { MSG_STARTED = 1, MSG_EXITED = 2 };
+
+static int exit_status_of(int status)
+{
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The supervisor proper: the program's parent, and a subreaper, so that it stays an ancestor of
+ * every process of the program (Yama's ptrace_scope 1 lets it read their memory and take their
+ * fds only so), orphans included. It serves until no process is left under the filter (the
+ * listener hangs up after the last one is reaped), so a daemon or a `cmd &` that outlives the
+ * program stays covered; it reports the program's start and exit to the waiting process at
+ * once. Terminal signals are not its business; once the program is gone it lets go of the
+ * caller's stdout and stderr, so that `x=$(socksify-supervise ... prog)` ends with the program. */
+static void serve(int lfd, pid_t program, int report)
+{
+	static const int ignored[] = { SIGINT, SIGQUIT, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU };
+	for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+		signal(ignored[i], SIG_IGN);
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &chld, NULL);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0)
+		dup2(null, 0);
+	struct pollfd p[8];
+	for (;;) {
+		int n = 0;
+		p[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+		p[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		int dns0 = n;
+		n += dns_poll_fds(p + n, (int)(sizeof p / sizeof p[0]) - n);
+		if (poll(p, (nfds_t)n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("poll: %s", strerror(errno));
+			_exit(1);
+		}
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+				;
+			int status;
+			pid_t w;
+			while ((w = waitpid(-1, &status, WNOHANG)) > 0) { /* the program, and orphans: reaped */
+				if (w != program)
+					continue;
+				struct status_msg m = { MSG_EXITED, exit_status_of(status) };
+				(void)send(report, &m, sizeof m, MSG_NOSIGNAL); /* fails if nobody waits any more */
+				log_debug("the program has exited; serving its descendants until they are gone");
+				if (null >= 0) { /* a SOCKSIFY_LOG_FILE has an fd of its own */
+					dup2(null, 1);
+					dup2(null, 2);
+				}
+			}
+		}
+		if (p[0].revents & POLLIN)
+			notify_handle_one();
+		else if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))
+			_exit(0); /* no process is left under the filter */
+		dns_serve(p + dns0, n - dns0);
+	}
+}
+
+/* The supervisor process: starts the program under the filter, tells the waiting process its
+ * pid, serves. Any failure before the program runs ends it with the launcher's status. */
+static void supervisor_main(char **argv, const sigset_t *oldmask, int report)
+{
+	int sv[2];
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		die(126, "cannot start: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		die(126, "cannot fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(sv[0]);
+		close(report);
+		signal(SIGPIPE, SIG_DFL);
+		child(sv[1], argv, oldmask);
+	}
+	close(sv[1]);
+	int lfd = receive_listener(sv[0], pid, argv[0]);
+	int rc = notify_init(lfd);
+	if (rc < 0) {
+		kill(pid, SIGKILL);
+		die(126, "refusing to run %s: seccomp notifications unusable: %s", argv[0], strerror(-rc));
+	}
+	struct status_msg m = { MSG_STARTED, pid };
+	if (send(report, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m || send(sv[0], "g", 1, MSG_NOSIGNAL) != 1) {
+		kill(pid, SIGKILL);
+		die(126, "cannot start %s", argv[0]);
+	}
+	log_debug("supervising %s (pid %d) via %s", argv[0], (int)pid, sup_config.proxy_text);
+	/* exec failed: the child says why before it exits (127/126, passed on as its status) */
+	int err = 0;
+	if (recv(sv[0], &err, sizeof err, 0) == (ssize_t)sizeof err && err)
+		log_error("cannot run %s: %s", argv[0], strerror(err));
+	close(sv[0]);
+	serve(lfd, pid, report);
+}
+
+static void server_died(void)
+{
+	log_error("the supervisor process has died: the program's connections and datagrams fail from now on "
+		  "(ENOSYS)");
+}
+
+/* Fds 0-2 open (on /dev/null if the caller closed them), so that no fd of ours gets one of
+ * those numbers, which the supervisor later points at /dev/null and the program inherits. */
+static void standard_fds_open(void)
+{
+	struct stat st;
+	for (int fd = 0; fd < 3; fd++)
+		if (fstat(fd, &st) < 0 && open("/dev/null", O_RDWR) != fd)
+			die(126, "cannot open /dev/null: %s", strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	(void)argc;
+	standard_fds_open();
+	int first = parse_options(argv, &o);
+	setup_logging(&o);
+	if (!argv[first])
+		die(2, "no program given (see --help)");
+	configure(&o);
+	if (dns_init() < 0)
+		die(126, "cannot open the DNS responder on loopback: %s", strerror(errno));
+
+	/* Two processes: this one, which the caller waits for, only waits for the program's status
+	 * and passes signals on; its child, the supervisor, starts the program and serves it. This
+	 * one is a subreaper too: if the supervisor dies, the program becomes its child, and its
+	 * status still comes back. */
+	sigset_t mask, old;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	signal(SIGPIPE, SIG_IGN);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	int rp[2];
+	if (sfd < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rp) < 0)
+		die(126, "cannot start: %s", strerror(errno));
+	pid_t server = fork();
+	if (server < 0)
+		die(126, "cannot fork: %s", strerror(errno));
+	if (server == 0) {
+		close(rp[0]);
+		close(sfd);
+		supervisor_main(argv + first, &old, rp[1]);
+	}
+	close(rp[1]);
+	dns_close(); /* this process serves nothing */
+
+	pid_t pid = -1; /* the program, once the supervisor has started it */
+	for (;;) {
+		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = rp[0], .events = POLLIN } };
+		if (poll(p, rp[0] >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die(1, "poll: %s", strerror(errno));
+		}
+		if (rp[0] >= 0 && p[1].revents) {
+			struct status_msg m;
+			ssize_t n = recv(rp[0], &m, sizeof m, MSG_DONTWAIT);
+			if (n == (ssize_t)sizeof m && m.kind == MSG_STARTED)
+				pid = m.value;
+			else if (n == (ssize_t)sizeof m && m.kind == MSG_EXITED)
+				return m.value;
+			else if (n <= 0 && !(n < 0 && errno == EAGAIN)) {
+				close(rp[0]); /* the supervisor is gone: the program, if any, is ours now */
+				rp[0] = -1;
+			}
+		}
+		if (!(p[0].revents & POLLIN))
+			continue;
+		struct signalfd_siginfo si;
+		while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+			/* a terminal's signal reached the whole group already (si_pid 0) */
+			if (si.ssi_signo != SIGCHLD && si.ssi_pid != 0 && pid > 0)
+				kill(pid, (int)si.ssi_signo);
+		}
+		int status;
+		pid_t w;
+		while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (w == server) {
+				server = -1;
+				if (pid < 0) /* it never started the program: its status is the answer */
+					return exit_status_of(status);
+				server_died();
+			} else if (w == pid) {
+				return exit_status_of(status); /* reparented to us after the supervisor died */
+			}
+		}
+	}
+}

@@ -1,0 +1,113 @@
+/* supervise.h - socksify-supervise: runs a program under a seccomp user-notification
+ * filter and carries out its inet connect()s and sends itself (see README, "Static and
+ * Go programs"). One file per concern:
+ *   main.c     options, environment, starting the program, the event loop, exit status
+ *   filter.c   the BPF program and its installation in the child (fail closed)
+ *   notify.c   receiving notifications, reading the program's memory, its sockets, replies
+ *   sockets.c  what connect/sendto/sendmsg/sendmmsg of an inet socket become
+ *   proxy.c    reaching the proxy and the SOCKS5 CONNECT (with the pure codec)
+ *   dns.c      the loopback DNS responder: fake addresses, other queries through the proxy */
+#ifndef SOCKSIFY_SUPERVISE_H
+#define SOCKSIFY_SUPERVISE_H
+
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "fakenames.h"
+#include "netlist.h"
+#include "proxyurl.h"
+#include "socks5.h"
+
+#define SUPERVISE_NAME "socksify-supervise"
+
+/* Settings, filled once by main() before any thread starts; read-only afterwards. */
+struct sup_config {
+	struct proxy_url url;
+	char proxy_text[600]; /* the URL with the password hidden, for logs */
+	struct sockaddr_storage proxy_addr;
+	socklen_t proxy_addrlen;
+	int timeout_ms;
+	enum { PIPELINE_AUTO, PIPELINE_ON, PIPELINE_OFF } pipeline; /* SOCKSIFY_PIPELINE */
+	struct netlist no_proxy;
+	int dns_forward; /* a resolver is configured for queries other than A/AAAA */
+	struct socks5_addr dns_server; /* ... reached through the proxy, over TCP */
+};
+
+extern struct sup_config sup_config;
+
+/* The fake-name table and its lock (dns.c hands names out, sockets.c looks them up). */
+extern struct fake_names *sup_fake;
+extern pthread_mutex_t sup_fake_lock;
+int sup_fake_lookup(const struct socks5_addr *a, char name[FAKE_NAME_MAX + 1]);
+
+/* filter.c: in the child; returns the listener fd or -errno. */
+int filter_install(void);
+/* The BPF program itself (for tests): its length, or -1 if cap (instructions) is too small. */
+struct sock_filter;
+int filter_build(struct sock_filter *out, size_t cap);
+
+/* One trapped system call, copied out of the kernel's notification. */
+struct call {
+	uint64_t id;
+	pid_t pid; /* the calling thread, in our pid namespace */
+	int nr;
+	uint64_t args[6];
+	int fd; /* our copy of the program's fd args[0] (pidfd_getfd), or -1 */
+	int family, type, protocol; /* of that socket */
+	pid_t tgid; /* the calling thread's process */
+};
+
+/* notify.c */
+int notify_init(int listener);
+/* Receives and handles one notification (the listener is readable). */
+void notify_handle_one(void);
+int notify_read_mem(const struct call *c, uint64_t addr, void *buf, size_t len);
+/* The same without the validity check: for several reads followed by one notify_still_valid(). */
+int notify_read_mem_unchecked(const struct call *c, uint64_t addr, void *buf, size_t len);
+int notify_still_valid(const struct call *c);
+int notify_write_mem(const struct call *c, uint64_t addr, const void *buf, size_t len);
+void notify_reply_value(const struct call *c, int64_t val);
+void notify_reply_errno(const struct call *c, int err);
+void notify_reply_continue(const struct call *c);
+/* Installs srcfd as the program's fd number newfd (ADDFD with SETFD); 0 or -errno. */
+int notify_addfd(const struct call *c, int srcfd, int newfd, int cloexec);
+/* The FD_CLOEXEC state of the program's fd (from /proc/PID/fdinfo): 1, 0, or -1. */
+int notify_fd_cloexec(const struct call *c, int fd);
+void call_free(struct call *c);
+
+/* sockets.c: decide and carry out; each replies to c and frees it. */
+void sockets_connect(struct call *c);
+void sockets_sendto(struct call *c);
+void sockets_sendmsg(struct call *c);
+void sockets_sendmmsg(struct call *c);
+void sockets_getpeername(struct call *c);
+void sockets_recvfrom(struct call *c);
+/* Runs fn(c) in a thread of its own (the handshake blocks only the calling program thread). */
+void sockets_in_worker(struct call *c, void (*fn)(struct call *));
+
+/* proxy.c: connects fd (any state, ours) to the proxy and asks it to CONNECT to dst
+ * before deadline_ms (CLOCK_MONOTONIC). Returns 0 or the errno the program gets. */
+int proxy_connect(int fd, const struct socks5_addr *dst, int64_t deadline_ms);
+int64_t now_ms(void);
+/* Waits for events on fd until deadline_ms: 1 ready, 0 timed out, -errno. */
+int wait_fd(int fd, short events, int64_t deadline_ms);
+/* Reads/writes exactly n bytes before deadline_ms: 0, or -errno (-ETIMEDOUT, -ECONNRESET at EOF). */
+int read_exact(int fd, void *buf, size_t n, int64_t deadline_ms);
+int write_all(int fd, const void *buf, size_t n, int64_t deadline_ms);
+/* connect() with a deadline on a socket of ours that is non-blocking: 0 or -errno. */
+int connect_until(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline_ms);
+
+/* dns.c */
+int dns_init(void);
+void dns_close(void); /* in the process that only waits for the program */
+/* Adds the responder's fds to a poll set (returns how many) and serves those ready. */
+int dns_poll_fds(struct pollfd *p, int max);
+void dns_serve(const struct pollfd *p, int n);
+/* The responder address for a socket of family (AF_INET/AF_INET6) and type. */
+int dns_responder_addr(int family, int type, int v6only, struct sockaddr_storage *sa, socklen_t *len);
+
+#endif

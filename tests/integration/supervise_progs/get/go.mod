@@ -1,0 +1,3 @@
+module sfyget
+
+go 1.19

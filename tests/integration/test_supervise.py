@@ -1,0 +1,544 @@
+"""socksify-supervise: programs LD_PRELOAD cannot reach (static C, Go) run under a seccomp
+user-notification filter. In the namespaces of dnsnet.py (C has no route to the target,
+its resolver is a trap that records every query), they fetch by name through socks5d in P;
+the trap sees no query and an nftables table in C counts every packet that leaves C for
+anything but the proxy: 0. Then the ways it must fail closed: proxy down, UDP elsewhere,
+musl's unconnected DNS datagrams, the supervisor killed, the filter not installable,
+x32/i386 system call numbers."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+import support
+from dnsnet import TARGET_NAME, TRAPDNS, dnsnet, dnsnet_module  # noqa: F401 (fixtures)
+from support import PYTHON, needs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROGS = os.path.join(HERE, "supervise_progs")
+SUPERVISE = os.path.join(support.BUILD, "socksify-supervise")
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, nftables)"),
+    needs("ip", "nft", "gcc"),
+]
+
+
+def build(args, what):
+    r = support.run(args, env=support.base_env(), timeout=300)
+    assert r.rc == 0, "cannot build %s: %r" % (what, r)
+
+
+@pytest.fixture(scope="module")
+def progs(tmp_path_factory):
+    """The test programs, built here: a static glibc client, the same with musl (when
+    musl-gcc is there), and the x32/i386 probe."""
+    d = tmp_path_factory.mktemp("supprogs")
+    out = {"client": str(d / "client"), "arch": str(d / "arch")}
+    build(["gcc", "-static", "-O2", "-pthread", "-o", out["client"], os.path.join(PROGS, "client.c")], "client")
+    build(["gcc", "-static", "-no-pie", "-O2", "-o", out["arch"], os.path.join(PROGS, "arch.c")], "arch")
+    if support.tool("musl-gcc"):
+        out["musl"] = str(d / "client-musl")
+        build(["musl-gcc", "-static", "-O2", "-o", out["musl"], os.path.join(PROGS, "client.c")], "musl client")
+    return out
+
+
+@pytest.fixture(scope="module")
+def goget(tmp_path_factory):
+    """supervise_progs/get built with CGO_ENABLED=0: Go's own resolver, raw system calls."""
+    go = support.tool("go")
+    if not go:
+        pytest.skip("not installed: go (golang-go; tests/install-deps.sh installs it)")
+    d = tmp_path_factory.mktemp("goget")
+    exe = str(d / "get")
+    env = support.base_env(CGO_ENABLED="0", GOCACHE=str(d / "cache"), GOPATH=str(d / "gopath"), HOME=str(d),
+                           GOFLAGS=None, GOPROXY="off", GOTOOLCHAIN="local")
+    r = support.run([go, "build", "-o", exe, "."], env=env, cwd=os.path.join(PROGS, "get"), timeout=300)
+    assert r.rc == 0, "cannot build the Go program: %r" % r
+    return exe
+
+
+@pytest.fixture
+def proxy(dnsnet, start_socks5d):
+    """socks5d in P, on its veth addresses."""
+    return start_socks5d(listen=("%s:0" % dnsnet.p4, "[%s]:0" % dnsnet.p6), netns=dnsnet.p)
+
+
+LEAK_TABLE = """
+table inet sfysup {{
+  counter to_target {{}}
+  counter to_other {{}}
+  counter to_proxy {{}}
+  chain out {{
+    type filter hook output priority 0; policy accept;
+    ip daddr {t4} counter name to_target
+    ip6 daddr {t6} counter name to_target
+    ip daddr {p4} counter name to_proxy
+    ip6 daddr {p6} counter name to_proxy
+    oifname != "lo" ip daddr != {p4} counter name to_other
+    oifname != "lo" ip6 daddr != {p6} meta l4proto != ipv6-icmp counter name to_other
+  }}
+}}
+"""
+
+
+class Counters:
+    def __init__(self, ns):
+        self.ns = ns
+
+    def read(self):
+        r = subprocess.run(["ip", "netns", "exec", self.ns, "nft", "-j", "list", "table", "inet", "sfysup"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return {i["counter"]["name"]: i["counter"]["packets"] for i in json.loads(r.stdout)["nftables"]
+                if "counter" in i}
+
+    def assert_nothing_direct(self):
+        c = self.read()
+        assert c["to_target"] == 0 and c["to_other"] == 0, "packets left C for something but the proxy: %r" % c
+        return c
+
+
+@pytest.fixture
+def counters(dnsnet):
+    table = LEAK_TABLE.format(t4=dnsnet.target4, t6=dnsnet.target6, p4=dnsnet.p4, p6=dnsnet.p6)
+    r = subprocess.run(["ip", "netns", "exec", dnsnet.c, "nft", "-f", "-"], input=table, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    try:
+        yield Counters(dnsnet.c)
+    finally:
+        subprocess.run(["ip", "netns", "exec", dnsnet.c, "nft", "delete", "table", "inet", "sfysup"],
+                       capture_output=True, timeout=30)
+
+
+def supervised(dnsnet, proxy_url, cmd, opts=(), env=None, timeout=60):
+    args = [SUPERVISE, "-x", proxy_url, "-v"] + list(opts) + ["--"] + [str(a) for a in cmd]
+    return dnsnet.run(dnsnet.c, args, env=env if env is not None else support.base_env(), timeout=timeout)
+
+
+def lines(r):
+    return [json.loads(l) for l in r.out.splitlines() if l.startswith("{")]
+
+
+def one(r):
+    found = lines(r)
+    assert len(found) == 1, "expected one JSON line: %r" % r
+    return found[0]
+
+
+def test_built():
+    assert os.access(SUPERVISE, os.X_OK), "%s is missing (make)" % SUPERVISE
+
+
+def test_without_supervisor_the_target_is_out_of_reach(dnsnet, progs, tmp_path):
+    """The control: run directly in C, the static client asks the trap (which says NXDOMAIN)
+    and the target's address has no route. So a fetch that works below went through the proxy."""
+    r = dnsnet.run(dnsnet.c, [progs["client"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"])
+    assert one(r)["step"] == "getaddrinfo", r
+    assert TARGET_NAME in dnsnet.trap.names(dnsnet.trap.take())
+    r = dnsnet.run(dnsnet.c, [progs["client"], "get", dnsnet.target4, dnsnet.http_port, "body", tmp_path / "o"])
+    assert one(r)["errno"] == "ENETUNREACH", r
+
+
+@pytest.mark.parametrize("mode", ["get", "thread", "fork", "epoll"])
+def test_static_client_fetches_by_name(dnsnet, proxy, counters, progs, bodies, tmp_path, mode):
+    """getaddrinfo() of static glibc asks the supervisor's responder (a fake address), the
+    connect() becomes a CONNECT carrying the name: in the main thread, another thread, a
+    forked child, and on a non-blocking socket added to epoll before connect() (kept: the
+    handshake runs on the program's own socket)."""
+    out = tmp_path / "out"
+    r = supervised(dnsnet, proxy.url(), [progs["client"], mode, TARGET_NAME, dnsnet.http_port, "body", out])
+    assert r.rc == 0, r
+    res = one(r)
+    assert res["errno"] is None, r
+    assert res["peer"] == res["addr"] and res["addr"].startswith(("240.", "100::")), r  # the fake address
+    assert out.read_bytes() == bodies.data["body"]
+    proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port))
+    assert "via socks5://" in r.err, r  # -v: the supervisor's line for the connection
+    dnsnet.trap.assert_empty("the static client")
+    assert counters.assert_nothing_direct()["to_proxy"] > 0
+
+
+def test_static_client_ipv6_literal(dnsnet, proxy, counters, progs, bodies, tmp_path):
+    out = tmp_path / "out"
+    r = supervised(dnsnet, proxy.url(1), [progs["client"], "get", dnsnet.target6, dnsnet.http_port, "small", out])
+    assert one(r)["errno"] is None, r
+    assert one(r)["peer"] == dnsnet.target6, r  # getpeername(): the target, not the proxy
+    assert out.read_bytes() == bodies.data["small"]
+    line = proxy.wait_session("[%s]:%d" % (dnsnet.target6, dnsnet.http_port))[0]
+    assert "client=[%s]" % dnsnet.c6 in line, line
+    counters.assert_nothing_direct()
+
+
+@pytest.mark.parametrize("mode", ["get", "thread"])
+def test_ipv4_socket_ipv6_proxy_gets_a_new_socket(dnsnet, proxy, counters, progs, bodies, tmp_path, mode):
+    """An IPv4 socket cannot reach an IPv6 proxy: the supervisor connects a socket of its own and
+    installs it over the program's fd (SECCOMP_IOCTL_NOTIF_ADDFD). (An epoll registration made
+    before connect() is lost with the old socket then: see README.)"""
+    out = tmp_path / "out"
+    r = supervised(dnsnet, proxy.url(1), [progs["client"], mode, dnsnet.target4, dnsnet.http_port, "small", out])
+    assert one(r)["errno"] is None, r
+    assert one(r)["peer"] == dnsnet.target4, r
+    assert out.read_bytes() == bodies.data["small"]
+    line = proxy.wait_session("%s:%d" % (dnsnet.target4, dnsnet.http_port))[0]
+    assert "client=[%s]" % dnsnet.c6 in line, line
+    counters.assert_nothing_direct()
+
+
+def test_go_fetches_by_name(dnsnet, proxy, counters, goget, bodies):
+    """Go's pure resolver (UDP to the resolv.conf nameserver) and its raw connect()s, from
+    several goroutines (threads) at once: by name twice and by IPv6 literal."""
+    urls = [dnsnet.url("body"), dnsnet.url("small"), dnsnet.url("text", host="[%s]" % dnsnet.target6)]
+    r = supervised(dnsnet, proxy.url(), [goget] + urls)
+    assert r.rc == 0, r
+    res = {x["url"]: x for x in lines(r)}
+    for url, name in zip(urls, ["body", "small", "text"]):
+        assert res[url]["status"] == 200 and res[url]["sha256"] == bodies.sha(name), res[url]
+    proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port), count=2)
+    proxy.wait_session("[%s]:%d" % (dnsnet.target6, dnsnet.http_port))
+    dnsnet.trap.assert_empty("the Go program")
+    counters.assert_nothing_direct()
+
+
+@pytest.mark.parametrize("via", [0, 1], ids=["proxy4", "proxy6"])
+def test_go_many_at_once(dnsnet, proxy, counters, goget, bodies, via):
+    """20 fetches by name at once (goroutines on several threads, each blocked in its connect()
+    while the supervisor's workers run the handshakes), through the IPv4 and the IPv6 proxy
+    address: with the IPv6 one, Go's IPv4 sockets get the supervisor's own socket (ADDFD), which
+    Go registers with its poller only after connect() returns."""
+    names = ["small", "text", "body"]
+    urls = [dnsnet.url(names[i % 3]) + "?%d" % i for i in range(20)]
+    r = supervised(dnsnet, proxy.url(via), [goget] + urls, opts=["-q"])
+    assert r.rc == 0, r
+    res = {x["url"]: x for x in lines(r)}
+    for i, url in enumerate(urls):
+        assert res[url]["sha256"] == bodies.sha(names[i % 3]), res[url]
+    proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port), count=20)
+    dnsnet.trap.assert_empty("20 Go fetches")
+    counters.assert_nothing_direct()
+
+
+def test_go_dns_over_tcp(dnsnet, proxy, counters, goget, bodies):
+    """resolv.conf 'options use-vc': Go asks over TCP; that connection goes to the responder too."""
+    path = os.path.join("/etc/netns", dnsnet.c, "resolv.conf")
+    with open(path) as f:
+        saved = f.read()
+    try:
+        with open(path, "w") as f:
+            f.write(saved + "options use-vc\n")
+        r = supervised(dnsnet, proxy.url(), [goget, dnsnet.url("small")], opts=["-vv"])
+    finally:
+        with open(path, "w") as f:
+            f.write(saved)
+    assert r.rc == 0 and lines(r)[0]["sha256"] == bodies.sha("small"), r
+    assert "TCP to port 53" in r.err and "UDP to port 53" not in r.err, r
+    proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port))
+    dnsnet.trap.assert_empty("Go over TCP")
+    counters.assert_nothing_direct()
+
+
+def test_go_without_supervisor_asks_the_trap(dnsnet, goget):
+    """The control for Go: run directly, it asks the trap itself (LD_PRELOAD would not see that)."""
+    r = dnsnet.run(dnsnet.c, [goget, dnsnet.url("small")], env=support.base_env())
+    assert r.rc != 0, r
+    assert TARGET_NAME in dnsnet.trap.names(dnsnet.trap.take())
+
+
+def test_other_queries_go_through_the_proxy_to_dns_server(dnsnet, proxy, counters, goget, tmp_path):
+    """A TXT query (not answered by the supervisor): with --dns-server, asked over TCP through a
+    CONNECT to that resolver (a trap in P here, logging it); without, REFUSED. Never asked in C."""
+    log = str(tmp_path / "p-dns.log")
+    open(log, "w").close()
+    s = dnsnet.start(dnsnet.p, [PYTHON, "-u", TRAPDNS, "--listen", dnsnet.p4, "--log", log,
+                                "--answer", "txt.sfy.test=192.0.2.1"], "p-dns")
+    s.read_line(r"listening on tcp")
+    r = supervised(dnsnet, proxy.url(), [goget, "-txt", "txt.sfy.test"], opts=["--dns-server", dnsnet.p4])
+    res = one(r)
+    assert "no such host" in res["error"] or res["txt"] == [], r  # the trap knows the name, has no TXT
+    support.wait_until(lambda: "tcp txt.sfy.test 16" in open(log).read(), 10, lambda: open(log).read())
+    proxy.wait_session("%s:53" % dnsnet.p4)
+    r = supervised(dnsnet, proxy.url(), [goget, "-txt", "other.sfy.test"])
+    assert one(r)["error"], r
+    assert "other.sfy.test" not in open(log).read()
+    dnsnet.trap.assert_empty("TXT lookups")
+    counters.assert_nothing_direct()
+
+
+def test_proxy_with_login(dnsnet, start_socks5d, counters, progs, bodies, tmp_path):
+    d = start_socks5d("-u", "alice:s3cret", listen=("%s:0" % dnsnet.p4,), netns=dnsnet.p)
+    out = tmp_path / "out"
+    r = supervised(dnsnet, d.url(auth="alice:s3cret"), [progs["client"], "get", TARGET_NAME, dnsnet.http_port,
+                                                         "small", out])
+    assert one(r)["errno"] is None, r
+    assert out.read_bytes() == bodies.data["small"]
+    d.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port), user="alice")
+    r = supervised(dnsnet, d.url(auth="alice:wrong"), [progs["client"], "get", TARGET_NAME, dnsnet.http_port,
+                                                       "small", out])
+    assert one(r)["errno"] == "EACCES", r
+    counters.assert_nothing_direct()
+
+
+def test_silent_proxy_times_out(dnsnet, counters, progs, tmp_path):
+    """A proxy address nobody answers for: the connect fails with ETIMEDOUT after -t."""
+    r = supervised(dnsnet, "socks5://10.201.%d.78:1080" % dnsnet.x,
+                   [progs["client"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"], opts=["-t", "1"])
+    assert one(r)["errno"] == "ETIMEDOUT", r
+    assert 0.8 <= r.elapsed < 4, r
+    assert counters.read()["to_target"] == 0  # (its SYNs to the silent proxy count as to_other)
+
+
+UDP_ECHO_CLIENT = r"""
+import json, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+s.sendto(b"ping-through-the-relay", (sys.argv[1], int(sys.argv[2])))
+data, src = s.recvfrom(100)
+print(json.dumps({"data": data.decode(), "src": src[0]}))
+"""
+
+
+def test_library_in_a_dynamic_child_under_the_supervisor(dnsnet, proxy, counters, tmp_path):
+    """What the launcher will do for a static program whose children are dynamic: the library
+    preloaded into them, under the supervisor's filter. The library's connection to the proxy is
+    direct for the supervisor, and so are its datagrams to the proxy's UDP relay (the proxy's
+    address, another port): a UDP exchange works end to end, nothing else leaves C."""
+    echo = dnsnet.start(dnsnet.p, [PYTHON, "-u", os.path.join(HERE, "udpprogs", "udpecho.py"), dnsnet.target4],
+                        "udpecho-sup")
+    port = echo.read_line(r"listening on [0-9.]+:(\d+)").group(1)
+    env = support.base_env(SOCKSIFY_NO_PROXY="")
+    r = supervised(dnsnet, proxy.url(), [support.WRAPPER, "-x", proxy.url(), "--", PYTHON, "-c", UDP_ECHO_CLIENT,
+                                         dnsnet.target4, port], env=env)
+    assert r.rc == 0, r
+    res = one(r)
+    assert res == {"data": "ping-through-the-relay", "src": dnsnet.target4}, r
+    counters.assert_nothing_direct()
+
+
+def test_proxy_down_is_a_connect_error(dnsnet, counters, progs, goget, tmp_path):
+    """Nothing listens where the proxy should be: the program's connect() fails, nothing
+    goes anywhere else."""
+    url = "socks5://%s:1" % dnsnet.p4
+    r = supervised(dnsnet, url, [progs["client"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"])
+    res = one(r)
+    assert (res["step"], res["errno"]) == ("connect", "ECONNREFUSED"), r
+    r = supervised(dnsnet, url, [goget, dnsnet.url("small")])
+    assert r.rc == 1 and "connection refused" in lines(r)[0]["error"], r
+    dnsnet.trap.assert_empty("proxy down")
+    c = counters.assert_nothing_direct()
+    assert c["to_proxy"] >= 2, "the attempts did not even reach for the proxy: %r" % c
+
+
+def test_udp_elsewhere_is_refused(dnsnet, proxy, counters, progs, tmp_path):
+    """A datagram to anything but a DNS port or SOCKSIFY_NO_PROXY: refused (no UDP ASSOCIATE
+    in the supervisor yet), never sent."""
+    r = supervised(dnsnet, proxy.url(), [progs["client"], "udp", dnsnet.target4, 9, "-", "-"])
+    assert one(r)["errno"] == "ENETUNREACH", r
+    counters.assert_nothing_direct()
+
+
+def test_musl_static_client_fetches_by_name(dnsnet, proxy, counters, progs, bodies, tmp_path):
+    """musl's resolver sends its queries with sendto() on an unconnected socket to each nameserver
+    and takes answers only from a nameserver's address: the queries go to the responder, and
+    recvfrom() names the nameserver as their source. By name and by address, through the proxy."""
+    if "musl" not in progs:
+        pytest.skip("not installed: musl-gcc")
+    out = tmp_path / "out"
+    r = supervised(dnsnet, proxy.url(), [progs["musl"], "get", TARGET_NAME, dnsnet.http_port, "body", out],
+                   opts=["-vv"])
+    assert one(r)["errno"] is None, r
+    assert out.read_bytes() == bodies.data["body"]
+    assert "unconnected socket goes to the responder" in r.err, r
+    proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port))
+    r = supervised(dnsnet, proxy.url(), [progs["musl"], "get", dnsnet.target4, dnsnet.http_port, "small", out])
+    assert one(r)["errno"] is None, r
+    assert out.read_bytes() == bodies.data["small"]
+    dnsnet.trap.assert_empty("musl")
+    counters.assert_nothing_direct()
+
+
+# ---- on the host's loopback: failing closed ----------------------------------------------------
+
+def listener():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    s.setblocking(False)
+    return s
+
+
+def accepted(s):
+    try:
+        c, _ = s.accept()
+        c.close()
+        return True
+    except BlockingIOError:
+        return False
+
+
+def children_of(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def exe_of(pid):
+    try:
+        return os.readlink("/proc/%d/exe" % pid)
+    except OSError:
+        return None
+
+
+def test_supervisor_killed_fails_closed(progs, tmp_path):
+    """SIGKILL to the supervisor process (the child of socksify-supervise that serves the
+    notifications, and the program's parent) while the program runs: the program's next
+    connect() fails (the kernel answers ENOSYS for a filter without listener), the target sees
+    nothing, and the program's status still comes back (it is reparented to socksify-supervise)."""
+    target = listener()
+    port = target.getsockname()[1]
+    env = support.base_env(SOCKSIFY_NO_PROXY="")
+    p = subprocess.Popen([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", progs["client"], "wait", "127.0.0.1",
+                          str(port), "x", str(tmp_path / "o")], env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        def started():  # the supervisor process, and its child the program exec'd (before that, it
+            # would not run at all: closed too)
+            sup = [k for k in children_of(p.pid) if exe_of(k) == SUPERVISE]
+            prog = [k for k in children_of(sup[0]) if exe_of(k) == progs["client"]] if sup else []
+            return {SUPERVISE: sup[0], progs["client"]: prog[0]} if prog else None
+
+        kids = support.wait_until(started, 10, "the supervised program did not start")
+        os.kill(kids[SUPERVISE], signal.SIGKILL)
+        p.stdin.write("go\n")
+        p.stdin.close()
+        out = p.stdout.read()
+        assert '"errno": "ENOSYS"' in out and '"step": "connect"' in out, out
+        assert p.wait(10) == 1
+        assert "supervisor process has died" in p.stderr.read()
+        assert not accepted(target), "the program reached the target directly"
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        target.close()
+
+
+@pytest.mark.parametrize("stdin", ["open", "closed"])
+def test_descendants_outliving_the_program_stay_covered(progs, httpd, socks5d, bodies, tmp_path, stdin):
+    """The program starts a background child and exits: socksify-supervise returns the program's
+    status at once, and the child's later connect still goes through the proxy; the supervisor
+    process ends when the last process under the filter has. Also when started with fd 0 closed
+    (its own fds must not take the numbers 0-2)."""
+    out, report = tmp_path / "out", tmp_path / "report"
+    script = "(sleep 0.5; %s get 127.0.0.1 %d small %s > %s) </dev/null >/dev/null 2>&1 & exit 3" % (
+        progs["client"], httpd.port, out, report)
+    # not support.run: it kills the process group when the program is done, background child too
+    t0 = time.monotonic()
+    prefix = ["sh", "-c", 'exec 0<&- "$@"', "sh"] if stdin == "closed" else []
+    p = subprocess.Popen(prefix + [SUPERVISE, "-x", socks5d.url(), "--", "sh", "-c", script],
+                         env=support.base_env(SOCKSIFY_NO_PROXY=""), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _, err = p.communicate(timeout=10)  # the supervisor process lets go of the pipes too
+        assert p.returncode == 3 and time.monotonic() - t0 < 0.5, (p.returncode, err)
+        support.wait_until(lambda: report.exists() and report.read_text(), 10, "the background child did not report")
+        assert json.loads(report.read_text())["errno"] is None, report.read_text()
+        assert out.read_bytes() == bodies.data["small"]
+        socks5d.wait_session("127.0.0.1:%d" % httpd.port)
+        def left():
+            found = []
+            for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
+                try:
+                    if exe_of(pid) == SUPERVISE and os.getpgid(pid) == p.pid:
+                        found.append(pid)
+                except OSError:
+                    pass
+            return found
+
+        support.wait_until(lambda: not left(), 10, lambda: "the supervisor process stayed: %r" % left())
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_filter_not_installed_program_not_run(progs, tmp_path):
+    """A supervisor inside a supervised program cannot install its own listener (the kernel
+    allows one per filter chain): it refuses to run the program, status 126."""
+    target = listener()
+    port = target.getsockname()[1]
+    env = support.base_env(SOCKSIFY_NO_PROXY="127.0.0.0/8")
+    inner = [SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", progs["client"], "get", "127.0.0.1", str(port), "x",
+             str(tmp_path / "o")]
+    r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--"] + inner, env=env)
+    assert r.rc == 126, r
+    assert "refusing to run" in r.err and "seccomp" in r.err, r
+    assert r.out == "", "the program ran: %r" % r
+    assert not accepted(target)
+    target.close()
+
+
+def test_x32_and_i386_numbers_are_refused(progs):
+    """connect() through the x32 ABI and through int 0x80 (i386): EPERM from the filter,
+    where without it the kernel would have run them (or had no such entry)."""
+    target = listener()
+    port = str(target.getsockname()[1])
+    try:
+        plain = json.loads(support.run([progs["arch"], port]).out)
+        while accepted(target):
+            pass
+        r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", progs["arch"], port],
+                        env=support.base_env(SOCKSIFY_NO_PROXY=""))
+        res = json.loads(r.out)
+        assert res["x32"] == -1, (plain, res)  # -EPERM: the filter, not the kernel's -ENOSYS
+        if plain["i386"] == "crash":
+            assert res["i386"] == "crash", res  # this kernel has the i386 entry turned off
+        else:
+            assert res["i386"] == -1, (plain, res)
+        assert not accepted(target)
+    finally:
+        target.close()
+
+
+def test_usage_errors():
+    r = support.run([SUPERVISE, "--", "true"], env=support.base_env())
+    assert r.rc == 2 and "no proxy" in r.err, r
+    r = support.run([SUPERVISE, "-x", "socks5://h:99999", "--", "true"], env=support.base_env())
+    assert r.rc == 2 and "bad port" in r.err, r
+    r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", "/nonexistent/prog"], env=support.base_env())
+    assert r.rc == 127, r
+    r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", "sh", "-c", "exit 7"], env=support.base_env())
+    assert r.rc == 7, r
+
+
+@needs("microsocks")
+def test_microsocks_stalls_pipelining_then_step_by_step(progs, httpd, bodies, tmp_path):
+    """microsocks drops a CONNECT that came in one segment with the greeting: the supervisor sees
+    the stall (auto mode), asks again step by step on the same socket, and then stops pipelining."""
+    from test_interop import start_on_free_port
+    s, port = start_on_free_port(tmp_path, "microsocks",
+                                 lambda p: [support.tool("microsocks"), "-i", "127.0.0.1", "-p", str(p)])
+    try:
+        out = tmp_path / "out"
+        env = support.base_env(SOCKSIFY_NO_PROXY="")
+        r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:%d" % port, "-v", "--", progs["client"], "fork",
+                         "127.0.0.1", str(httpd.port), "small", str(out)], env=env)
+        assert one(r)["errno"] is None, r
+        assert out.read_bytes() == bodies.data["small"]
+        assert r.err.count("step by step") == 1, r
+        r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:%d" % port, "--", progs["client"], "get",
+                         "127.0.0.1", str(httpd.port), "small", str(out)], env=support.base_env(SOCKSIFY_NO_PROXY="",
+                                                                                             SOCKSIFY_PIPELINE="off"))
+        assert one(r)["errno"] is None and r.elapsed < 1, r
+    finally:
+        s.stop()
