@@ -1,7 +1,8 @@
 /* socksify - the launcher: parses the options, checks the proxy URL and the program,
  * sets the SOCKSIFY_* environment, appends the library to LD_PRELOAD and execs the
- * program. No fork of its own; built static (with musl where available) so that it
- * costs about one exec. socksify.sh finds and execs it. */
+ * program; a program LD_PRELOAD cannot reach (static, Go) it execs under
+ * socksify-supervise instead. No fork of its own; built static (with musl where
+ * available) so that it costs about one exec. socksify.sh finds and execs it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,6 +21,7 @@
 
 #define VERSION "0.1.0"
 #define LIBNAME "libsocksify.so"
+#define SUPERVISOR "socksify-supervise"
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static const char usage_text[] =
@@ -45,7 +47,11 @@ static const char usage_text[] =
 	"      --log-file FILE   append log lines to FILE instead of stderr\n"
 	"      --bind            listen() on a non-loopback address goes through the proxy\n"
 	"                        (SOCKS5 BIND: active FTP, ncat -l); sets SOCKSIFY_BIND=1\n"
-	"      --force           run COMMAND even if it is static, setuid or Go (it will NOT be proxied)\n"
+	"      --supervise MODE  auto (default): static and Go programs, which LD_PRELOAD cannot\n"
+	"                        reach, run under " SUPERVISOR " (seccomp; a single socks5://\n"
+	"                        proxy); always: every program does; never: they are refused\n"
+	"      --force           run a setuid program (or, with --supervise never, a static or Go\n"
+	"                        one) anyway: it will NOT be proxied\n"
 	"      --check           test the proxy instead of running a command: its methods, the login,\n"
 	"                        a CONNECT by name, UDP ASSOCIATE, the handshake round trip; exit 0\n"
 	"                        when it is usable for TCP, 1 if not (nothing is sent but to the proxy)\n"
@@ -57,14 +63,17 @@ static const char usage_text[] =
 	"  -V, --version         show the version\n"
 	"\n"
 	"Environment: SOCKSIFY_PROXY, SOCKSIFY_CHAIN, SOCKSIFY_TIMEOUT, SOCKSIFY_NO_PROXY, SOCKSIFY_LOG\n"
-	"(none|error|warn|info|debug), SOCKSIFY_LOG_FILE, SOCKSIFY_BIND, SOCKSIFY_LIB (library to preload).\n"
+	"(none|error|warn|info|debug), SOCKSIFY_LOG_FILE, SOCKSIFY_BIND, SOCKSIFY_LIB (library to preload),\n"
+	"SOCKSIFY_SUPERVISE (auto|always|never), SOCKSIFY_SUPERVISE_BIN (the supervisor to run).\n"
 	"Options win over the environment, which wins over the config files: /etc/socksify.conf,\n"
 	"then $XDG_CONFIG_HOME/socksify/config (~/.config/...); 'key = value' lines, keys\n"
-	"proxy, chain, timeout, no-proxy, log, log-file, pipeline (auto|on|off), dns (remote|local), bind (on|off).\n"
+	"proxy, chain, timeout, no-proxy, log, log-file, pipeline (auto|on|off), dns (remote|local), bind (on|off),\n"
+	"supervise (auto|always|never).\n"
 	"\n"
 	"Shell mode: '. socksify on [OPTIONS]' socksifies every command the current shell runs\n"
 	"(bash, dash, zsh); '. socksify off' undoes it. Static, setuid and Go programs run from\n"
-	"such a shell are NOT refused, and NOT proxied.\n"
+	"such a shell are NOT refused, and NOT proxied (no supervisor there: run them as\n"
+	"'socksify COMMAND').\n"
 	"\n"
 	"Examples:\n"
 	"  socksify -x socks5://127.0.0.1:1080 curl http://example.com/\n"
@@ -130,6 +139,7 @@ static int parse_options(char **argv, struct options *o)
 		{ "-n", "--no-proxy", "SOCKSIFY_NO_PROXY" },
 		{ NULL, "--log-file", "SOCKSIFY_LOG_FILE" },
 		{ NULL, "--chain", "SOCKSIFY_CHAIN" },
+		{ NULL, "--supervise", "SOCKSIFY_SUPERVISE" },
 	};
 	int i = 1;
 	for (; argv[i]; i++) {
@@ -191,20 +201,31 @@ static void self_dir(const char *argv0, char *dir, size_t cap)
 	snprintf(dir, cap, "%s", slash ? (path[0] ? path : "/") : ".");
 }
 
+/* One of our files: $env if set, else the one next to us, in build/, or in ../lib/socksify
+ * (installed); NULL if there is none (dir says where we looked). */
+static const char *find_ours(const char *argv0, const char *name, const char *env, char *buf, size_t cap, char *dir,
+			     size_t dircap)
+{
+	static const char *const places[] = { "", "/build", "/../lib/socksify" };
+	const char *v = getenv(env);
+	if (v && *v)
+		return v;
+	self_dir(argv0, dir, dircap);
+	for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
+		if (snprintf(buf, cap, "%s%s/%s", dir, places[i], name) < (int)cap && access(buf, F_OK) == 0)
+			return buf;
+	}
+	return NULL;
+}
+
 /* The library: $SOCKSIFY_LIB, else next to us, in build/, or in ../lib/socksify (installed). */
 static const char *find_library(const char *argv0, char *buf, size_t cap)
 {
-	static const char *const places[] = { "", "/build", "/../lib/socksify" };
-	const char *env = getenv("SOCKSIFY_LIB");
 	char dir[PATH_MAX];
-	if (env && *env)
-		return env;
-	self_dir(argv0, dir, sizeof dir);
-	for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
-		if (snprintf(buf, cap, "%s%s/" LIBNAME, dir, places[i]) < (int)cap && access(buf, F_OK) == 0)
-			return buf;
-	}
-	die(2, "cannot find " LIBNAME " next to %s (run 'make' first?)", dir);
+	const char *lib = find_ours(argv0, LIBNAME, "SOCKSIFY_LIB", buf, cap, dir, sizeof dir);
+	if (!lib)
+		die(2, "cannot find " LIBNAME " next to %s (run 'make' first?)", dir);
+	return lib;
 }
 
 static int is_executable_file(const char *path)
@@ -238,8 +259,9 @@ static ssize_t read_fd(void *ctx, void *buf, size_t n, uint64_t off)
 	return pread(*(int *)ctx, buf, n, (off_t)off);
 }
 
-/* Why LD_PRELOAD cannot reach cmd, or NULL if it can (or we cannot tell). */
-static const char *unreachable_why(const char *cmd)
+/* Why LD_PRELOAD cannot reach cmd, or NULL if it can (or we cannot tell); *setuid says
+ * that the reason is setuid/setgid, which the supervisor does not help with either. */
+static const char *unreachable_why(const char *cmd, int *setuid)
 {
 	struct stat st;
 	int fd = open(cmd, O_RDONLY); /* closed before any exec */
@@ -251,7 +273,8 @@ static const char *unreachable_why(const char *cmd)
 	close(fd);
 	if (kind == EXE_UNKNOWN)
 		return NULL;
-	if (st.st_mode & (S_ISUID | S_ISGID))
+	*setuid = (st.st_mode & (S_ISUID | S_ISGID)) != 0;
+	if (*setuid)
 		return "is setuid/setgid: the dynamic loader ignores LD_PRELOAD for it";
 	if (kind == EXE_STATIC)
 		return "is statically linked: LD_PRELOAD cannot reach it";
@@ -314,7 +337,7 @@ static const struct {
 	{ "proxy", "SOCKSIFY_PROXY" },	     { "timeout", "SOCKSIFY_TIMEOUT" },	  { "no-proxy", "SOCKSIFY_NO_PROXY" },
 	{ "log", "SOCKSIFY_LOG" },	     { "log-file", "SOCKSIFY_LOG_FILE" }, { "pipeline", "SOCKSIFY_PIPELINE" },
 	{ "dns", "SOCKSIFY_DNS" },	     { "chain", "SOCKSIFY_CHAIN" },
-	{ "bind", "SOCKSIFY_BIND" },
+	{ "bind", "SOCKSIFY_BIND" },	     { "supervise", "SOCKSIFY_SUPERVISE" },
 };
 #define N_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -335,6 +358,7 @@ static const char *config_value_error(const char *key, const char *v, int *passw
 	static const char *const chains[] = { "strict", "failover", NULL };
 	static struct proxy_chain chain;
 	static const char *const binds[] = { "on", "off", "1", "0", NULL };
+	static const char *const supervises[] = { "auto", "always", "never", NULL };
 	char *end;
 	if (strcmp(key, "proxy") == 0) {
 		if (proxy_chain_parse(v, &chain, err, cap) < 0)
@@ -357,6 +381,8 @@ static const char *config_value_error(const char *key, const char *v, int *passw
 		return "remote or local";
 	} else if (strcmp(key, "bind") == 0 && !one_of(v, binds)) {
 		return "on or off";
+	} else if (strcmp(key, "supervise") == 0 && !one_of(v, supervises)) {
+		return "auto, always or never";
 	}
 	return NULL;
 }
@@ -403,7 +429,8 @@ static void config_read(const char *path, int named, char *values[])
 		while (k < N_CONFIG_KEYS && strcmp(key, config_keys[k].key) != 0)
 			k++;
 		if (k == N_CONFIG_KEYS)
-			die(2, "%s:%d: unknown key '%s' (known: proxy, chain, timeout, no-proxy, log, log-file, pipeline, dns, bind)",
+			die(2, "%s:%d: unknown key '%s' (known: proxy, chain, timeout, no-proxy, log, log-file, pipeline, dns, bind, "
+			    "supervise)",
 			    path, lineno, key);
 		if ((why = config_value_error(key, value, &password, err, sizeof err)))
 			die(2, "%s:%d: bad %s%s%s%s: %s", path, lineno, key, k ? " '" : "", k ? value : "", k ? "'" : "",
@@ -524,6 +551,95 @@ static void run(const char *cmd, char **argv)
 	die(errno == ENOENT ? 127 : 126, "cannot run %s: %s", cmd, strerror(errno));
 }
 
+/* ---- programs LD_PRELOAD cannot reach: under socksify-supervise ---- */
+
+enum supervise_mode { SUPERVISE_AUTO, SUPERVISE_ALWAYS, SUPERVISE_NEVER };
+
+static enum supervise_mode supervise_mode(void)
+{
+	const char *m = getenv("SOCKSIFY_SUPERVISE");
+	if (!m || !*m || strcmp(m, "auto") == 0)
+		return SUPERVISE_AUTO;
+	if (strcmp(m, "always") == 0)
+		return SUPERVISE_ALWAYS;
+	if (strcmp(m, "never") == 0)
+		return SUPERVISE_NEVER;
+	die(2, "bad supervise mode '%s' (auto, always or never)", m);
+}
+
+/* Takes our library out of LD_PRELOAD (the name, or $SOCKSIFY_LIB): in the supervisor it
+ * would proxy the supervisor's own connections (to its DNS responder on loopback, when
+ * loopback is not excluded), and the supervised program has one name table, the supervisor's.
+ * Other entries (a sanitizer's runtime) stay, in order. */
+static void drop_library_from_preload(const char *lib)
+{
+	const char *old = getenv("LD_PRELOAD");
+	if (!old || !*old)
+		return;
+	char *kept = malloc(strlen(old) + 1), *k = kept;
+	if (!kept)
+		die(2, "out of memory");
+	for (const char *p = old; *p;) {
+		size_t n = strcspn(p, ": ");
+		const char *base = memrchr(p, '/', n);
+		base = base ? base + 1 : p;
+		int ours = (n == strlen(lib) && strncmp(p, lib, n) == 0) ||
+			   ((size_t)(p + n - base) == strlen(LIBNAME) && strncmp(base, LIBNAME, strlen(LIBNAME)) == 0);
+		if (n && !ours) {
+			if (k != kept)
+				*k++ = ':';
+			memcpy(k, p, n);
+			k += n;
+		}
+		p += n;
+		p += strspn(p, ": ");
+	}
+	*k = '\0';
+	if (*kept)
+		set("LD_PRELOAD", kept);
+	else if (unsetenv("LD_PRELOAD") < 0)
+		die(2, "cannot unset LD_PRELOAD: %s", strerror(errno));
+	free(kept);
+}
+
+/* Execs cmd under the supervisor, with the SOCKSIFY_* environment set for the library (it reads
+ * the same variables). Fails closed: without a supervisor the program does not run. */
+__attribute__((noreturn)) static void supervise(const char *argv0, const char *cmd, char **args, const char *why,
+						 const struct proxy_chain *chain, const char *lib)
+{
+	char buf[PATH_MAX], dir[PATH_MAX], what[64];
+	char reason[300];
+	if (why)
+		snprintf(reason, sizeof reason, "it %s", why);
+	else
+		snprintf(reason, sizeof reason, "with --supervise always every program runs under " SUPERVISOR);
+	if (chain->n != 1 || (chain->hop[0].scheme != PROXY_SOCKS5 && chain->hop[0].scheme != PROXY_SOCKS5H)) {
+		if (chain->n != 1)
+			snprintf(what, sizeof what, "a chain of %zu proxies", chain->n);
+		else
+			snprintf(what, sizeof what, "a %s:// proxy", proxy_scheme_name(chain->hop[0].scheme));
+		die(2, "cannot run %s: %s; static and Go programs run under " SUPERVISOR ", which needs a single "
+		       "socks5:// proxy for now, and SOCKSIFY_PROXY is %s", cmd, reason, what);
+	}
+	const char *sup = find_ours(argv0, SUPERVISOR, "SOCKSIFY_SUPERVISE_BIN", buf, sizeof buf, dir, sizeof dir);
+	if (!sup)
+		die(126, "refusing to run %s: %s, and " SUPERVISOR ", which would proxy it, is not next to %s "
+			 "(run 'make'?); its traffic would NOT go through the proxy", cmd, reason, dir);
+	drop_library_from_preload(lib);
+	int n = 0;
+	while (args[n])
+		n++;
+	char **argv = calloc((size_t)n + 3, sizeof *argv);
+	if (!argv)
+		die(2, "out of memory");
+	argv[0] = (char *)sup;
+	argv[1] = "--";
+	argv[2] = (char *)cmd; /* the file we looked at, not another one PATH may hold */
+	memcpy(argv + 3, args + 1, (size_t)n * sizeof *argv); /* args[n] is the NULL */
+	execv(sup, argv);
+	die(126, "refusing to run %s: %s, and the supervisor %s cannot run: %s", cmd, reason, sup, strerror(errno));
+}
+
 /* --check: the proxy URL and -t as for a run, no command. */
 static int check(const char *proxy, const struct options *o, const char *extra)
 {
@@ -580,16 +696,21 @@ int main(int argc, char **argv)
 	const char *mode = getenv("SOCKSIFY_CHAIN");
 	if (mode && *mode && strcmp(mode, "strict") != 0 && strcmp(mode, "failover") != 0)
 		die(2, "bad chain mode '%s' (strict or failover)", mode);
+	enum supervise_mode sup = supervise_mode();
 	if (o.shell_env)
 		return shell_env(argv + first, before, lib);
 
 	const char *cmd = find_command(argv[first], cmdbuf, sizeof cmdbuf);
 	if (!cmd)
 		die(127, "%s: command not found", argv[first]);
-	const char *why = unreachable_why(cmd);
+	int setuid = 0;
+	const char *why = unreachable_why(cmd, &setuid);
+	if (!setuid && (sup == SUPERVISE_ALWAYS || (why && sup == SUPERVISE_AUTO)))
+		supervise(argv[0], cmd, argv + first, why, &chain, lib);
 	if (why && !o.force)
 		die(126, "refusing to run %s: it %s, so its traffic would NOT go through the proxy"
-			 " (use --force to run it anyway)", cmd, why);
+			 " (%suse --force to run it anyway)", cmd, why,
+		    setuid ? "" : "--supervise never; ");
 	if (why)
 		fprintf(stderr, "socksify: warning: %s %s; its traffic will NOT go through the proxy\n", cmd, why);
 	else

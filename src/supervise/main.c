@@ -199,8 +199,12 @@ static void configure(const struct options *o)
 	const char *proxy = env_or(o->proxy, "SOCKSIFY_PROXY", NULL);
 	if (!proxy || !*proxy)
 		die(2, "no proxy given: use -x socks5://host:port or set SOCKSIFY_PROXY");
+	if (strchr(proxy, ','))
+		die(2, "a chain of proxies is not supported here yet: give a single socks5:// proxy");
 	if (proxy_url_parse(proxy, &c->url, err, sizeof err) < 0)
 		die(2, "bad proxy URL '%s': %s", proxy, err);
+	if (c->url.scheme != PROXY_SOCKS5 && c->url.scheme != PROXY_SOCKS5H)
+		die(2, "a %s:// proxy is not supported here yet: give a socks5:// proxy", proxy_scheme_name(c->url.scheme));
 	proxy_url_format_safe(&c->url, c->proxy_text, sizeof c->proxy_text);
 	const char *t = env_or(o->timeout, "SOCKSIFY_TIMEOUT", "10");
 	char *end;
@@ -362,10 +366,19 @@ static void serve(int lfd, pid_t program, int report)
 				}
 			}
 		}
-		if (p[0].revents & POLLIN)
+		if (p[0].revents & POLLIN) {
 			notify_handle_one();
-		else if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))
-			_exit(0); /* no process is left under the filter */
+		} else if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+			/* no process is left under the filter; the hang-up can come before SIGCHLD, so the
+			 * program may still be to reap and report (else the waiting process takes our exit
+			 * for a death) */
+			int status;
+			if (waitpid(program, &status, 0) == program) {
+				struct status_msg m = { MSG_EXITED, exit_status_of(status) };
+				(void)send(report, &m, sizeof m, MSG_NOSIGNAL);
+			}
+			_exit(0);
+		}
 		dns_serve(p + dns0, n - dns0);
 	}
 }
@@ -424,6 +437,27 @@ static void standard_fds_open(void)
 			die(126, "cannot open /dev/null: %s", strerror(errno));
 }
 
+/* Reads every report the supervisor process has queued: the program's pid, or its exit
+ * status (returned; else -1). Closes *fd when the supervisor is gone. */
+static int read_reports(int *fd, pid_t *pid)
+{
+	struct status_msg m;
+	while (*fd >= 0) {
+		ssize_t n = recv(*fd, &m, sizeof m, MSG_DONTWAIT);
+		if (n == (ssize_t)sizeof m && m.kind == MSG_STARTED) {
+			*pid = m.value;
+		} else if (n == (ssize_t)sizeof m && m.kind == MSG_EXITED) {
+			return m.value;
+		} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			break;
+		} else if (n <= 0) {
+			close(*fd); /* the supervisor is gone: the program, if any, is ours now */
+			*fd = -1;
+		}
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -474,18 +508,9 @@ int main(int argc, char **argv)
 				continue;
 			die(1, "poll: %s", strerror(errno));
 		}
-		if (rp[0] >= 0 && p[1].revents) {
-			struct status_msg m;
-			ssize_t n = recv(rp[0], &m, sizeof m, MSG_DONTWAIT);
-			if (n == (ssize_t)sizeof m && m.kind == MSG_STARTED)
-				pid = m.value;
-			else if (n == (ssize_t)sizeof m && m.kind == MSG_EXITED)
-				return m.value;
-			else if (n <= 0 && !(n < 0 && errno == EAGAIN)) {
-				close(rp[0]); /* the supervisor is gone: the program, if any, is ours now */
-				rp[0] = -1;
-			}
-		}
+		int reported = read_reports(&rp[0], &pid);
+		if (reported >= 0)
+			return reported;
 		if (!(p[0].revents & POLLIN))
 			continue;
 		struct signalfd_siginfo si;
@@ -499,6 +524,9 @@ int main(int argc, char **argv)
 		while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
 			if (w == server) {
 				server = -1;
+				/* it reports the program's start and exit before it ends: maybe since we looked */
+				if ((reported = read_reports(&rp[0], &pid)) >= 0)
+					return reported;
 				if (pid < 0) /* it never started the program: its status is the answer */
 					return exit_status_of(status);
 				server_died();
