@@ -98,7 +98,7 @@ pytest: all
 
 check: deps all unit pytest
 
-demo: $(LIB) $(SERVER) $(LAUNCHER)
+demo: $(LIB) $(SERVER) $(LAUNCHER) $(BUILD)/socksify-supervise
 	@sh tests/demo.sh $(BUILD)
 
 # ---- install (issue 8) -------------------------------------------------------
@@ -107,6 +107,7 @@ demo: $(LIB) $(SERVER) $(LAUNCHER)
 #                                              a script so that '. socksify on' can source it
 #     $(PREFIX)/lib/socksify/socksify          the launcher; finds the library next to itself
 #     $(PREFIX)/lib/socksify/libsocksify.so
+#     $(PREFIX)/lib/socksify/socksify-supervise  the launcher runs static and Go programs under it
 #     $(PREFIX)/bin/socks5d
 #     $(PREFIX)/share/man/man1/socksify.1, man8/socks5d.8
 #     $(SYSTEMDUNITDIR)/socks5d.service                    unless SYSTEMD=0 (not enabled)
@@ -120,7 +121,7 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SUBST := sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@UNITDIR@|$(SYSTEMDUNITDIR)|g'
 STAGE := $(BUILD)/install
 
-install: $(LIB) $(SERVER) $(LAUNCHER)
+install: $(LIB) $(SERVER) $(LAUNCHER) $(BUILD)/socksify-supervise
 	@mkdir -p $(STAGE)
 	$(SUBST) src/man/socksify.1 > $(STAGE)/socksify.1
 	$(SUBST) src/man/socks5d.8 > $(STAGE)/socks5d.8
@@ -128,6 +129,7 @@ install: $(LIB) $(SERVER) $(LAUNCHER)
 	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(LAUNCHER) $(DESTDIR)$(PKGLIBDIR)/socksify
 	install -m 0644 $(LIB) $(DESTDIR)$(PKGLIBDIR)/libsocksify.so
+	install -m 0755 $(BUILD)/socksify-supervise $(DESTDIR)$(PKGLIBDIR)/socksify-supervise
 	rm -f $(DESTDIR)$(BINDIR)/socksify
 	install -m 0755 socksify.sh $(DESTDIR)$(BINDIR)/socksify
 	install -m 0755 $(SERVER) $(DESTDIR)$(BINDIR)/socks5d
@@ -141,7 +143,7 @@ install: $(LIB) $(SERVER) $(LAUNCHER)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/socksify $(DESTDIR)$(BINDIR)/socks5d
-	rm -f $(DESTDIR)$(PKGLIBDIR)/socksify $(DESTDIR)$(PKGLIBDIR)/libsocksify.so
+	rm -f $(DESTDIR)$(PKGLIBDIR)/socksify $(DESTDIR)$(PKGLIBDIR)/libsocksify.so $(DESTDIR)$(PKGLIBDIR)/socksify-supervise
 	rm -f $(DESTDIR)$(MANDIR)/man1/socksify.1 $(DESTDIR)$(MANDIR)/man8/socks5d.8
 	@if [ "$(SYSTEMD)" != 0 ]; then \
 		echo "rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/socks5d.service"; rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/socks5d.service; \
@@ -220,7 +222,7 @@ $(BENCH_DIR)/splicerelay: tests/bench/splicerelay.c
 #                  refused, failed or hang per scenario; a table on stdout, build/compare/results.json
 #                  (root: namespaces and nftables; about a minute)
 .PHONY: compare
-compare: $(LIB) $(SERVER) $(LAUNCHER)
+compare: $(LIB) $(SERVER) $(LAUNCHER) $(BUILD)/socksify-supervise
 	sh tests/install-deps.sh bench
 	BUILD=$(BUILD) /usr/bin/python3 tests/bench/compare.py
 # ---- end of compare ----------------------------------------------------------

@@ -320,10 +320,13 @@ def static_program(tmp_path):
 
 
 def test_static_program_warning(socks5d, static_program):
+    # By default it runs under socksify-supervise (test_wrapper.py checks that it is proxied).
     r = socksify(socks5d.url(), [static_program])
-    assert "statically linked" in r.err, r
-    # The contract says "warns"; the implementation refuses unless --force.
-    r = socksify(socks5d.url(), [static_program], opts=["--force"])
+    assert r.rc == 0 and "static ran" in r.out and not r.err, r
+    # --supervise never: refused unless --force, which runs it with a warning.
+    r = socksify(socks5d.url(), [static_program], opts=["--supervise", "never"])
+    assert r.rc == 126 and "statically linked" in r.err, r
+    r = socksify(socks5d.url(), [static_program], opts=["--supervise", "never", "--force"])
     assert r.rc == 0 and "static ran" in r.out, r
     assert "statically linked" in r.err, r
 

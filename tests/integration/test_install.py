@@ -28,6 +28,7 @@ EXPECTED = {
     "bin/socks5d": ("file", 0o755, os.path.join(support.BUILD, "socks5d")),
     "lib/socksify/socksify": ("file", 0o755, os.path.join(support.BUILD, "socksify")),
     "lib/socksify/libsocksify.so": ("file", 0o644, support.LIB),
+    "lib/socksify/socksify-supervise": ("file", 0o755, os.path.join(support.BUILD, "socksify-supervise")),
     "share/man/man1/socksify.1": ("file", 0o644, None),
     "share/man/man8/socks5d.8": ("file", 0o644, None),
     UNIT: ("file", 0o644, None),
@@ -107,6 +108,40 @@ def test_installed_socksify_fetches_through_installed_socks5d(installed, httpd, 
                         env=support.base_env(SOCKSIFY_LIB=None), text=False)
         assert r.rc == 0, r
         assert hashlib.sha256(r.out).hexdigest() == httpd.bodies.sha("body"), r
+        proxy.wait_session("127.0.0.1:%d" % httpd.port)
+        assert proxy.stop() == 0, proxy.log()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def static_client(tmp_path_factory):
+    """test_supervise.py's statically linked HTTP client (what LD_PRELOAD cannot reach)."""
+    gcc = support.tool("gcc")
+    if not gcc:
+        pytest.skip("gcc not installed")
+    exe = str(tmp_path_factory.mktemp("static") / "client")
+    r = support.run([gcc, "-static", "-O2", "-pthread", "-o", exe,
+                     os.path.join(support.HERE, "supervise_progs", "client.c")], env=support.base_env(), timeout=120)
+    if r.rc != 0:
+        pytest.skip("cannot link statically here: %s" % r.err.strip()[:200])
+    return exe
+
+
+def test_installed_socksify_runs_a_static_program_through_installed_socks5d(installed, httpd, bodies,
+                                                                           static_client, tmp_path):
+    """bin/socksify -> lib/socksify/socksify -> lib/socksify/socksify-supervise (found next to the
+    launcher) -> the static client, whose connection reaches httpd through the installed socks5d."""
+    server = Server([str(installed / "bin/socks5d"), "-l", "127.0.0.1:0"], str(tmp_path / "socks5d.log"),
+                    env=support.base_env())
+    try:
+        port = int(server.read_line(r"listening on 127\.0\.0\.1:(\d+)").group(1))
+        proxy = Socks5d(server, [("127.0.0.1", port)])
+        out = tmp_path / "out"
+        r = support.run([str(installed / "bin/socksify"), "-x", proxy.url(), "-n", "", "--", static_client, "get",
+                         "127.0.0.1", str(httpd.port), "small", str(out)], env=support.base_env(SOCKSIFY_LIB=None))
+        assert r.rc == 0 and '"errno": null' in r.out, r
+        assert out.read_bytes() == bodies.data["small"]
         proxy.wait_session("127.0.0.1:%d" % httpd.port)
         assert proxy.stop() == 0, proxy.log()
     finally:

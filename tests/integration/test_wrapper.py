@@ -67,6 +67,8 @@ def wrapper(request, built):
     (["-x", URL, "-q", "-v"], {"SOCKSIFY_LOG": "info"}),  # verbose wins, whatever the order
     (["-v", "-x", URL, "-q"], {"SOCKSIFY_LOG": "info"}),
     (["-x", URL, "--force"], {"SOCKSIFY_PROXY": URL}),  # nothing to force: runs as usual
+    (["-x", URL, "--supervise", "never"], {"SOCKSIFY_SUPERVISE": "never"}),
+    (["-x", URL, "--supervise=auto"], {"SOCKSIFY_SUPERVISE": "auto"}),  # a dynamic program: the library
     (["-x", URL, "--"], {"SOCKSIFY_PROXY": URL}),
     (["-x", "socks5://first:1", "-x", URL], {"SOCKSIFY_PROXY": URL}),  # the last one wins
 ])
@@ -110,6 +112,8 @@ def test_options_stop_at_the_command(wrapper):
     (["true"], ["no proxy given"]),
     (["-x", "", "true"], ["no proxy given"]),
     (["-x", "socks5://h:99999", "true"], ["bad proxy URL 'socks5://h:99999'", "99999"]),
+    (["-x", URL, "--supervise", "sometimes", "true"], ["bad supervise mode 'sometimes'", "auto, always or never"]),
+    (["-x", URL, "--supervise"], ["--supervise", "needs a value"]),
 ])
 def test_usage_errors_exit_2_with_one_line(wrapper, opts, words):
     r = wrap(opts, wrapper=wrapper)
@@ -201,29 +205,147 @@ FAKE_GO = ('#include <stdio.h>\n'
            'int main(void) { puts("it ran"); return 0; }\n')
 
 
-@pytest.mark.parametrize("kind, source, flags, words", [
+UNREACHABLE = [
     ("static", HELLO, ["-static"], ["statically linked"]),
     ("static-pie", HELLO, ["-static-pie"], ["statically linked"]),
     ("go", FAKE_GO, [], ["Go program"]),
-])
-def test_unreachable_programs_are_refused_with_126(wrapper, tmp_path, kind, source, flags, words):
+]
+SUPERVISE = os.path.join(support.BUILD, "socksify-supervise")
+CLIENT_C = os.path.join(support.HERE, "supervise_progs", "client.c")
+GO_MARK = FAKE_GO.split("int main")[0]  # the .go.buildinfo section alone
+
+
+@pytest.mark.parametrize("kind, source, flags, words", UNREACHABLE)
+def test_unreachable_programs_are_refused_with_supervise_never(wrapper, tmp_path, kind, source, flags, words):
+    """--supervise never (or SOCKSIFY_SUPERVISE=never, or the config key): the old refusal,
+    and --force runs them unproxied with a warning."""
     exe = compile_c(tmp_path, kind, source, *flags)
-    r = wrap(["-x", URL, exe], wrapper=wrapper)
-    assert r.rc == 126 and "it ran" not in r.out, r
-    assert "refusing to run %s" % exe in r.err and "--force" in r.err, r
-    for w in words:
-        assert w in r.err, r
-    r = wrap(["-x", URL, "--force", exe], wrapper=wrapper)
+    conf = tmp_path / "conf"
+    conf.write_text("supervise = never\n")
+    for opts, env in ((["--supervise", "never"], None), ([], support.base_env(SOCKSIFY_SUPERVISE="never")),
+                      (["--config", str(conf)], None)):
+        r = wrap(["-x", URL] + opts + [exe], env=env, wrapper=wrapper)
+        assert r.rc == 126 and "it ran" not in r.out, r
+        assert "refusing to run %s" % exe in r.err and "--force" in r.err, r
+        for w in words:
+            assert w in r.err, r
+    r = wrap(["-x", URL, "--supervise=never", "--force", exe], wrapper=wrapper)
     assert r.rc == 0 and r.out.strip() == "it ran", r
     assert "warning:" in r.err and "will NOT go through the proxy" in r.err, r
 
 
-def test_setuid_program_is_refused_with_126(wrapper, tmp_path):
+def build_client(tmp_path, kind):
+    """supervise_progs/client.c (an HTTP GET) as a static, static-pie or (fake) Go program."""
+    gcc = support.tool("gcc")
+    if not gcc:
+        pytest.skip("gcc not installed")
+    exe = str(tmp_path / ("client-" + kind))
+    srcs, flags = [CLIENT_C], {"static": ["-static"], "static-pie": ["-static-pie"], "go": []}[kind]
+    if kind == "go":
+        mark = tmp_path / "gomark.c"
+        mark.write_text(GO_MARK)
+        srcs.append(str(mark))
+    r = support.run([gcc, "-O2", "-pthread", "-o", exe] + srcs + flags, env=support.base_env(LD_PRELOAD=None),
+                    timeout=120)
+    if r.rc != 0 and flags:
+        pytest.skip("cannot build %s here: %s" % (kind, r.err.strip()[:200]))
+    assert r.rc == 0, r
+    return exe
+
+
+@pytest.mark.parametrize("kind", ["static", "static-pie", "go"])
+def test_unreachable_programs_run_proxied_under_the_supervisor(wrapper, socks5d, httpd, bodies, tmp_path, kind):
+    """By default (--supervise auto) a static, static-pie or Go program runs under socksify-supervise:
+    its connection reaches httpd through socks5d (its session line shows it), without a warning."""
+    exe = build_client(tmp_path, kind)
+    out = tmp_path / "out"
+    r = wrap(["-x", socks5d.url(), "-n", "", exe, "get", "127.0.0.1", str(httpd.port), "small", str(out)],
+             wrapper=wrapper)
+    assert r.rc == 0 and '"errno": null' in r.out and not r.err, r
+    assert out.read_bytes() == bodies.data["small"]
+    socks5d.wait_session("127.0.0.1:%d" % httpd.port)
+    # --force changes nothing here: the supervisor can proxy it, so it does
+    r = wrap(["-x", socks5d.url(), "-n", "", "--force", exe, "get", "127.0.0.1", str(httpd.port), "small",
+              str(out)], wrapper=wrapper)
+    assert r.rc == 0 and '"errno": null' in r.out and not r.err, r
+    socks5d.wait_session("127.0.0.1:%d" % httpd.port, count=2)
+
+
+def test_supervised_program_exit_status_and_argv(wrapper, tmp_path):
+    exe = compile_c(tmp_path, "status", '#include <stdio.h>\nint main(int c, char **v) '
+                    '{ printf("%s|%s\\n", v[0], v[c - 1]); return 7; }\n', "-static")
+    r = wrap(["-x", URL, exe, "a b"], wrapper=wrapper)
+    assert r.rc == 7 and r.out.strip() == "%s|a b" % exe, r
+
+
+def test_supervise_always_runs_dynamic_programs_under_it_too(wrapper, socks5d, httpd, bodies, tmp_path):
+    """--supervise always: a dynamic program runs under the supervisor alone (the library is taken
+    out of LD_PRELOAD: one name table, the supervisor's), and is proxied by it."""
+    seen = env_seen(wrap(["-x", URL, "--supervise", "always"] + SHOW_ENV, wrapper=wrapper,
+                         env=support.base_env(LD_PRELOAD=preloaded())))
+    assert support.LIB not in seen.get("LD_PRELOAD", "") and seen["SOCKSIFY_SUPERVISE"] == "always", seen
+    assert "SOCKSIFY_DNS_SHM" not in seen, seen
+    r = wrap(["-x", socks5d.url(), "-n", "", "--supervise", "always", PYTHON, "-c",
+              "import socket, sys; s = socket.create_connection(('127.0.0.1', int(sys.argv[1])));"
+              "s.sendall(b'GET /small HTTP/1.0\\r\\n\\r\\n'); print(len(s.recv(100)))", str(httpd.port)],
+             wrapper=wrapper)
+    assert r.rc == 0 and int(r.out) > 0, r
+    line = socks5d.wait_session("127.0.0.1:%d" % httpd.port)[0]
+    assert "cmd=connect" in line, line
+
+
+@pytest.mark.parametrize("mode", ["auto", "always", "never"])
+def test_setuid_program_is_refused_with_126(wrapper, tmp_path, mode):
     exe = tmp_path / "true-setuid"
     shutil.copy("/usr/bin/true", exe)
     os.chmod(exe, 0o4755)
-    r = wrap(["-x", URL, str(exe)], wrapper=wrapper)
-    assert r.rc == 126 and "setuid" in r.err, r
+    r = wrap(["-x", URL, "--supervise", mode, str(exe)], wrapper=wrapper)
+    assert r.rc == 126 and "setuid" in r.err and "refusing to run" in r.err, r
+
+
+def test_supervisor_missing_fails_closed(built, tmp_path):
+    """The supervisor is found like the library, next to the launcher (or SOCKSIFY_SUPERVISE_BIN);
+    without it, a static program is not run: 126 and a line saying why."""
+    exe = compile_c(tmp_path, "hello-static", HELLO, "-static")
+    d = tmp_path / "somewhere"
+    d.mkdir()
+    for f in ("socksify", "libsocksify.so"):
+        shutil.copy(os.path.join(support.BUILD, f), d / f)
+    env = support.base_env(SOCKSIFY_LIB=None)
+    r = support.run([str(d / "socksify"), "-x", URL, exe], env=env)
+    assert r.rc == 126 and "it ran" not in r.out, r
+    assert "refusing to run %s" % exe in r.err and "socksify-supervise" in r.err and str(d) in r.err, r
+    shutil.copy(SUPERVISE, d / "socksify-supervise")
+    r = support.run([str(d / "socksify"), "-x", URL, exe], env=env)
+    assert r.rc == 0 and r.out.strip() == "it ran", r
+    r = support.run([str(d / "socksify"), "-x", URL, exe],
+                    env=support.base_env(SOCKSIFY_LIB=None, SOCKSIFY_SUPERVISE_BIN=str(tmp_path / "nothing")))
+    assert r.rc == 126 and "it ran" not in r.out and "cannot run" in r.err, r
+
+
+def test_supervisor_that_cannot_attach_fails_closed(wrapper, tmp_path):
+    """Under a supervisor already, the launcher's supervisor cannot install its filter: 126,
+    the program does not run."""
+    exe = compile_c(tmp_path, "hello-static", HELLO, "-static")
+    r = support.run([SUPERVISE, "-x", URL, "--", wrapper, "-x", URL, exe])
+    assert r.rc == 126 and "it ran" not in r.out, r
+    assert "refusing to run" in r.err and "seccomp" in r.err, r
+
+
+@pytest.mark.parametrize("proxy, what", [
+    ("socks5://127.0.0.1:1,socks5://127.0.0.1:2", "a chain of 2 proxies"),
+    ("socks4://127.0.0.1:1", "a socks4:// proxy"),
+    ("http://127.0.0.1:1", "a http:// proxy"),
+])
+def test_static_program_with_a_chain_or_other_kind_is_refused(wrapper, tmp_path, proxy, what):
+    exe = compile_c(tmp_path, "hello-static", HELLO, "-static")
+    r = wrap(["-x", proxy, exe], wrapper=wrapper)
+    assert r.rc == 2 and "it ran" not in r.out, r
+    assert "need a single socks5:// proxy" not in r.err  # (the wording below)
+    assert "needs a single socks5:// proxy for now" in r.err and what in r.err, r
+    assert len(r.err.strip().splitlines()) == 1, r
+    r = wrap(["-x", proxy, "true"], wrapper=wrapper)  # dynamic programs: the library does chains
+    assert r.rc == 0, r
 
 
 def test_a_c_program_that_only_mentions_go_runs(wrapper, tmp_path):
