@@ -244,6 +244,25 @@ def test_go_dns_over_tcp(dnsnet, proxy, counters, goget, bodies):
     counters.assert_nothing_direct()
 
 
+def test_through_socksify_sh_as_a_user_would(dnsnet, proxy, counters, progs, goget, bodies, tmp_path):
+    """./socksify.sh -x socks5://... ./static-client (and a Go program) by name: the launcher sees
+    programs LD_PRELOAD cannot reach and execs socksify-supervise with them; -v reaches the
+    supervisor through SOCKSIFY_LOG. No query reaches the trap, nothing leaves C but to the proxy."""
+    out = tmp_path / "out"
+    r = dnsnet.run(dnsnet.c, [support.WRAPPER, "-x", proxy.url(), "-v", progs["client"], "get", TARGET_NAME,
+                              dnsnet.http_port, "body", out], env=support.base_env())
+    assert r.rc == 0 and one(r)["errno"] is None, r
+    assert out.read_bytes() == bodies.data["body"]
+    assert "socksify-supervise" in r.err and "via socks5://" in r.err, r  # its -v line
+    proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port))
+    r = dnsnet.run(dnsnet.c, [support.WRAPPER, "-x", proxy.url(), goget, dnsnet.url("small")],
+                   env=support.base_env())
+    assert r.rc == 0 and lines(r)[0]["sha256"] == bodies.sha("small"), r
+    proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port), count=2)
+    dnsnet.trap.assert_empty("socksify.sh with a static and a Go program")
+    counters.assert_nothing_direct()
+
+
 def test_go_without_supervisor_asks_the_trap(dnsnet, goget):
     """The control for Go: run directly, it asks the trap itself (LD_PRELOAD would not see that)."""
     r = dnsnet.run(dnsnet.c, [goget, dnsnet.url("small")], env=support.base_env())
@@ -305,8 +324,8 @@ print(json.dumps({"data": data.decode(), "src": src[0]}))
 
 
 def test_library_in_a_dynamic_child_under_the_supervisor(dnsnet, proxy, counters, tmp_path):
-    """What the launcher will do for a static program whose children are dynamic: the library
-    preloaded into them, under the supervisor's filter. The library's connection to the proxy is
+    """A socksify run started under the supervisor (the launcher itself runs supervised programs
+    without the library; this is the library preloaded into a program under the filter). The library's connection to the proxy is
     direct for the supervisor, and so are its datagrams to the proxy's UDP relay (the proxy's
     address, another port): a UDP exchange works end to end, nothing else leaves C."""
     echo = dnsnet.start(dnsnet.p, [PYTHON, "-u", os.path.join(HERE, "udpprogs", "udpecho.py"), dnsnet.target4],
