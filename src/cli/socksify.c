@@ -266,6 +266,12 @@ static const char *unreachable_why(const char *cmd, int *setuid)
 {
 	struct stat st;
 	int fd = open(cmd, O_RDONLY); /* closed before any exec */
+	if (fd < 0 && errno == EACCES && stat(cmd, &st) == 0 && S_ISREG(st.st_mode)) {
+		/* Execute-only: it may be static; only the supervisor is sure to see it. */
+		*setuid = (st.st_mode & (S_ISUID | S_ISGID)) != 0;
+		return *setuid ? "is setuid/setgid: the dynamic loader ignores LD_PRELOAD for it"
+			       : "cannot be read, so whether LD_PRELOAD reaches it cannot be told";
+	}
 	if (fd < 0)
 		return NULL;
 	enum exe_kind kind = EXE_UNKNOWN;

@@ -7,6 +7,7 @@ Nothing here touches a network: name lookups run in an empty network namespace."
 import json
 import os
 import shutil
+import tempfile
 import stat
 import subprocess
 
@@ -269,6 +270,30 @@ def test_unreachable_programs_run_proxied_under_the_supervisor(wrapper, socks5d,
               str(out)], wrapper=wrapper)
     assert r.rc == 0 and '"errno": null' in r.out and not r.err, r
     socks5d.wait_session("127.0.0.1:%d" % httpd.port, count=2)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the program as another user")
+def test_execute_only_program_runs_under_the_supervisor(wrapper, socks5d, httpd, tmp_path):
+    """A program the launcher cannot read (mode 0111, run by a user who is not root) cannot be
+    inspected: it may be static, so it runs under the supervisor rather than unproxied. The kernel
+    makes such a process non-dumpable, so the supervisor cannot look into its sockets either: its
+    connects fail (EPERM) - closed, never direct (a direct connect to httpd would succeed)."""
+    exe = build_client(tmp_path, "static")
+    d = tempfile.mkdtemp(prefix="sfy-xonly-")
+    try:
+        os.chmod(d, 0o1777)  # nobody writes the body here
+        xonly = os.path.join(d, "client")
+        shutil.copy(exe, xonly)
+        os.chmod(xonly, 0o111)
+        cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", wrapper, "-x", socks5d.url(),
+               "-n", "", xonly, "get", "127.0.0.1", str(httpd.port), "small", os.path.join(d, "out")]
+        env = support.base_env(HOME=d, XDG_CONFIG_HOME=None)
+        r = support.run(cmd, env=env)
+        assert r.rc != 0 and '"step": "connect", "errno": "EPERM"' in r.out, r
+        r = support.run(cmd[:5] + ["-x", socks5d.url(), "--supervise", "never"] + cmd[7:], env=env)
+        assert r.rc == 126 and "cannot be read" in r.err, r
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_supervised_program_exit_status_and_argv(wrapper, tmp_path):
