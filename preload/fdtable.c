@@ -238,7 +238,10 @@ static int set_tcp(int fd, enum fd_kind kind, const struct sockaddr *sa, socklen
 	struct fd_entry *e = entry_alloc(fd);
 	if (e) {
 		entry_lock(e);
+		enum fd_kind was = kind_of(e);
 		drop = entry_clear(fd, e);
+		if (was == kind) /* a new BIND session in a listener's place: never unmanaged meanwhile */
+			set_kind(e, kind);
 		if (len)
 			memcpy(&e->peer, sa, len);
 		e->peerlen = len;
