@@ -143,7 +143,7 @@ static void conn_log(struct server *srv, struct conn *c)
 		(long long)(us / 1000000), (long long)(us % 1000000 / 1000));
 }
 
-/* Ends a session: logs it, releases everything but the struct itself, which
+/* Ends a session: closes its fds, logs it, releases everything but the struct itself, which
  * stays on the dead list until the current batch of events is handled. */
 void conn_close(struct server *srv, struct conn *c, bool reset)
 {
@@ -153,7 +153,6 @@ void conn_close(struct server *srv, struct conn *c, bool reset)
 		conn_set_result(c, RES_ERROR);
 	if (c->udp)
 		udp_assoc_close(srv, c->udp); /* first: datagrams still queued count as dropped */
-	conn_log(srv, c);
 	timer_cancel(&c->timer);
 	if (c->job) {
 		c->job->owner = NULL; /* the resolver frees it when it comes back */
@@ -163,6 +162,7 @@ void conn_close(struct server *srv, struct conn *c, bool reset)
 	endpoint_close(&c->target, reset);
 	flow_release(srv, &c->up);
 	flow_release(srv, &c->down);
+	conn_log(srv, c); /* after its fds are closed: whoever reads the line may count them */
 	free(c->hs);
 	free(c->user);
 	free(c->target_name);
