@@ -209,102 +209,75 @@ static int is_direct_udp(const struct sockaddr_storage *ss, socklen_t len)
 	       memcmp(a.ip, p.ip, sizeof a.ip) == 0;
 }
 
-/* The targets of proxied sockets, for getpeername(): keyed by the socket's inode (the same
- * whatever fd number or process holds it), a direct-mapped table: a socket whose slot was taken
- * by a newer one gets the kernel's answer, the proxy's address. */
-#define PEER_SLOTS 4096
-
-static struct peer_slot {
+/* An address per socket, keyed by the socket's inode (the same whatever fd number or process
+ * holds it), direct-mapped: a socket whose slot was taken by a newer one is not found. */
+struct inode_slot {
 	ino_t ino;
-	socklen_t len;
+	socklen_t len; /* 0 = empty */
 	struct sockaddr_storage sa;
-} peers[PEER_SLOTS];
-static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
+};
 
-static void peer_remember(int fd, const struct sockaddr_storage *sa, socklen_t len)
+struct inode_table {
+	pthread_mutex_t lock;
+	size_t size;
+	struct inode_slot *slot;
+};
+
+static void inode_table_remember(struct inode_table *t, int fd, const struct sockaddr_storage *sa, socklen_t len)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return;
-	pthread_mutex_lock(&peers_lock);
-	struct peer_slot *p = &peers[st.st_ino % PEER_SLOTS];
+	pthread_mutex_lock(&t->lock);
+	struct inode_slot *p = &t->slot[st.st_ino % t->size];
 	p->ino = st.st_ino;
 	p->sa = *sa;
 	p->len = len;
-	pthread_mutex_unlock(&peers_lock);
+	pthread_mutex_unlock(&t->lock);
 }
 
-static int peer_lookup(int fd, struct sockaddr_storage *sa, socklen_t *len)
+static int inode_table_lookup(struct inode_table *t, int fd, struct sockaddr_storage *sa, socklen_t *len)
 {
 	struct stat st;
 	int found = 0;
 	if (fstat(fd, &st) < 0)
 		return 0;
-	pthread_mutex_lock(&peers_lock);
-	struct peer_slot *p = &peers[st.st_ino % PEER_SLOTS];
+	pthread_mutex_lock(&t->lock);
+	struct inode_slot *p = &t->slot[st.st_ino % t->size];
 	if (p->ino == st.st_ino && p->len) {
 		*sa = p->sa;
 		*len = p->len;
 		found = 1;
 	}
-	pthread_mutex_unlock(&peers_lock);
+	pthread_mutex_unlock(&t->lock);
 	return found;
 }
 
-static void peer_forget(int fd)
+static void inode_table_forget(struct inode_table *t, int fd)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return;
-	pthread_mutex_lock(&peers_lock);
-	struct peer_slot *p = &peers[st.st_ino % PEER_SLOTS];
+	pthread_mutex_lock(&t->lock);
+	struct inode_slot *p = &t->slot[st.st_ino % t->size];
 	if (p->ino == st.st_ino)
 		p->len = 0;
-	pthread_mutex_unlock(&peers_lock);
+	pthread_mutex_unlock(&t->lock);
 }
+
+/* The targets of proxied sockets, for getpeername(): a socket not found (or whose slot was
+ * taken by a newer one) gets the kernel's answer, the proxy's address. */
+#define PEER_SLOTS 4096
+static struct inode_slot peer_slots[PEER_SLOTS];
+static struct inode_table peers = { PTHREAD_MUTEX_INITIALIZER, PEER_SLOTS, peer_slots };
 
 /* Unconnected DNS sockets (musl's resolver: sendto() to each nameserver, answers taken only
  * from a nameserver's address): their queries go to the responder, and recvfrom() on them names
- * the nameserver the program asked as the source of the responder's answers. Keyed by inode,
- * direct-mapped like the peers. */
+ * the nameserver the program asked (the address it sent its last query to) as the source of the
+ * responder's answers. */
 #define DNS_SOCKET_SLOTS 256
-
-static struct dns_socket {
-	ino_t ino;
-	socklen_t len;
-	struct sockaddr_storage ns; /* the address the program sent its last query to */
-} dns_sockets[DNS_SOCKET_SLOTS];
-static pthread_mutex_t dns_sockets_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void dns_socket_remember(int fd, const struct sockaddr_storage *ns, socklen_t len)
-{
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return;
-	pthread_mutex_lock(&dns_sockets_lock);
-	struct dns_socket *d = &dns_sockets[st.st_ino % DNS_SOCKET_SLOTS];
-	d->ino = st.st_ino;
-	d->ns = *ns;
-	d->len = len;
-	pthread_mutex_unlock(&dns_sockets_lock);
-}
-
-static int dns_socket_lookup(int fd, struct sockaddr_storage *ns, socklen_t *len)
-{
-	struct stat st;
-	int found = 0;
-	if (fstat(fd, &st) < 0)
-		return 0;
-	pthread_mutex_lock(&dns_sockets_lock);
-	struct dns_socket *d = &dns_sockets[st.st_ino % DNS_SOCKET_SLOTS];
-	if (d->ino == st.st_ino && d->len) {
-		*ns = d->ns;
-		*len = d->len;
-		found = 1;
-	}
-	pthread_mutex_unlock(&dns_sockets_lock);
-	return found;
-}
+static struct inode_slot dns_socket_slots[DNS_SOCKET_SLOTS];
+static struct inode_table dns_sockets = { PTHREAD_MUTEX_INITIALIZER, DNS_SOCKET_SLOTS, dns_socket_slots };
 
 static int v6only(int fd)
 {
@@ -416,7 +389,7 @@ static void tcp_connect_worker(struct call *c)
 		log_error("connect to %s via %s failed: %s", text, sup_config.proxy_text, strerror(err));
 	} else {
 		log_info("connect to %s via %s: ok", text, sup_config.proxy_text);
-		peer_remember(new_fd >= 0 ? new_fd : c->fd, &job->ss, job->len);
+		inode_table_remember(&peers, new_fd >= 0 ? new_fd : c->fd, &job->ss, job->len);
 	}
 	if (new_fd >= 0)
 		close(new_fd);
@@ -458,7 +431,7 @@ void sockets_connect(struct call *c)
 		return;
 	}
 	if (ss.ss_family == AF_UNSPEC) { /* dissolve an association: nothing is sent */
-		peer_forget(c->fd);
+		inode_table_forget(&peers, c->fd);
 		finish(c, connect_as_program(c, (struct sockaddr *)&ss, len));
 		return;
 	}
@@ -556,7 +529,7 @@ static ssize_t send_datagram(const struct call *c, struct datagram *d, int flags
 			socklen_t ralen;
 			if (dns_responder_addr(c->family, SOCK_DGRAM, v6only(c->fd), &ra, &ralen) < 0)
 				return -ENETUNREACH;
-			dns_socket_remember(c->fd, &d->name, d->namelen);
+			inode_table_remember(&dns_sockets, c->fd, &d->name, d->namelen);
 			log_debug("a DNS query sent to port 53 on an unconnected socket goes to the responder");
 			d->name = ra;
 			d->namelen = ralen;
@@ -706,7 +679,7 @@ void sockets_getpeername(struct call *c)
 	struct sockaddr_storage sa;
 	socklen_t len;
 	int32_t cap;
-	if (!is_tcp(c) || !peer_lookup(c->fd, &sa, &len) || c->args[2] == 0) {
+	if (!is_tcp(c) || !inode_table_lookup(&peers, c->fd, &sa, &len) || c->args[2] == 0) {
 		notify_reply_continue(c); /* not ours: the kernel answers (it sends nothing) */
 		call_free(c);
 		return;
@@ -797,7 +770,7 @@ void sockets_recvfrom(struct call *c)
 {
 	struct sockaddr_storage ns;
 	socklen_t len;
-	if (!is_udp(c) || c->args[5] == 0 || !dns_socket_lookup(c->fd, &ns, &len)) {
+	if (!is_udp(c) || c->args[5] == 0 || !inode_table_lookup(&dns_sockets, c->fd, &ns, &len)) {
 		notify_reply_continue(c);
 		call_free(c);
 		return;
