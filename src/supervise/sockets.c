@@ -60,6 +60,20 @@ static void finish(struct call *c, int err)
 	call_free(c);
 }
 
+/* Answers a call that was carried out: n >= 0 is its value, else -n its errno; -ESRCH:
+ * the program's thread is gone, there is nobody to answer. */
+static void finish_value(struct call *c, ssize_t n)
+{
+	if (n == -ESRCH)
+		call_free(c);
+	else if (n < 0)
+		finish(c, (int)-n);
+	else {
+		notify_reply_value(c, n);
+		call_free(c);
+	}
+}
+
 /* Workers: a pool of threads that carry out calls which wait (a handshake, a blocking direct
  * connect). A call never waits for a free worker: when every worker is busy, one more starts
  * (their number is bounded by the program's threads, each blocked in its own call). Idle
@@ -593,14 +607,7 @@ void sockets_sendto(struct call *c)
 	}
 	ssize_t n = r == 0 ? send_datagram(c, d, flags) : r;
 	free(d);
-	if (n == -ESRCH)
-		call_free(c);
-	else if (n < 0)
-		finish(c, (int)-n);
-	else {
-		notify_reply_value(c, n);
-		call_free(c);
-	}
+	finish_value(c, n);
 }
 
 /* sendmsg() on UDP: carried out by the supervisor from its copy of the message (payload,
@@ -622,14 +629,7 @@ void sockets_sendmsg(struct call *c)
 		r = copy_datagram(c, &m, d);
 	ssize_t n = r == 0 ? send_datagram(c, d, flags) : r;
 	free(d);
-	if (n == -ESRCH)
-		call_free(c);
-	else if (n < 0)
-		finish(c, (int)-n);
-	else {
-		notify_reply_value(c, n);
-		call_free(c);
-	}
+	finish_value(c, n);
 }
 
 /* sendmmsg() on UDP: each message as sendmsg(), its msg_len written back; stops at the first
@@ -664,14 +664,7 @@ void sockets_sendmmsg(struct call *c)
 			sent++;
 	}
 	free(d);
-	if (err == -ESRCH)
-		call_free(c);
-	else if (sent > 0 || !err) {
-		notify_reply_value(c, sent);
-		call_free(c);
-	} else {
-		finish(c, (int)-err);
-	}
+	finish_value(c, sent > 0 && err != -ESRCH ? sent : err);
 }
 
 void sockets_getpeername(struct call *c)
@@ -693,10 +686,7 @@ void sockets_getpeername(struct call *c)
 		int32_t full = (int32_t)len;
 		r = notify_write_mem(c, c->args[2], &full, sizeof full);
 	}
-	if (r == -ESRCH)
-		call_free(c);
-	else
-		finish(c, -r);
+	finish_value(c, r);
 }
 
 /* recvfrom() with a source address. On a socket whose DNS queries went to the responder the
@@ -748,16 +738,7 @@ static void recvfrom_now(struct call *c, const struct sockaddr_storage *ns, sock
 		r = notify_write_mem(c, c->args[5], &full, sizeof full);
 	}
 	free(buf);
-	if (r == -ESRCH) {
-		call_free(c);
-		return;
-	}
-	if (r < 0) {
-		finish(c, -r);
-		return;
-	}
-	notify_reply_value(c, n);
-	call_free(c);
+	finish_value(c, r < 0 ? r : n);
 }
 
 static void recvfrom_worker(struct call *c)
