@@ -352,10 +352,22 @@ def start_on_free_port(tmp_path, name, make_cmd, host="127.0.0.1", attempts=5):
     raise last
 
 
-def start_danted(tmp_path, conf, name="danted"):
-    """Dante's danted on a free loopback port, conf a danted.conf with {port} for its internal
-    port; in the foreground (no -D), one worker (-N 1), its pid file in tmp_path, not /var/run.
-    Skips the test where it cannot run. Returns (Server, port)."""
+DANTED_HEAD = """\
+logoutput: stderr
+internal: 127.0.0.1 port = %d
+%ssocksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
+"""
+
+
+def start_danted(tmp_path, rules, name="danted", external=("127.0.0.1",)):
+    """Dante's danted on a free loopback port, without authentication, taking clients from
+    127.0.0.0/8, its socks rules (the end of its danted.conf) rules; in the foreground (no -D),
+    one worker (-N 1), its pid file in tmp_path, not /var/run. Skips the test where it cannot
+    run. Returns (Server, port)."""
     if not tool("danted"):
         pytest.skip("not installed: danted (tests/install-deps.sh installs dante-server)")
     if os.geteuid() != 0:
@@ -363,7 +375,7 @@ def start_danted(tmp_path, conf, name="danted"):
 
     def cmd(port):
         path = tmp_path / ("%s-%d.conf" % (name, port))
-        path.write_text(conf.format(port=port))
+        path.write_text(DANTED_HEAD % (port, "".join("external: %s\n" % e for e in external)) + rules)
         return [tool("danted"), "-f", str(path), "-N", "1", "-p", str(tmp_path / ("%s.pid" % name))]
 
     return start_on_free_port(tmp_path, name, cmd)

@@ -315,22 +315,14 @@ def socks4a_peer(tmp_path):
     s.stop()
 
 
-DANTED_SOCKS4_CONF = """\
-logoutput: stderr
-internal: 127.0.0.1 port = {port}
-external: 127.0.0.1
-socksmethod: none
-clientmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
-socks pass {{ from: 127.0.0.0/8 to: 127.0.0.0/8 log: connect disconnect }}
+DANTED_SOCKS4_RULES = """\
+socks pass { from: 127.0.0.0/8 to: 127.0.0.0/8 log: connect disconnect }
 """
 
 
 @pytest.fixture
 def danted4(tmp_path):
-    s, port = support.start_danted(tmp_path, DANTED_SOCKS4_CONF)
+    s, port = support.start_danted(tmp_path, DANTED_SOCKS4_RULES)
     yield s, port
     s.stop()
 

@@ -5,7 +5,7 @@
 import pytest
 
 import support
-from support import Server, json_out, needs, pyclient, socksify, start_danted, start_on_free_port  # noqa: F401 (test_check, test_chain import them from here)
+from support import json_out, needs, pyclient, socksify, start_danted, start_on_free_port  # noqa: F401 (test_check, test_chain import them from here)
 
 
 @pytest.fixture
@@ -77,24 +77,16 @@ def test_microsocks_50_threads(microsocks, httpd, bodies):
     assert not bad, bad[:3]
 
 
-DANTED_CONF = """\
-logoutput: stderr
-internal: 127.0.0.1 port = {port}
-external: 127.0.0.1
-external: ::1
-socksmethod: none
-clientmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
-socks pass {{ from: 127.0.0.0/8 to: 127.0.0.0/8 log: connect disconnect }}
-socks pass {{ from: 127.0.0.0/8 to: ::1/128 log: connect disconnect }}
+DANTED_RULES = """\
+socks pass { from: 127.0.0.0/8 to: 127.0.0.0/8 log: connect disconnect }
+socks pass { from: 127.0.0.0/8 to: ::1/128 log: connect disconnect }
 """
+DANTED_EXTERNAL = ("127.0.0.1", "::1")
 
 
 @pytest.fixture
 def danted(tmp_path):
-    s, port = start_danted(tmp_path, DANTED_CONF)
+    s, port = start_danted(tmp_path, DANTED_RULES, external=DANTED_EXTERNAL)
     yield s, port
     s.stop()
 
@@ -132,7 +124,8 @@ def test_danted_closed_port(danted):
 
 def test_danted_ruleset_block_is_eacces(tmp_path, httpd):
     """A Dante 'socks block' rule answers REP 02 (not allowed): EACCES."""
-    s, port = start_danted(tmp_path, DANTED_CONF.replace("socks pass", "socks block", 1), "danted-block")
+    s, port = start_danted(tmp_path, DANTED_RULES.replace("socks pass", "socks block", 1), "danted-block",
+                           external=DANTED_EXTERNAL)
     try:
         out = json_out(socksify("socks5://127.0.0.1:%d" % port, pyclient("connect", "127.0.0.1", httpd.port)))
     finally:
