@@ -580,16 +580,24 @@ static int tcp_send_passes(struct call *c, int flags)
 	return 1;
 }
 
+/* 1: a UDP send for the supervisor to carry out; 0: the call is answered (TCP, or neither: EPERM). */
+static int udp_send_ours(struct call *c, int flags)
+{
+	if (tcp_send_passes(c, flags))
+		return 0;
+	if (!is_udp(c)) {
+		finish(c, EPERM);
+		return 0;
+	}
+	return 1;
+}
+
 /* sendto() with an address on UDP: the supervisor sends its copy (or refuses). */
 void sockets_sendto(struct call *c)
 {
 	int flags = (int)c->args[3];
-	if (tcp_send_passes(c, flags))
+	if (!udp_send_ours(c, flags))
 		return;
-	if (!is_udp(c)) {
-		finish(c, EPERM);
-		return;
-	}
 	struct datagram *d = malloc(sizeof *d);
 	int r = d ? 0 : -ENOMEM;
 	if (r == 0) {
@@ -616,12 +624,8 @@ void sockets_sendto(struct call *c)
 void sockets_sendmsg(struct call *c)
 {
 	int flags = (int)c->args[2];
-	if (tcp_send_passes(c, flags))
+	if (!udp_send_ours(c, flags))
 		return;
-	if (!is_udp(c)) {
-		finish(c, EPERM);
-		return;
-	}
 	struct msghdr m;
 	struct datagram *d = malloc(sizeof *d);
 	int r = d ? notify_read_mem_unchecked(c, c->args[1], &m, sizeof m) : -ENOMEM;
@@ -637,12 +641,8 @@ void sockets_sendmsg(struct call *c)
 void sockets_sendmmsg(struct call *c)
 {
 	int flags = (int)c->args[3];
-	if (tcp_send_passes(c, flags))
+	if (!udp_send_ours(c, flags))
 		return;
-	if (!is_udp(c)) {
-		finish(c, EPERM);
-		return;
-	}
 	size_t vlen = c->args[2] > MAX_MMSG ? MAX_MMSG : (size_t)c->args[2];
 	struct datagram *d = malloc(sizeof *d);
 	ssize_t sent = 0, err = d ? 0 : -ENOMEM;
