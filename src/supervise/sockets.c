@@ -74,6 +74,18 @@ static void finish_value(struct call *c, ssize_t n)
 	}
 }
 
+int thread_start_detached(void *(*fn)(void *), void *arg, size_t stack)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, stack);
+	int rc = pthread_create(&t, &a, fn, arg);
+	pthread_attr_destroy(&a);
+	return rc;
+}
+
 /* Workers: a pool of threads that carry out calls which wait (a handshake, a blocking direct
  * connect). A call never waits for a free worker: when every worker is busy, one more starts
  * (their number is bounded by the program's threads, each blocked in its own call). Idle
@@ -145,13 +157,7 @@ void sockets_in_worker(struct call *c, void (*fn)(struct call *))
 	pthread_mutex_unlock(&pool_lock);
 	if (!start)
 		return;
-	pthread_attr_t a;
-	pthread_t t;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&a, 256 * 1024);
-	int rc = pthread_create(&t, &a, worker_main, NULL);
-	pthread_attr_destroy(&a);
+	int rc = thread_start_detached(worker_main, NULL, 256 * 1024);
 	if (rc == 0)
 		return;
 	/* No thread: take the job back if nobody has yet, and fail the call rather than stall it. */
