@@ -241,9 +241,6 @@ $(SUPERVISE): $(SUPERVISE_OBJ) $(CORE_OBJ)
 # the pure parts' unit tests
 $(BUILD)/tests/test_dnsmsg: $(BUILD)/obj/src/supervise/dnsmsg.o
 $(BUILD)/tests/test_dnsmsg: UNIT_EXTRA := $(BUILD)/obj/src/supervise/dnsmsg.o
-$(BUILD)/tests/test_fakenames: $(BUILD)/obj/src/supervise/fakenames.o
-$(BUILD)/tests/test_fakenames: UNIT_EXTRA := $(BUILD)/obj/src/supervise/fakenames.o
-$(BUILD)/tests/test_fakenames: ALL_CFLAGS += -Isrc/supervise
 $(FUZZ_DIR)/fuzz_dns_query: $(FUZZ_DIR)/obj/src/supervise/dnsmsg.o
 $(FUZZ_DIR)/fuzz_dns_query: FUZZ_EXTRA_OBJ := $(FUZZ_DIR)/obj/src/supervise/dnsmsg.o
 # ---- end of supervisor -------------------------------------------------------

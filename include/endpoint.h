@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct sockaddr;
+struct sockaddr_storage;
 
 struct endpoint_key {
 	uint8_t ip[16];
@@ -25,5 +26,8 @@ bool endpoint_ip_of(int family, const void *addr, uint8_t ip[16]);
 bool endpoint_is_v4(const uint8_t ip[16]);
 /* Both are inet sockaddrs with the same address and port. */
 bool endpoint_same(const struct sockaddr *a, size_t alen, const struct sockaddr *b, size_t blen);
+/* An IPv4 address in ss (of length len) in the terms of a socket of family: v4-mapped for an
+ * AF_INET6 one, as the kernel reports it, rewritten in place. Returns ss's length now. */
+size_t endpoint_in_family(struct sockaddr_storage *ss, size_t len, int family);
 
 #endif

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "endpoint.h"
 #include "export.h"
 #include "fdtable.h"
 #include "handshake.h"
@@ -110,21 +111,6 @@ void bind_forget(int fd)
 	pthread_mutex_unlock(&lock);
 }
 
-/* An IPv4 address in an IPv6 socket's terms (v4-mapped), as the kernel reports it. */
-static socklen_t in_family(struct sockaddr_storage *ss, socklen_t len, int family)
-{
-	if (family != AF_INET6 || ss->ss_family != AF_INET)
-		return len;
-	struct sockaddr_in v4 = *(struct sockaddr_in *)ss;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-	memset(v6, 0, sizeof *v6);
-	v6->sin6_family = AF_INET6;
-	v6->sin6_port = v4.sin_port;
-	v6->sin6_addr.s6_addr[10] = v6->sin6_addr.s6_addr[11] = 0xff;
-	memcpy(&v6->sin6_addr.s6_addr[12], &v4.sin_addr, 4);
-	return sizeof *v6;
-}
-
 static int is_any(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)
@@ -146,7 +132,7 @@ static socklen_t bound_address(const struct socks5_addr *bnd, const struct confi
 		else
 			((struct sockaddr_in6 *)out)->sin6_port = htons(bnd->port);
 	}
-	return in_family(out, (socklen_t)len, family);
+	return (socklen_t)endpoint_in_family(out, (socklen_t)len, family);
 }
 
 static void format_addr(const struct sockaddr_storage *ss, socklen_t len, char *buf, size_t cap)
@@ -349,7 +335,7 @@ static int hand_out(int fd, int flags, size_t size, const struct socks5_addr *pe
 		ss.ss_family = AF_INET;
 		sl = sizeof(struct sockaddr_in);
 	}
-	socklen_t sslen = in_family(&ss, (socklen_t)sl, domain);
+	socklen_t sslen = (socklen_t)endpoint_in_family(&ss, (socklen_t)sl, domain);
 	fdtable_set_proxied(conn, (struct sockaddr *)&ss, sslen);
 	if (have_bnd) /* the connection came to the proxy's listener */
 		fdtable_set_local(conn, (struct sockaddr *)&listener.local, listener.locallen);
@@ -449,7 +435,7 @@ void bind_note_local(int fd, const struct socks5_addr *bnd)
 	int len = socks5_addr_to_sockaddr(bnd, (struct sockaddr *)&ss, sizeof ss);
 	/* BND, unless a wildcard or an IPv6 address an IPv4 socket cannot hold: the socket's own then */
 	if (len > 0 && !is_any(&ss) && !(domain == AF_INET && ss.ss_family == AF_INET6))
-		fdtable_set_local(fd, (struct sockaddr *)&ss, in_family(&ss, (socklen_t)len, domain));
+		fdtable_set_local(fd, (struct sockaddr *)&ss, (socklen_t)endpoint_in_family(&ss, (socklen_t)len, domain));
 	errno = saved;
 }
 

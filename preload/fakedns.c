@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -18,34 +17,23 @@
 
 #include "config.h"
 #include "dnstable.h"
+#include "fakenames.h"
 #include "fdtable.h"
 #include "log.h"
 #include "real.h"
 
-#define SLOTS 65536 /* fixed: a fake range must hold at least SLOTS + 2 addresses */
-#define BUCKETS 65536
-#define MAGIC "sfydns2"
+#define MAGIC "sfydns3" /* 3: the slots moved behind the lock (struct fakenames_table) */
 #define ENV_NAME DNSTABLE_ENV
 #define HIGH_FD DNSTABLE_HIGH_FD
 #define SETUP_WAIT_MS 2000 /* another process is setting the table up: microseconds, normally */
-
-struct fake_slot {
-	uint32_t gen; /* bumped each time the slot is recycled */
-	uint32_t hash;
-	uint32_t next; /* next slot + 1 in the bucket chain, 0 = end */
-	uint8_t used, len;
-	char name[256];
-};
 
 /* Created empty (all zero) by the launcher or by table_create; the first process
  * to map it sizes it and sets it up (table_setup). */
 struct fake_table {
 	char magic[8]; /* written last by table_setup */
 	_Atomic uint32_t state; /* TABLE_FRESH, TABLE_SETTING_UP, TABLE_READY */
-	uint32_t clock; /* next slot to hand out (oldest first) */
 	pthread_mutex_t lock; /* process-shared, robust: a process may die holding it */
-	uint32_t bucket[BUCKETS]; /* first slot + 1, 0 = empty */
-	struct fake_slot slot[SLOTS];
+	struct fakenames_table names;
 };
 
 enum { TABLE_FRESH, TABLE_SETTING_UP, TABLE_READY };
@@ -232,78 +220,6 @@ static void table_lock(struct fake_table *t)
 		pthread_mutex_consistent(&t->lock);
 }
 
-static uint32_t name_hash(const char *name, size_t len)
-{
-	uint32_t h = 2166136261u; /* FNV-1a over the lower-cased name */
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-		h = (h ^ (c >= 'A' && c <= 'Z' ? c + 32 : c)) * 16777619u;
-	}
-	return h;
-}
-
-static void unlink_slot(struct fake_table *t, uint32_t i)
-{
-	uint32_t *link = &t->bucket[t->slot[i].hash % BUCKETS];
-	for (uint32_t steps = 0; *link && steps < SLOTS; steps++) {
-		if (*link == i + 1) {
-			*link = t->slot[i].next;
-			return;
-		}
-		link = &t->slot[*link - 1].next;
-	}
-}
-
-/* Called with the lock held. Returns the slot of name, allocating one if needed. */
-static uint32_t find_or_add(struct fake_table *t, const char *name, size_t len)
-{
-	uint32_t h = name_hash(name, len);
-	uint32_t *head = &t->bucket[h % BUCKETS];
-	uint32_t s = *head;
-	for (uint32_t steps = 0; s && steps < SLOTS; steps++) {
-		struct fake_slot *e = &t->slot[s - 1];
-		if (e->used && e->hash == h && e->len == len && strncasecmp(e->name, name, len) == 0)
-			return s - 1;
-		s = e->next;
-	}
-	uint32_t i = t->clock % SLOTS;
-	t->clock = (i + 1) % SLOTS;
-	struct fake_slot *e = &t->slot[i];
-	if (e->used) {
-		unlink_slot(t, i);
-		e->gen++;
-	}
-	e->used = 1;
-	e->hash = h;
-	e->len = (uint8_t)len;
-	memcpy(e->name, name, len);
-	e->name[len] = '\0';
-	e->next = *head;
-	*head = i + 1;
-	return i;
-}
-
-/* Host offsets inside a range: 1 + slot + SLOTS * (gen mod generations). */
-static uint64_t range_size(const struct netlist_entry *r)
-{
-	unsigned bits = (r->family == 4 ? 32u : 128u) - r->prefix;
-	return bits >= 32 ? (1ull << 32) : (1ull << bits);
-}
-
-static uint32_t offset_of(const struct netlist_entry *r, uint32_t slot, uint32_t gen)
-{
-	uint64_t gens = (range_size(r) - 2) / SLOTS;
-	return (uint32_t)(1 + slot + (uint64_t)SLOTS * (gen % gens));
-}
-
-static void put_offset(const struct netlist_entry *r, uint32_t off, uint8_t *addr)
-{
-	size_t n = r->family == 4 ? 4 : 16;
-	memcpy(addr, r->addr, n);
-	for (size_t k = 0; k < 4; k++)
-		addr[n - 1 - k] |= (uint8_t)(off >> (8 * k));
-}
-
 int fakedns_resolve(const char *name, struct in_addr *v4, struct in6_addr *v6)
 {
 	const struct config *c = config_get();
@@ -311,28 +227,15 @@ int fakedns_resolve(const char *name, struct in_addr *v4, struct in6_addr *v6)
 	size_t len = strlen(name);
 	if (len > 1 && name[len - 1] == '.')
 		len--; /* "example.com." is example.com: proxies' resolvers may not take the dot */
-	if (!t || len == 0 || len > 255)
+	if (!t || len == 0 || len > FAKE_SLOT_NAME_MAX)
 		return -1;
 	table_lock(t);
-	uint32_t i = find_or_add(t, name, len);
-	uint32_t gen = t->slot[i].gen;
+	uint32_t i = fakenames_find_or_add(&t->names, name, len);
+	uint32_t gen = t->names.slot[i].gen;
 	pthread_mutex_unlock(&t->lock);
-	put_offset(&c->fake4, offset_of(&c->fake4, i, gen), (uint8_t *)v4);
-	put_offset(&c->fake6, offset_of(&c->fake6, i, gen), (uint8_t *)v6);
+	fakenames_address(&c->fake4, i, gen, (uint8_t *)v4);
+	fakenames_address(&c->fake6, i, gen, (uint8_t *)v6);
 	return 0;
-}
-
-static int in_range(const struct netlist_entry *r, const uint8_t *addr)
-{
-	unsigned full = r->prefix / 8, rest = r->prefix % 8;
-	if (memcmp(addr, r->addr, full) != 0)
-		return 0;
-	return rest == 0 || ((addr[full] ^ r->addr[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
-}
-
-static uint32_t low32(const uint8_t *addr, size_t n)
-{
-	return (uint32_t)addr[n - 4] << 24 | (uint32_t)addr[n - 3] << 16 | (uint32_t)addr[n - 2] << 8 | addr[n - 1];
 }
 
 int fakedns_lookup(const struct socks5_addr *a, char name[256])
@@ -340,43 +243,36 @@ int fakedns_lookup(const struct socks5_addr *a, char name[256])
 	const struct config *c = config_get();
 	const struct netlist_entry *r;
 	const uint8_t *addr;
-	if (a->atyp == SOCKS5_ATYP_IPV4 && in_range(&c->fake4, a->u.ipv4)) {
+	if (a->atyp == SOCKS5_ATYP_IPV4 && fakenames_in_range(&c->fake4, a->u.ipv4)) {
 		r = &c->fake4;
 		addr = a->u.ipv4;
-	} else if (a->atyp == SOCKS5_ATYP_IPV6 && in_range(&c->fake6, a->u.ipv6)) {
+	} else if (a->atyp == SOCKS5_ATYP_IPV6 && fakenames_in_range(&c->fake6, a->u.ipv6)) {
 		r = &c->fake6;
 		addr = a->u.ipv6;
 	} else {
 		return 0;
 	}
-	uint64_t size = range_size(r);
-	uint32_t off = low32(addr, r->family == 4 ? 4 : 16) & (uint32_t)(size - 1);
-	if (off == 0 || off > size - 2)
+	uint32_t slot, gen;
+	if (fakenames_slot_of(r, addr, &slot, &gen) < 0)
 		return -1;
-	uint32_t slot = (off - 1) % SLOTS, gen = (off - 1) / SLOTS;
 	struct fake_table *t = table_get();
 	if (!t)
 		return -1;
-	int found = 0;
 	table_lock(t);
-	struct fake_slot *e = &t->slot[slot];
-	if (e->used && e->gen % ((size - 2) / SLOTS) == gen) {
-		memcpy(name, e->name, (size_t)e->len + 1);
-		found = 1;
-	}
+	int found = fakenames_name_at(&t->names, r, slot, gen, name);
 	pthread_mutex_unlock(&t->lock);
-	return found ? 1 : -1;
+	return found;
 }
 
 int fakedns_is_fake_sockaddr(const struct sockaddr *sa)
 {
 	const struct config *c = config_get();
 	if (sa->sa_family == AF_INET)
-		return in_range(&c->fake4, (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr);
+		return fakenames_in_range(&c->fake4, (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr);
 	if (sa->sa_family != AF_INET6)
 		return 0;
 	const uint8_t *a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
 	if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a6))
-		return in_range(&c->fake4, a6 + 12);
-	return in_range(&c->fake6, a6);
+		return fakenames_in_range(&c->fake4, a6 + 12);
+	return fakenames_in_range(&c->fake6, a6);
 }

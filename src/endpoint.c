@@ -3,6 +3,7 @@
 
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 
 const uint8_t endpoint_v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
@@ -47,4 +48,19 @@ bool endpoint_same(const struct sockaddr *a, size_t alen, const struct sockaddr 
 	struct endpoint_key x, y;
 	return endpoint_key_of(a, alen, &x) && endpoint_key_of(b, blen, &y) && x.port == y.port &&
 	       memcmp(x.ip, y.ip, 16) == 0;
+}
+
+size_t endpoint_in_family(struct sockaddr_storage *ss, size_t len, int family)
+{
+	if (family != AF_INET6 || ss->ss_family != AF_INET)
+		return len;
+	struct sockaddr_in v4;
+	memcpy(&v4, ss, sizeof v4);
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	memset(v6, 0, sizeof *v6);
+	v6->sin6_family = AF_INET6;
+	v6->sin6_port = v4.sin_port;
+	v6->sin6_addr.s6_addr[10] = v6->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&v6->sin6_addr.s6_addr[12], &v4.sin_addr, 4);
+	return sizeof *v6;
 }

@@ -205,19 +205,6 @@ static void *udp_forward_thread(void *arg)
 	return NULL;
 }
 
-/* Starts fn(arg) in a detached thread; 0, or -1 (then arg is the caller's to free). */
-static int spawn(void *(*fn)(void *), void *arg)
-{
-	pthread_attr_t a;
-	pthread_t t;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&a, 512 * 1024);
-	int rc = pthread_create(&t, &a, fn, arg);
-	pthread_attr_destroy(&a);
-	return rc == 0 ? 0 : -1;
-}
-
 static void serve_udp(int fd)
 {
 	uint8_t q[4096], out[2048];
@@ -239,7 +226,7 @@ static void serve_udp(int fd)
 			j->fromlen = fromlen;
 			j->len = (size_t)len;
 			memcpy(j->q, q, (size_t)len);
-			if (spawn(udp_forward_thread, j) < 0)
+			if (thread_start_detached(udp_forward_thread, j, 512 * 1024) != 0)
 				free(j); /* out of threads: the program's resolver times out and retries */
 		}
 	}
@@ -285,7 +272,7 @@ static void serve_tcp(int fd)
 			continue;
 		}
 		*arg = s;
-		if (spawn(tcp_client_thread, arg) < 0) {
+		if (thread_start_detached(tcp_client_thread, arg, 512 * 1024) != 0) {
 			free(arg);
 			close(s);
 		}

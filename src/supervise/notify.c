@@ -30,19 +30,27 @@ int notify_init(int fd)
 	return 0;
 }
 
+/* The start of a small /proc file, NUL-terminated in buf: 0, or -1 if it cannot be read. */
+static int read_proc(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
 /* The process a thread belongs to, from /proc (a pidfd of the thread itself is 6.9+). */
 static pid_t tgid_of(pid_t tid)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_proc(path, buf, sizeof buf) < 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	const char *p = strstr(buf, "\nTgid:");
 	return p ? (pid_t)atoi(p + 6) : -1;
 }
@@ -168,14 +176,8 @@ int notify_fd_cloexec(const struct call *c, int fd)
 {
 	char path[64], buf[256];
 	snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", (int)c->pid, fd);
-	int f = open(path, O_RDONLY | O_CLOEXEC);
-	if (f < 0)
+	if (read_proc(path, buf, sizeof buf) < 0)
 		return -1;
-	ssize_t n = read(f, buf, sizeof buf - 1);
-	close(f);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	const char *p = strstr(buf, "flags:");
 	if (!p)
 		return -1;

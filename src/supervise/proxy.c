@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "endpoint.h"
 #include "log.h"
 #include "supervise.h"
 
@@ -139,17 +140,7 @@ static int may_pipeline(const struct sup_config *cfg)
 static socklen_t proxy_addr_for(int family, struct sockaddr_storage *pa)
 {
 	*pa = sup_config.proxy_addr;
-	if (family != AF_INET6 || pa->ss_family != AF_INET)
-		return sup_config.proxy_addrlen;
-	struct sockaddr_in v4;
-	memcpy(&v4, pa, sizeof v4);
-	struct sockaddr_in6 *m = (struct sockaddr_in6 *)pa;
-	memset(m, 0, sizeof *m);
-	m->sin6_family = AF_INET6;
-	m->sin6_port = v4.sin_port;
-	m->sin6_addr.s6_addr[10] = m->sin6_addr.s6_addr[11] = 0xff;
-	memcpy(&m->sin6_addr.s6_addr[12], &v4.sin_addr, 4);
-	return sizeof *m;
+	return (socklen_t)endpoint_in_family(pa, sup_config.proxy_addrlen, family);
 }
 
 static int check_choice(const uint8_t *buf, uint8_t method)

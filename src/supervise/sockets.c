@@ -60,6 +60,32 @@ static void finish(struct call *c, int err)
 	call_free(c);
 }
 
+/* Answers a call that was carried out: n >= 0 is its value, else -n its errno; -ESRCH:
+ * the program's thread is gone, there is nobody to answer. */
+static void finish_value(struct call *c, ssize_t n)
+{
+	if (n == -ESRCH)
+		call_free(c);
+	else if (n < 0)
+		finish(c, (int)-n);
+	else {
+		notify_reply_value(c, n);
+		call_free(c);
+	}
+}
+
+int thread_start_detached(void *(*fn)(void *), void *arg, size_t stack)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, stack);
+	int rc = pthread_create(&t, &a, fn, arg);
+	pthread_attr_destroy(&a);
+	return rc;
+}
+
 /* Workers: a pool of threads that carry out calls which wait (a handshake, a blocking direct
  * connect). A call never waits for a free worker: when every worker is busy, one more starts
  * (their number is bounded by the program's threads, each blocked in its own call). Idle
@@ -131,13 +157,7 @@ void sockets_in_worker(struct call *c, void (*fn)(struct call *))
 	pthread_mutex_unlock(&pool_lock);
 	if (!start)
 		return;
-	pthread_attr_t a;
-	pthread_t t;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&a, 256 * 1024);
-	int rc = pthread_create(&t, &a, worker_main, NULL);
-	pthread_attr_destroy(&a);
+	int rc = thread_start_detached(worker_main, NULL, 256 * 1024);
 	if (rc == 0)
 		return;
 	/* No thread: take the job back if nobody has yet, and fail the call rather than stall it. */
@@ -209,102 +229,75 @@ static int is_direct_udp(const struct sockaddr_storage *ss, socklen_t len)
 	       memcmp(a.ip, p.ip, sizeof a.ip) == 0;
 }
 
-/* The targets of proxied sockets, for getpeername(): keyed by the socket's inode (the same
- * whatever fd number or process holds it), a direct-mapped table: a socket whose slot was taken
- * by a newer one gets the kernel's answer, the proxy's address. */
-#define PEER_SLOTS 4096
-
-static struct peer_slot {
+/* An address per socket, keyed by the socket's inode (the same whatever fd number or process
+ * holds it), direct-mapped: a socket whose slot was taken by a newer one is not found. */
+struct inode_slot {
 	ino_t ino;
-	socklen_t len;
+	socklen_t len; /* 0 = empty */
 	struct sockaddr_storage sa;
-} peers[PEER_SLOTS];
-static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
+};
 
-static void peer_remember(int fd, const struct sockaddr_storage *sa, socklen_t len)
+struct inode_table {
+	pthread_mutex_t lock;
+	size_t size;
+	struct inode_slot *slot;
+};
+
+static void inode_table_remember(struct inode_table *t, int fd, const struct sockaddr_storage *sa, socklen_t len)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return;
-	pthread_mutex_lock(&peers_lock);
-	struct peer_slot *p = &peers[st.st_ino % PEER_SLOTS];
+	pthread_mutex_lock(&t->lock);
+	struct inode_slot *p = &t->slot[st.st_ino % t->size];
 	p->ino = st.st_ino;
 	p->sa = *sa;
 	p->len = len;
-	pthread_mutex_unlock(&peers_lock);
+	pthread_mutex_unlock(&t->lock);
 }
 
-static int peer_lookup(int fd, struct sockaddr_storage *sa, socklen_t *len)
+static int inode_table_lookup(struct inode_table *t, int fd, struct sockaddr_storage *sa, socklen_t *len)
 {
 	struct stat st;
 	int found = 0;
 	if (fstat(fd, &st) < 0)
 		return 0;
-	pthread_mutex_lock(&peers_lock);
-	struct peer_slot *p = &peers[st.st_ino % PEER_SLOTS];
+	pthread_mutex_lock(&t->lock);
+	struct inode_slot *p = &t->slot[st.st_ino % t->size];
 	if (p->ino == st.st_ino && p->len) {
 		*sa = p->sa;
 		*len = p->len;
 		found = 1;
 	}
-	pthread_mutex_unlock(&peers_lock);
+	pthread_mutex_unlock(&t->lock);
 	return found;
 }
 
-static void peer_forget(int fd)
+static void inode_table_forget(struct inode_table *t, int fd)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return;
-	pthread_mutex_lock(&peers_lock);
-	struct peer_slot *p = &peers[st.st_ino % PEER_SLOTS];
+	pthread_mutex_lock(&t->lock);
+	struct inode_slot *p = &t->slot[st.st_ino % t->size];
 	if (p->ino == st.st_ino)
 		p->len = 0;
-	pthread_mutex_unlock(&peers_lock);
+	pthread_mutex_unlock(&t->lock);
 }
+
+/* The targets of proxied sockets, for getpeername(): a socket not found (or whose slot was
+ * taken by a newer one) gets the kernel's answer, the proxy's address. */
+#define PEER_SLOTS 4096
+static struct inode_slot peer_slots[PEER_SLOTS];
+static struct inode_table peers = { PTHREAD_MUTEX_INITIALIZER, PEER_SLOTS, peer_slots };
 
 /* Unconnected DNS sockets (musl's resolver: sendto() to each nameserver, answers taken only
  * from a nameserver's address): their queries go to the responder, and recvfrom() on them names
- * the nameserver the program asked as the source of the responder's answers. Keyed by inode,
- * direct-mapped like the peers. */
+ * the nameserver the program asked (the address it sent its last query to) as the source of the
+ * responder's answers. */
 #define DNS_SOCKET_SLOTS 256
-
-static struct dns_socket {
-	ino_t ino;
-	socklen_t len;
-	struct sockaddr_storage ns; /* the address the program sent its last query to */
-} dns_sockets[DNS_SOCKET_SLOTS];
-static pthread_mutex_t dns_sockets_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void dns_socket_remember(int fd, const struct sockaddr_storage *ns, socklen_t len)
-{
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return;
-	pthread_mutex_lock(&dns_sockets_lock);
-	struct dns_socket *d = &dns_sockets[st.st_ino % DNS_SOCKET_SLOTS];
-	d->ino = st.st_ino;
-	d->ns = *ns;
-	d->len = len;
-	pthread_mutex_unlock(&dns_sockets_lock);
-}
-
-static int dns_socket_lookup(int fd, struct sockaddr_storage *ns, socklen_t *len)
-{
-	struct stat st;
-	int found = 0;
-	if (fstat(fd, &st) < 0)
-		return 0;
-	pthread_mutex_lock(&dns_sockets_lock);
-	struct dns_socket *d = &dns_sockets[st.st_ino % DNS_SOCKET_SLOTS];
-	if (d->ino == st.st_ino && d->len) {
-		*ns = d->ns;
-		*len = d->len;
-		found = 1;
-	}
-	pthread_mutex_unlock(&dns_sockets_lock);
-	return found;
-}
+static struct inode_slot dns_socket_slots[DNS_SOCKET_SLOTS];
+static struct inode_table dns_sockets = { PTHREAD_MUTEX_INITIALIZER, DNS_SOCKET_SLOTS, dns_socket_slots };
 
 static int v6only(int fd)
 {
@@ -416,7 +409,7 @@ static void tcp_connect_worker(struct call *c)
 		log_error("connect to %s via %s failed: %s", text, sup_config.proxy_text, strerror(err));
 	} else {
 		log_info("connect to %s via %s: ok", text, sup_config.proxy_text);
-		peer_remember(new_fd >= 0 ? new_fd : c->fd, &job->ss, job->len);
+		inode_table_remember(&peers, new_fd >= 0 ? new_fd : c->fd, &job->ss, job->len);
 	}
 	if (new_fd >= 0)
 		close(new_fd);
@@ -458,7 +451,7 @@ void sockets_connect(struct call *c)
 		return;
 	}
 	if (ss.ss_family == AF_UNSPEC) { /* dissolve an association: nothing is sent */
-		peer_forget(c->fd);
+		inode_table_forget(&peers, c->fd);
 		finish(c, connect_as_program(c, (struct sockaddr *)&ss, len));
 		return;
 	}
@@ -556,7 +549,7 @@ static ssize_t send_datagram(const struct call *c, struct datagram *d, int flags
 			socklen_t ralen;
 			if (dns_responder_addr(c->family, SOCK_DGRAM, v6only(c->fd), &ra, &ralen) < 0)
 				return -ENETUNREACH;
-			dns_socket_remember(c->fd, &d->name, d->namelen);
+			inode_table_remember(&dns_sockets, c->fd, &d->name, d->namelen);
 			log_debug("a DNS query sent to port 53 on an unconnected socket goes to the responder");
 			d->name = ra;
 			d->namelen = ralen;
@@ -593,16 +586,24 @@ static int tcp_send_passes(struct call *c, int flags)
 	return 1;
 }
 
+/* 1: a UDP send for the supervisor to carry out; 0: the call is answered (TCP, or neither: EPERM). */
+static int udp_send_ours(struct call *c, int flags)
+{
+	if (tcp_send_passes(c, flags))
+		return 0;
+	if (!is_udp(c)) {
+		finish(c, EPERM);
+		return 0;
+	}
+	return 1;
+}
+
 /* sendto() with an address on UDP: the supervisor sends its copy (or refuses). */
 void sockets_sendto(struct call *c)
 {
 	int flags = (int)c->args[3];
-	if (tcp_send_passes(c, flags))
+	if (!udp_send_ours(c, flags))
 		return;
-	if (!is_udp(c)) {
-		finish(c, EPERM);
-		return;
-	}
 	struct datagram *d = malloc(sizeof *d);
 	int r = d ? 0 : -ENOMEM;
 	if (r == 0) {
@@ -620,14 +621,7 @@ void sockets_sendto(struct call *c)
 	}
 	ssize_t n = r == 0 ? send_datagram(c, d, flags) : r;
 	free(d);
-	if (n == -ESRCH)
-		call_free(c);
-	else if (n < 0)
-		finish(c, (int)-n);
-	else {
-		notify_reply_value(c, n);
-		call_free(c);
-	}
+	finish_value(c, n);
 }
 
 /* sendmsg() on UDP: carried out by the supervisor from its copy of the message (payload,
@@ -636,12 +630,8 @@ void sockets_sendto(struct call *c)
 void sockets_sendmsg(struct call *c)
 {
 	int flags = (int)c->args[2];
-	if (tcp_send_passes(c, flags))
+	if (!udp_send_ours(c, flags))
 		return;
-	if (!is_udp(c)) {
-		finish(c, EPERM);
-		return;
-	}
 	struct msghdr m;
 	struct datagram *d = malloc(sizeof *d);
 	int r = d ? notify_read_mem_unchecked(c, c->args[1], &m, sizeof m) : -ENOMEM;
@@ -649,14 +639,7 @@ void sockets_sendmsg(struct call *c)
 		r = copy_datagram(c, &m, d);
 	ssize_t n = r == 0 ? send_datagram(c, d, flags) : r;
 	free(d);
-	if (n == -ESRCH)
-		call_free(c);
-	else if (n < 0)
-		finish(c, (int)-n);
-	else {
-		notify_reply_value(c, n);
-		call_free(c);
-	}
+	finish_value(c, n);
 }
 
 /* sendmmsg() on UDP: each message as sendmsg(), its msg_len written back; stops at the first
@@ -664,12 +647,8 @@ void sockets_sendmsg(struct call *c)
 void sockets_sendmmsg(struct call *c)
 {
 	int flags = (int)c->args[3];
-	if (tcp_send_passes(c, flags))
+	if (!udp_send_ours(c, flags))
 		return;
-	if (!is_udp(c)) {
-		finish(c, EPERM);
-		return;
-	}
 	size_t vlen = c->args[2] > MAX_MMSG ? MAX_MMSG : (size_t)c->args[2];
 	struct datagram *d = malloc(sizeof *d);
 	ssize_t sent = 0, err = d ? 0 : -ENOMEM;
@@ -691,14 +670,7 @@ void sockets_sendmmsg(struct call *c)
 			sent++;
 	}
 	free(d);
-	if (err == -ESRCH)
-		call_free(c);
-	else if (sent > 0 || !err) {
-		notify_reply_value(c, sent);
-		call_free(c);
-	} else {
-		finish(c, (int)-err);
-	}
+	finish_value(c, sent > 0 && err != -ESRCH ? sent : err);
 }
 
 void sockets_getpeername(struct call *c)
@@ -706,7 +678,7 @@ void sockets_getpeername(struct call *c)
 	struct sockaddr_storage sa;
 	socklen_t len;
 	int32_t cap;
-	if (!is_tcp(c) || !peer_lookup(c->fd, &sa, &len) || c->args[2] == 0) {
+	if (!is_tcp(c) || !inode_table_lookup(&peers, c->fd, &sa, &len) || c->args[2] == 0) {
 		notify_reply_continue(c); /* not ours: the kernel answers (it sends nothing) */
 		call_free(c);
 		return;
@@ -720,10 +692,7 @@ void sockets_getpeername(struct call *c)
 		int32_t full = (int32_t)len;
 		r = notify_write_mem(c, c->args[2], &full, sizeof full);
 	}
-	if (r == -ESRCH)
-		call_free(c);
-	else
-		finish(c, -r);
+	finish_value(c, r);
 }
 
 /* recvfrom() with a source address. On a socket whose DNS queries went to the responder the
@@ -775,16 +744,7 @@ static void recvfrom_now(struct call *c, const struct sockaddr_storage *ns, sock
 		r = notify_write_mem(c, c->args[5], &full, sizeof full);
 	}
 	free(buf);
-	if (r == -ESRCH) {
-		call_free(c);
-		return;
-	}
-	if (r < 0) {
-		finish(c, -r);
-		return;
-	}
-	notify_reply_value(c, n);
-	call_free(c);
+	finish_value(c, r < 0 ? r : n);
 }
 
 static void recvfrom_worker(struct call *c)
@@ -797,7 +757,7 @@ void sockets_recvfrom(struct call *c)
 {
 	struct sockaddr_storage ns;
 	socklen_t len;
-	if (!is_udp(c) || c->args[5] == 0 || !dns_socket_lookup(c->fd, &ns, &len)) {
+	if (!is_udp(c) || c->args[5] == 0 || !inode_table_lookup(&dns_sockets, c->fd, &ns, &len)) {
 		notify_reply_continue(c);
 		call_free(c);
 		return;

@@ -88,6 +88,9 @@ void sockets_getpeername(struct call *c);
 void sockets_recvfrom(struct call *c);
 /* Runs fn(c) in a thread of its own (the handshake blocks only the calling program thread). */
 void sockets_in_worker(struct call *c, void (*fn)(struct call *));
+/* Starts fn(arg) in a detached thread with a stack of that size: 0, or pthread_create's error
+ * (then arg is the caller's to free). */
+int thread_start_detached(void *(*fn)(void *), void *arg, size_t stack);
 
 /* proxy.c: connects fd (any state, ours) to the proxy and asks it to CONNECT to dst
  * before deadline_ms (CLOCK_MONOTONIC). Returns 0 or the errno the program gets. */

@@ -336,6 +336,51 @@ def wait_port(host, port, timeout=10, proc=None, netns=None):
         time.sleep(0.02)  # polling interval while waiting for a condition
 
 
+def start_on_free_port(tmp_path, name, make_cmd, host="127.0.0.1", attempts=5):
+    """Servers that cannot report a port-0 bind: find a free port, start, wait until
+    it accepts; retry on the small chance someone took the port meanwhile."""
+    last = None
+    for i in range(attempts):
+        port = free_port()
+        s = Server(make_cmd(port), str(tmp_path / ("%s-%d.log" % (name, i))), name=name)
+        try:
+            wait_port(host, port, timeout=10, proc=s)
+            return s, port
+        except AssertionError as e:
+            last = e
+            s.stop()
+    raise last
+
+
+DANTED_HEAD = """\
+logoutput: stderr
+internal: 127.0.0.1 port = %d
+%ssocksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
+"""
+
+
+def start_danted(tmp_path, rules, name="danted", external=("127.0.0.1",)):
+    """Dante's danted on a free loopback port, without authentication, taking clients from
+    127.0.0.0/8, its socks rules (the end of its danted.conf) rules; in the foreground (no -D),
+    one worker (-N 1), its pid file in tmp_path, not /var/run. Skips the test where it cannot
+    run. Returns (Server, port)."""
+    if not tool("danted"):
+        pytest.skip("not installed: danted (tests/install-deps.sh installs dante-server)")
+    if os.geteuid() != 0:
+        pytest.skip("danted's user.privileged: root needs root")
+
+    def cmd(port):
+        path = tmp_path / ("%s-%d.conf" % (name, port))
+        path.write_text(DANTED_HEAD % (port, "".join("external: %s\n" % e for e in external)) + rules)
+        return [tool("danted"), "-f", str(path), "-N", "1", "-p", str(tmp_path / ("%s.pid" % name))]
+
+    return start_on_free_port(tmp_path, name, cmd)
+
+
 def closed_port(host="127.0.0.1"):
     """A port on which nothing listens (bound but never listened, so nobody takes it meanwhile).
     Returns (socket, port): keep the socket open while the port must stay closed."""

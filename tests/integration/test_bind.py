@@ -154,20 +154,28 @@ def test_listener_through_socks5d(socks5d, wait, flags):
     socks5d.server.wait_log(BIND_LINE % "ok", count=2)
 
 
-def test_listener_ipv6_socket_gets_mapped_addresses(socks5d):
-    """An IPv6 listener with an IPv4 proxy: the addresses come v4-mapped, as the kernel's would."""
-    prog = Prog(bind_env(socks5d.url()), "poll", "cloexec", "::")
+def accept_one_on_ipv6(env, wait, peer_host):
+    """Prog listening on :: accepts one peer, which comes from peer_host to the port the
+    listener was told. Returns what the listener said, what accept() said, the peer's port."""
+    prog = Prog(env, wait, "cloexec", "::")
     try:
         first = prog.read()
-        assert first["addr"][0] == "::ffff:127.0.0.1", first
-        p1 = peer(("127.0.0.1", first["addr"][1]), b"onetwo")
+        p1 = peer((peer_host, first["addr"][1]), b"onetwo")
         prog.go()
         acc = prog.read()
-        assert acc["peer"] == ["::ffff:127.0.0.1", p1.getsockname()[1]], acc
+        port = p1.getsockname()[1]
         p1.close()
     finally:
         prog.p.kill()
         prog.p.wait()
+    return first, acc, port
+
+
+def test_listener_ipv6_socket_gets_mapped_addresses(socks5d):
+    """An IPv6 listener with an IPv4 proxy: the addresses come v4-mapped, as the kernel's would."""
+    first, acc, port = accept_one_on_ipv6(bind_env(socks5d.url()), "poll", "127.0.0.1")
+    assert first["addr"][0] == "::ffff:127.0.0.1", first
+    assert acc["peer"] == ["::ffff:127.0.0.1", port], acc
 
 
 # --- FTP in active mode ---------------------------------------------------------
@@ -324,20 +332,12 @@ def test_close_releases_the_session(socks5d):
 
 # --- other servers: Dante (danted) and microsocks ---------------------------------
 
-DANTED_BIND_CONF = """\
-logoutput: stderr
-internal: 127.0.0.1 port = {port}
-external: 127.0.0.1
-socksmethod: none
-clientmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
-{bind_rules}socks pass {{
+DANTED_CONNECT_RULE = """\
+socks pass {
 	from: 127.0.0.0/8 to: 127.0.0.0/8
 	command: connect
 	log: connect disconnect
-}}
+}
 """
 
 # bind: the client asks for a listener (to: what it names as the peer, 0.0.0.0 here);
@@ -358,19 +358,10 @@ socks pass {
 
 @pytest.fixture
 def danted_bind(tmp_path):
-    if not support.tool("danted"):
-        pytest.skip("not installed: danted (tests/install-deps.sh installs dante-server)")
-    if os.geteuid() != 0:
-        pytest.skip("danted's user.privileged: root needs root")
-    from test_interop import start_on_free_port
     started = []
 
     def start(bind_rules=DANTED_BIND_RULES):
-        def cmd(port):
-            conf = tmp_path / ("danted-%d.conf" % port)
-            conf.write_text(DANTED_BIND_CONF.format(port=port, bind_rules=bind_rules))
-            return [support.tool("danted"), "-f", str(conf), "-N", "1", "-p", str(tmp_path / "danted.pid")]
-        s, port = start_on_free_port(tmp_path, "danted", cmd)
+        s, port = support.start_danted(tmp_path, bind_rules + DANTED_CONNECT_RULE)
         started.append(s)
         return s, port
 
@@ -777,18 +768,9 @@ def test_launcher_bind_option_and_config_key(socks5d, tmp_path):
 def test_ipv6_proxy(socks5d):
     """Through socks5d's [::1] listener: an IPv6 listener works (BND [::1]); an IPv4
     socket could not tell an IPv6 address, so its listen() fails with EAFNOSUPPORT."""
-    prog = Prog(bind_env(socks5d.url(1)), "epoll", "cloexec", "::")
-    try:
-        first = prog.read()
-        assert first["addr"][0] == "::1", first
-        p1 = peer(("::1", first["addr"][1]), b"onetwo")
-        prog.go()
-        acc = prog.read()
-        assert acc["peer"] == ["::1", p1.getsockname()[1]] and acc["data"] == "one", acc
-        p1.close()
-    finally:
-        prog.p.kill()
-        prog.p.wait()
+    first, acc, port = accept_one_on_ipv6(bind_env(socks5d.url(1)), "epoll", "::1")
+    assert first["addr"][0] == "::1", first
+    assert acc["peer"] == ["::1", port] and acc["data"] == "one", acc
     r = support.run([PYTHON, "-c", LISTEN_ONCE, "0.0.0.0"], env=bind_env(socks5d.url(1)))
     assert r.rc == 0 and r.out.strip() == "listen EAFNOSUPPORT", r
     assert "an IPv4 socket cannot listen through the IPv6 proxy" in r.err, r

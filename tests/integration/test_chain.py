@@ -315,32 +315,14 @@ def socks4a_peer(tmp_path):
     s.stop()
 
 
-DANTED_SOCKS4_CONF = """\
-logoutput: stderr
-internal: 127.0.0.1 port = {port}
-external: 127.0.0.1
-socksmethod: none
-clientmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
-socks pass {{ from: 127.0.0.0/8 to: 127.0.0.0/8 log: connect disconnect }}
+DANTED_SOCKS4_RULES = """\
+socks pass { from: 127.0.0.0/8 to: 127.0.0.0/8 log: connect disconnect }
 """
 
 
 @pytest.fixture
 def danted4(tmp_path):
-    if not support.tool("danted"):
-        pytest.skip("not installed: danted (tests/install-deps.sh installs dante-server)")
-    if os.geteuid() != 0:
-        pytest.skip("danted's user.privileged: root needs root")
-
-    def cmd(port):
-        conf = tmp_path / ("danted-%d.conf" % port)
-        conf.write_text(DANTED_SOCKS4_CONF.format(port=port))
-        return [support.tool("danted"), "-f", str(conf), "-N", "1", "-p", str(tmp_path / "danted.pid")]
-
-    s, port = start_on_free_port(tmp_path, "danted", cmd)
+    s, port = support.start_danted(tmp_path, DANTED_SOCKS4_RULES)
     yield s, port
     s.stop()
 

@@ -1,28 +1,11 @@
 """Our library against other SOCKS5 servers: microsocks and Dante (danted).
 (Our server against other clients - curl's own SOCKS5 - is in test_socks5d.py.)"""
 
-import os
 
 import pytest
 
 import support
-from support import Server, json_out, needs, pyclient, socksify
-
-
-def start_on_free_port(tmp_path, name, make_cmd, host="127.0.0.1", attempts=5):
-    """Servers that cannot report a port-0 bind: find a free port, start, wait until
-    it accepts; retry on the small chance someone took the port meanwhile."""
-    last = None
-    for i in range(attempts):
-        port = support.free_port()
-        s = Server(make_cmd(port), str(tmp_path / ("%s-%d.log" % (name, i))), name=name)
-        try:
-            support.wait_port(host, port, timeout=10, proc=s)
-            return s, port
-        except AssertionError as e:
-            last = e
-            s.stop()
-    raise last
+from support import json_out, needs, pyclient, socksify, start_danted, start_on_free_port  # noqa: F401 (test_check, test_chain import them from here)
 
 
 @pytest.fixture
@@ -94,35 +77,16 @@ def test_microsocks_50_threads(microsocks, httpd, bodies):
     assert not bad, bad[:3]
 
 
-DANTED_CONF = """\
-logoutput: stderr
-internal: 127.0.0.1 port = {port}
-external: 127.0.0.1
-external: ::1
-socksmethod: none
-clientmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
-socks pass {{ from: 127.0.0.0/8 to: 127.0.0.0/8 log: connect disconnect }}
-socks pass {{ from: 127.0.0.0/8 to: ::1/128 log: connect disconnect }}
+DANTED_RULES = """\
+socks pass { from: 127.0.0.0/8 to: 127.0.0.0/8 log: connect disconnect }
+socks pass { from: 127.0.0.0/8 to: ::1/128 log: connect disconnect }
 """
+DANTED_EXTERNAL = ("127.0.0.1", "::1")
 
 
 @pytest.fixture
 def danted(tmp_path):
-    if not support.tool("danted"):
-        pytest.skip("not installed: danted (tests/install-deps.sh installs dante-server)")
-    if os.geteuid() != 0:
-        pytest.skip("danted's user.privileged: root needs root")
-
-    def cmd(port):
-        conf = tmp_path / ("danted-%d.conf" % port)
-        conf.write_text(DANTED_CONF.format(port=port))
-        # in the foreground (no -D); -N 1: one worker; pid file in tmp, not /var/run
-        return [support.tool("danted"), "-f", str(conf), "-N", "1", "-p", str(tmp_path / "danted.pid")]
-
-    s, port = start_on_free_port(tmp_path, "danted", cmd)
+    s, port = start_danted(tmp_path, DANTED_RULES, external=DANTED_EXTERNAL)
     yield s, port
     s.stop()
 
@@ -160,16 +124,8 @@ def test_danted_closed_port(danted):
 
 def test_danted_ruleset_block_is_eacces(tmp_path, httpd):
     """A Dante 'socks block' rule answers REP 02 (not allowed): EACCES."""
-    if not support.tool("danted") or os.geteuid() != 0:
-        pytest.skip("needs danted and root")
-    conf_text = DANTED_CONF.replace("socks pass", "socks block", 1)
-
-    def cmd(port):
-        conf = tmp_path / "block.conf"
-        conf.write_text(conf_text.format(port=port))
-        return [support.tool("danted"), "-f", str(conf), "-N", "1", "-p", str(tmp_path / "block.pid")]
-
-    s, port = start_on_free_port(tmp_path, "danted-block", cmd)
+    s, port = start_danted(tmp_path, DANTED_RULES.replace("socks pass", "socks block", 1), "danted-block",
+                           external=DANTED_EXTERNAL)
     try:
         out = json_out(socksify("socks5://127.0.0.1:%d" % port, pyclient("connect", "127.0.0.1", httpd.port)))
     finally:

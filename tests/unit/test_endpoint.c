@@ -46,5 +46,23 @@ int main(void)
 	CHECK(endpoint_ip_of(AF_INET, &a.sin_addr, ip) && memcmp(ip, want, 16) == 0);
 	CHECK(endpoint_ip_of(AF_INET6, &c.sin6_addr, ip) && memcmp(ip, &c.sin6_addr, 16) == 0);
 	CHECK(!endpoint_ip_of(AF_UNIX, &a.sin_addr, ip));
+	/* in an IPv6 socket's terms: v4-mapped; an IPv4 socket's or an IPv6 address: as they are */
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	memset(&ss, 0, sizeof ss);
+	in4->sin_family = AF_INET;
+	in4->sin_port = htons(1080);
+	inet_pton(AF_INET, "192.0.2.7", &in4->sin_addr);
+	CHECK_INT(endpoint_in_family(&ss, sizeof *in4, AF_INET), sizeof *in4);
+	CHECK_INT(in4->sin_family, AF_INET);
+	CHECK_INT(endpoint_in_family(&ss, sizeof *in4, AF_INET6), sizeof(struct sockaddr_in6));
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss, want6;
+	memset(&want6, 0, sizeof want6);
+	want6.sin6_family = AF_INET6;
+	want6.sin6_port = htons(1080);
+	inet_pton(AF_INET6, "::ffff:192.0.2.7", &want6.sin6_addr);
+	CHECK_MEM(in6, &want6, sizeof want6);
+	CHECK_INT(endpoint_in_family(&ss, sizeof *in6, AF_INET6), sizeof *in6);
+	CHECK_MEM(in6, &want6, sizeof want6);
 	return unit_report();
 }

@@ -1,4 +1,4 @@
-/* test_fakenames.c - the supervisor's names behind fake addresses (src/supervise/fakenames.c). */
+/* test_fakenames.c - names behind fake addresses (src/fakenames.c: the library's and the supervisor's table). */
 #include "fakenames.h"
 #include "unit.h"
 
@@ -101,5 +101,34 @@ int main(void)
 	t = table("10.0.0.0/15", "fd00::/111");
 	CHECK(t != NULL);
 	free(t);
+
+	/* the bare table, as the library uses it under its lock: names up to FAKE_SLOT_NAME_MAX */
+	struct fakenames_table *bare = calloc(1, sizeof *bare);
+	struct netlist l14 = { 0 };
+	char err[200], slotname[FAKE_SLOT_NAME_MAX + 1];
+	CHECK(bare != NULL);
+	CHECK_INT(netlist_parse("10.0.0.0/14", &l14, err, sizeof err), 0);
+	CHECK(fakenames_range_ok(&l14.e[0]));
+	memset(longname, 'b', FAKE_SLOT_NAME_MAX);
+	uint32_t i = fakenames_find_or_add(bare, longname, FAKE_SLOT_NAME_MAX);
+	CHECK_INT(i, 0);
+	CHECK_INT(fakenames_find_or_add(bare, "B.test", 6), 1);
+	CHECK_INT(fakenames_find_or_add(bare, "b.TEST", 6), 1);
+	fakenames_address(&l14.e[0], 1, 5, b4); /* generation 5 of 3 in a /14 is generation 2 */
+	static const uint8_t gen2[4] = { 10, 2, 0, 2 };
+	CHECK_MEM(b4, gen2, 4);
+	CHECK(fakenames_in_range(&l14.e[0], b4));
+	uint32_t slot, gen;
+	CHECK_INT(fakenames_slot_of(&l14.e[0], b4, &slot, &gen), 0);
+	CHECK_INT(slot, 1);
+	CHECK_INT(gen, 2);
+	CHECK_INT(fakenames_name_at(bare, &l14.e[0], slot, gen, slotname), -1); /* slot 1 is in generation 0 */
+	fakenames_address(&l14.e[0], 0, 0, b4);
+	CHECK_INT(fakenames_slot_of(&l14.e[0], b4, &slot, &gen), 0);
+	CHECK_INT(fakenames_name_at(bare, &l14.e[0], slot, gen, slotname), 1);
+	CHECK_INT(strlen(slotname), FAKE_SLOT_NAME_MAX);
+	static const uint8_t last14[4] = { 10, 3, 255, 255 };
+	CHECK_INT(fakenames_slot_of(&l14.e[0], last14, &slot, &gen), -1);
+	free(bare);
 	return unit_report();
 }

@@ -67,11 +67,8 @@ static void test_encode(void)
 
 	/* the longest: a 255-byte name, 255-byte user and password */
 	char name[256], user[256];
-	memset(name, 'n', 255);
-	name[255] = '\0';
-	memset(user, 'u', 255);
-	user[255] = '\0';
-	socks5_addr_set_domain(&a, name, 65535);
+	unit_string(user, 'u', 255);
+	socks5_addr_set_domain(&a, unit_string(name, 'n', 255), 65535);
 	ssize_t r = http_connect_encode(buf, sizeof buf, &a, user, user);
 	CHECK(r > 1000 && r <= HTTP_CONNECT_REQUEST_MAX);
 }

@@ -54,11 +54,8 @@ static void test_encode_socks4a(void)
 
 	/* the largest request fits SOCKS4_REQUEST_MAX */
 	char name[256], uid[256];
-	memset(name, 'n', 255);
-	name[255] = '\0';
-	memset(uid, 'u', 255);
-	uid[255] = '\0';
-	socks5_addr_set_domain(&dst, name, 1);
+	unit_string(uid, 'u', 255);
+	socks5_addr_set_domain(&dst, unit_string(name, 'n', 255), 1);
 	CHECK_INT(socks4_encode_request(buf, sizeof buf, SOCKS4_CMD_CONNECT, &dst, uid), SOCKS4_REQUEST_MAX);
 	CHECK_INT(buf[SOCKS4_REQUEST_MAX - 1], 0);
 	CHECK_INT(buf[8 + 255], 0);

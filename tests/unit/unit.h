@@ -54,6 +54,14 @@ static inline void unit_check_str(const char *got, const char *want, const char 
 		fprintf(stderr, "    got  \"%s\"\n    want \"%s\"\n", got ? got : "(null)", want ? want : "(null)");
 }
 
+/* s filled with n times c and a NUL (s has room for n + 1): the longest names and logins. */
+static inline char *unit_string(char *s, char c, size_t n)
+{
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
+}
+
 static inline int unit_report(void)
 {
 	printf("%d passed, %d failed\n", unit_passed, unit_failed);
