@@ -447,14 +447,7 @@ def test_ftp_active_mode_in_namespace_sends_only_to_the_proxy(start_socks5d, tmp
     try:
         net.remove_leftovers()
         c, p = net.c, net.p
-        sh("ip", "netns", "add", c)
-        sh("ip", "netns", "add", p)
-        sh("ip", "-n", c, "link", "add", "v-c", "type", "veth", "peer", "name", "v-p", "netns", p)
-        for ns, dev, a4 in ((c, "v-c", test_netns.CLIENT4), (p, "v-p", test_netns.PROXY4)):
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-            sh("ip", "-n", ns, "addr", "add", a4 + "/24", "dev", dev)
-            sh("ip", "-n", ns, "link", "set", dev, "up")
-        sh("ip", "-n", p, "addr", "add", test_netns.TARGET4 + "/32", "dev", "lo")
+        test_netns.link_pair(c, p, v6=False)
         args = ("--external", test_netns.TARGET4) if external else ()
         proxy = start_socks5d(*args, listen=("%s:0" % test_netns.PROXY4,), netns=p)
         root = tmp_path / "ftp"

@@ -43,6 +43,21 @@ def sh(*args, check=True):
     return r
 
 
+def link_pair(c, p, v6=True):
+    """Namespaces C and P joined by a veth (CLIENT4/6 -- PROXY4/6), TARGET4 on P's loopback."""
+    sh("ip", "netns", "add", c)
+    sh("ip", "netns", "add", p)
+    # Created inside C with its peer inside P: no interface ever exists in our namespace.
+    sh("ip", "-n", c, "link", "add", "v-c", "type", "veth", "peer", "name", "v-p", "netns", p)
+    for ns, dev, a4, a6 in ((c, "v-c", CLIENT4, CLIENT6), (p, "v-p", PROXY4, PROXY6)):
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", ns, "addr", "add", a4 + "/24", "dev", dev)
+        if v6:
+            sh("ip", "-n", ns, "-6", "addr", "add", a6 + "/64", "dev", dev, "nodad")
+        sh("ip", "-n", ns, "link", "set", dev, "up")
+    sh("ip", "-n", p, "addr", "add", TARGET4 + "/32", "dev", "lo")
+
+
 class Net:
     def __init__(self):
         tag = "%d" % os.getpid()
@@ -61,16 +76,7 @@ class Net:
     def setup(self, www_root, log_dir):
         self.remove_leftovers()
         c, p = self.c, self.p
-        sh("ip", "netns", "add", c)
-        sh("ip", "netns", "add", p)
-        # Created inside C with its peer inside P: no interface ever exists in our namespace.
-        sh("ip", "-n", c, "link", "add", "v-c", "type", "veth", "peer", "name", "v-p", "netns", p)
-        for ns, dev, a4, a6 in ((c, "v-c", CLIENT4, CLIENT6), (p, "v-p", PROXY4, PROXY6)):
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-            sh("ip", "-n", ns, "addr", "add", a4 + "/24", "dev", dev)
-            sh("ip", "-n", ns, "-6", "addr", "add", a6 + "/64", "dev", dev, "nodad")
-            sh("ip", "-n", ns, "link", "set", dev, "up")
-        sh("ip", "-n", p, "addr", "add", TARGET4 + "/32", "dev", "lo")
+        link_pair(c, p)
         sh("ip", "-n", p, "-6", "addr", "add", TARGET6 + "/128", "dev", "lo", "nodad")
         sh("ip", "-n", p, "route", "add", "unreachable", "192.0.2.0/24")
         self.httpd = Server(["ip", "netns", "exec", p, PYTHON, "-u", support.HTTPD, www_root, TARGET4, TARGET6],
