@@ -339,10 +339,10 @@ def wrapper_env():
     return env
 
 
-def dante_socksify():
+def dante_socksify(search=None):
     """dante-client's socksify (a shell script preloading libdsocks), not ours that 'make install' may
-    have put earlier on PATH under the same name; None if not installed."""
-    for d in os.environ.get("PATH", "").split(os.pathsep):
+    have put earlier on PATH (or search) under the same name; None if not installed."""
+    for d in (search or os.environ.get("PATH", "")).split(os.pathsep):
         path = os.path.join(d, "socksify")
         try:
             with open(path, "rb") as f:

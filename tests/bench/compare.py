@@ -32,6 +32,8 @@ import subprocess
 import sys
 import time
 
+from bench import dante_socksify  # the same directory
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.abspath(os.environ.get("BUILD") or os.environ.get("SOCKSIFY_BUILD") or os.path.join(ROOT, "build"))
@@ -252,19 +254,6 @@ class Net:
 
 # ---- the wrappers -----------------------------------------------------------------------------
 
-def dante_socksify():
-    """dante-client's socksify script (it preloads libdsocks), not ours under the same name."""
-    for d in CLEAN_PATH.split(":"):
-        path = os.path.join(d, "socksify")
-        try:
-            with open(path, "rb") as f:
-                if b"dsocks" in f.read(65536):
-                    return path
-        except OSError:
-            continue
-    return None
-
-
 class Wrapper:
     def __init__(self, name, label, package, exe):
         self.name, self.label, self.package, self.exe = name, label, package, exe
@@ -328,7 +317,7 @@ def wrappers():
         Proxychains("proxychains4", "proxychains4 (proxy_dns)", True),
         Proxychains("proxychains4-nodns", "proxychains4 (no proxy_dns)", False),
         Torsocks("torsocks", "torsocks", "torsocks", shutil.which("torsocks", path=CLEAN_PATH)),
-        DanteSocksify("dante", "dante socksify", "dante-client", dante_socksify()),
+        DanteSocksify("dante", "dante socksify", "dante-client", dante_socksify(CLEAN_PATH)),
         Tsocks("tsocks", "tsocks", "tsocks", shutil.which("tsocks", path=CLEAN_PATH)),
     ]
 
