@@ -1,7 +1,8 @@
 /* filter.c - the seccomp filter the program runs under, installed by the child before exec.
  *
  * Fast path first: every system call but the few below is allowed by the filter itself,
- * with no round trip to the supervisor. What reaches the supervisor (USER_NOTIF):
+ * with no round trip to the supervisor. What reaches the supervisor (the trap action:
+ * SECCOMP_RET_USER_NOTIF, or SECCOMP_RET_TRACE for the ptrace mechanism, see ptrace.c):
  * connect, sendmsg, sendmmsg, getpeername (a proxied socket's peer is its target, not the
  * proxy), recvfrom with a source address (musl's DNS answers, see sockets.c), and sendto
  * with a destination address (sendto(..., NULL, 0)
@@ -43,7 +44,7 @@
 #define ARG_HI(i) (offsetof(struct seccomp_data, args) + 8 * (i) + 4)
 
 /* A BPF program written with labels: jumps name a label (or NEXT), resolved when built. */
-enum label { NEXT, L_ALLOW, L_NOTIFY, L_EPERM, L_ENOSYS, L_KILL, L_SENDTO, L_SOCKET, L_INET, L_I386, L_N };
+enum label { NEXT, L_ALLOW, L_TRAP, L_EPERM, L_ENOSYS, L_KILL, L_SENDTO, L_SOCKET, L_INET, L_I386, L_N };
 struct ins {
 	uint16_t code;
 	uint32_t k;
@@ -64,10 +65,10 @@ static const struct ins program[] = {
 	IF_EQ(AUDIT_ARCH_X86_64, NEXT, L_I386),
 	LD(offsetof(struct seccomp_data, nr)),
 	IF_GE(X32_SYSCALL_BIT, L_EPERM, NEXT),
-	IF_EQ(__NR_connect, L_NOTIFY, NEXT),
-	IF_EQ(__NR_sendmsg, L_NOTIFY, NEXT),
-	IF_EQ(__NR_sendmmsg, L_NOTIFY, NEXT),
-	IF_EQ(__NR_getpeername, L_NOTIFY, NEXT),
+	IF_EQ(__NR_connect, L_TRAP, NEXT),
+	IF_EQ(__NR_sendmsg, L_TRAP, NEXT),
+	IF_EQ(__NR_sendmmsg, L_TRAP, NEXT),
+	IF_EQ(__NR_getpeername, L_TRAP, NEXT),
 	IF_EQ(__NR_sendto, L_SENDTO, NEXT),
 	IF_EQ(__NR_recvfrom, L_SENDTO, NEXT), /* with a source address: see sockets_recvfrom */
 	IF_EQ(__NR_socket, L_SOCKET, NEXT),
@@ -75,9 +76,9 @@ static const struct ins program[] = {
 
 	AT(L_SENDTO),
 	LD(ARG_LO(4)), /* sendto's dest_addr, recvfrom's src_addr */
-	IF_EQ(0, NEXT, L_NOTIFY),
+	IF_EQ(0, NEXT, L_TRAP),
 	LD(ARG_HI(4)),
-	IF_EQ(0, L_ALLOW, L_NOTIFY),
+	IF_EQ(0, L_ALLOW, L_TRAP),
 
 	AT(L_SOCKET),
 	LD(ARG_LO(0)), /* domain */
@@ -103,7 +104,7 @@ static const struct ins program[] = {
 	IF_GT(I386_SOCKET_LAST, L_ALLOW, L_EPERM),
 
 	AT(L_ALLOW), RET(SECCOMP_RET_ALLOW),
-	AT(L_NOTIFY), RET(SECCOMP_RET_USER_NOTIF),
+	AT(L_TRAP), RET(SECCOMP_RET_USER_NOTIF),
 	AT(L_EPERM), RET(SECCOMP_RET_ERRNO | EPERM),
 	AT(L_ENOSYS), RET(SECCOMP_RET_ERRNO | ENOSYS),
 	AT(L_KILL), RET(SECCOMP_RET_KILL_PROCESS),
@@ -111,8 +112,9 @@ static const struct ins program[] = {
 
 #define N_INS (sizeof program / sizeof program[0])
 
-/* Resolves the labels into relative jumps. Returns the instruction count, or -1. */
-static int assemble(struct sock_filter *out)
+/* Resolves the labels into relative jumps, with action as the trap's verdict (the program's
+ * one RET of SECCOMP_RET_USER_NOTIF). Returns the instruction count, or -1. */
+static int assemble(struct sock_filter *out, uint32_t action)
 {
 	int pos[L_N], n = 0;
 	for (size_t i = 0; i < N_INS; i++) {
@@ -130,25 +132,28 @@ static int assemble(struct sock_filter *out)
 		int jf = p->jf == NEXT ? 0 : pos[p->jf] - (n + 1);
 		if (jt < 0 || jt > 255 || jf < 0 || jf > 255)
 			return -1;
-		out[n++] = (struct sock_filter){ p->code, (uint8_t)jt, (uint8_t)jf, p->k };
+		uint32_t k = p->code == (BPF_RET | BPF_K) && p->k == SECCOMP_RET_USER_NOTIF ? action : p->k;
+		out[n++] = (struct sock_filter){ p->code, (uint8_t)jt, (uint8_t)jf, k };
 	}
 	return n;
 }
 
-int filter_build(struct sock_filter *out, size_t cap)
+int filter_build(struct sock_filter *out, size_t cap, uint32_t action)
 {
-	return cap < N_INS ? -1 : assemble(out);
+	return cap < N_INS ? -1 : assemble(out, action);
 }
 
-int filter_install(void)
+int filter_install(uint32_t action)
 {
 	struct sock_filter code[N_INS];
-	int n = assemble(code);
+	int n = assemble(code, action);
 	if (n < 0)
 		return -EINVAL;
 	struct sock_fprog prog = { .len = (unsigned short)n, .filter = code };
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
+	if (action == SECCOMP_RET_TRACE) /* no listener: the tracer (already attached) gets the stops */
+		return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0 ? -errno : 0;
 	/* WAIT_KILLABLE_RECV (5.19): once we hold a notification, only a fatal signal ends the
 	 * program's wait, so a signal (Go's SIGURG) cannot restart a connect we are carrying out. */
 	long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,

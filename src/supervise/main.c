@@ -2,7 +2,8 @@
  * filter (fail closed), the event loop, the program's exit status as ours.
  *
  *   socksify-supervise -x socks5://[user:pass@]host:port [-t SECS] [-n LIST]
- *                      [--dns-server IP[:PORT]] [-v|-vv|-q] [--] PROG ARGS...
+ *                      [--dns-server IP[:PORT]] [--mechanism auto|notify|ptrace]
+ *                      [-v|-vv|-q] [--] PROG ARGS...
  *
  * Exit status as the launcher's: 2 usage, 127 PROG not found, 126 PROG cannot run or
  * cannot be supervised (the filter did not install: it is NOT run), else PROG's status
@@ -40,8 +41,8 @@ static const char usage_text[] =
 	"\n"
 	"Run PROG (a static or Go program too) with its TCP connections sent through a SOCKS5\n"
 	"proxy and its DNS answered without leaving the host, by intercepting its socket system\n"
-	"calls with seccomp user notification. Nothing goes direct; if the filter cannot be\n"
-	"installed, PROG is not run.\n"
+	"calls with seccomp user notification (or, where the kernel lacks it, as PROG's tracer with\n"
+	"ptrace). Nothing goes direct; if the filter cannot be installed, PROG is not run.\n"
 	"\n"
 	"Options:\n"
 	"  -x, --proxy URL        socks5://[user:pass@]host[:port] (default: $SOCKSIFY_PROXY)\n"
@@ -51,6 +52,10 @@ static const char usage_text[] =
 	"      --dns-server IP[:PORT]  resolver asked, through the proxy over TCP, for DNS queries\n"
 	"                         other than A/AAAA (default: none, they are REFUSED;\n"
 	"                         $SOCKSIFY_DNS_SERVER)\n"
+	"      --mechanism M      how the calls reach the supervisor: auto (default: notify where\n"
+	"                         the kernel has seccomp user notification with ADDFD and pidfd_getfd,\n"
+	"                         5.9+, else ptrace), notify, ptrace ($SOCKSIFY_SUPERVISE_MECH);\n"
+	"                         a forced one that cannot work here: status 126, PROG not run\n"
 	"  -v, --verbose          log each proxied connection (-vv: debug)\n"
 	"  -q, --quiet            log nothing\n"
 	"  -h, --help\n";
@@ -69,7 +74,7 @@ static void die(int status, const char *fmt, ...)
 }
 
 struct options {
-	const char *proxy, *timeout, *no_proxy, *dns_server;
+	const char *proxy, *timeout, *no_proxy, *dns_server, *mechanism;
 	int verbose, quiet;
 };
 
@@ -101,7 +106,8 @@ static int parse_options(char **argv, struct options *o)
 			return i;
 		if (take(argv, &i, "-x", "--proxy", &o->proxy) || take(argv, &i, "-t", "--timeout", &o->timeout) ||
 		    take(argv, &i, "-n", "--no-proxy", &o->no_proxy) ||
-		    take(argv, &i, NULL, "--dns-server", &o->dns_server))
+		    take(argv, &i, NULL, "--dns-server", &o->dns_server) ||
+		    take(argv, &i, NULL, "--mechanism", &o->mechanism))
 			continue;
 		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
 			o->verbose++;
@@ -252,6 +258,28 @@ int sup_fake_lookup(const struct socks5_addr *a, char name[FAKE_NAME_MAX + 1])
 	return r;
 }
 
+/* notify where the kernel has all it needs (see notify_usable), else ptrace; a forced
+ * mechanism that cannot work ends here (notify) or at the start (ptrace), with 126. */
+static void choose_mechanism(const struct options *o)
+{
+	const char *m = env_or(o->mechanism, "SOCKSIFY_SUPERVISE_MECH", "auto");
+	char why[200];
+	int usable = notify_usable(why, sizeof why);
+	if (strcmp(m, "notify") == 0) {
+		if (!usable)
+			die(126, "refusing to run the program: the notify mechanism cannot work here: %s", why);
+		sup_mech = MECH_NOTIFY;
+	} else if (strcmp(m, "ptrace") == 0) {
+		sup_mech = MECH_PTRACE;
+		snprintf(why, sizeof why, "asked for");
+	} else if (!*m || strcmp(m, "auto") == 0) {
+		sup_mech = usable ? MECH_NOTIFY : MECH_PTRACE;
+	} else {
+		die(2, "bad mechanism '%s' (auto, notify or ptrace)", m);
+	}
+	log_debug("mechanism: %s (%s)", sup_mech == MECH_PTRACE ? "ptrace" : "seccomp user notification", why);
+}
+
 /* What the child tells the parent: the listener's fd number in the child, or why not. */
 struct start_msg {
 	int err, lfd;
@@ -263,15 +291,30 @@ struct start_msg {
  * the filter already sends to the supervisor, who is not listening yet. */
 static void child(int sock, char **argv, const sigset_t *oldmask)
 {
-	sigprocmask(SIG_SETMASK, oldmask, NULL);
-	int lfd = filter_install();
+	int tracing = sup_mech == MECH_PTRACE;
+	if (tracing) {
+		/* Traced, every signal is a stop for the tracer, which is busy starting us: held
+		 * until exec. The filter only once the tracer is there (RET_TRACE would be ENOSYS). */
+		sigset_t all;
+		sigfillset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		char seized;
+		if (send(sock, "r", 1, MSG_NOSIGNAL) != 1 || recv(sock, &seized, 1, 0) != 1)
+			_exit(126);
+	} else {
+		sigprocmask(SIG_SETMASK, oldmask, NULL);
+	}
+	int lfd = filter_install(tracing ? SECCOMP_RET_TRACE : SECCOMP_RET_USER_NOTIF);
 	struct start_msg msg = { lfd < 0 ? -lfd : 0, lfd };
 	if (send(sock, &msg, sizeof msg, MSG_NOSIGNAL) != (ssize_t)sizeof msg || lfd < 0)
 		_exit(126);
 	char go;
 	if (recv(sock, &go, 1, 0) != 1)
 		_exit(126); /* the supervisor is not there: do not run unsupervised */
-	close(lfd); /* the program must never hold its own listener: it could answer itself */
+	if (tracing)
+		sigprocmask(SIG_SETMASK, oldmask, NULL);
+	else
+		close(lfd); /* the program must never hold its own listener: it could answer itself */
 	execvp(argv[0], argv);
 	int err = errno;
 	send(sock, &err, sizeof err, MSG_NOSIGNAL);
@@ -303,6 +346,35 @@ static int receive_listener(int sock, pid_t pid, const char *prog)
 	return lfd;
 }
 
+/* The ptrace mechanism's start: the child seized before it installs the filter (then exec'd
+ * as with notify). Any failure: the child is killed, we exit 126. */
+static void start_traced(int sock, pid_t pid, const char *prog)
+{
+	char ready;
+	int rc = ptrace_init();
+	if (rc == 0 && recv(sock, &ready, 1, 0) != 1)
+		rc = -EPIPE;
+	if (rc == 0)
+		rc = ptrace_seize(pid);
+	if (rc == 0 && send(sock, "s", 1, MSG_NOSIGNAL) != 1)
+		rc = -EPIPE;
+	struct start_msg msg = { 0, -1 };
+	if (rc == 0) {
+		ssize_t n = recv(sock, &msg, sizeof msg, 0);
+		if (n != (ssize_t)sizeof msg || msg.err) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, __WALL);
+			die(126, "refusing to run %s: cannot install the seccomp filter that would keep its traffic from "
+				 "going direct: %s", prog, n == (ssize_t)sizeof msg ? strerror(msg.err) : "the child failed");
+		}
+		return;
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, __WALL);
+	die(126, "refusing to run %s: cannot trace it (the ptrace mechanism: PTRACE_SEIZE; Yama's ptrace_scope, "
+		 "or a container without ptrace?): %s", prog, strerror(-rc));
+}
+
 /* What the supervisor process tells the process the caller waits for. */
 struct status_msg {
 	int kind; /* MSG_STARTED (value: the program's pid) or MSG_EXITED (value: its status) */
@@ -322,7 +394,20 @@ static int exit_status_of(int status)
  * program stays covered; it reports the program's start and exit to the waiting process at
  * once. Terminal signals are not its business; once the program is gone it lets go of the
  * caller's stdout and stderr, so that `x=$(socksify-supervise ... prog)` ends with the program. */
-static void serve(int lfd, pid_t program, int report)
+/* The program has been reaped: its status to the waiting process, which may be gone. */
+static void report_exit(int report, int status, int null)
+{
+	struct status_msg m = { MSG_EXITED, exit_status_of(status) };
+	(void)send(report, &m, sizeof m, MSG_NOSIGNAL); /* fails if nobody waits any more */
+	log_debug("the program has exited; serving its descendants until they are gone");
+	if (null >= 0) { /* a SOCKSIFY_LOG_FILE has an fd of its own */
+		dup2(null, 1);
+		dup2(null, 2);
+	}
+}
+
+/* exec_sock (ptrace: see start_traced) says why the exec failed, or hangs up when it worked. */
+static void serve(int lfd, pid_t program, int report, int exec_sock, const char *prog)
 {
 	static const int ignored[] = { SIGINT, SIGQUIT, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU };
 	for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
@@ -335,11 +420,13 @@ static void serve(int lfd, pid_t program, int report)
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0)
 		dup2(null, 0);
+	int tracing = sup_mech == MECH_PTRACE, reaped = 0;
 	struct pollfd p[8];
 	for (;;) {
 		int n = 0;
-		p[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+		p[n++] = (struct pollfd){ .fd = tracing ? ptrace_wake_fd() : lfd, .events = POLLIN };
 		p[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		p[n++] = (struct pollfd){ .fd = exec_sock, .events = POLLIN }; /* -1: ignored */
 		int dns0 = n;
 		n += dns_poll_fds(p + n, (int)(sizeof p / sizeof p[0]) - n);
 		if (poll(p, (nfds_t)n, -1) < 0) {
@@ -348,25 +435,33 @@ static void serve(int lfd, pid_t program, int report)
 			log_error("poll: %s", strerror(errno));
 			_exit(1);
 		}
+		if (p[2].revents) { /* before the exit it explains, which we would report first */
+			int err = 0;
+			if (recv(exec_sock, &err, sizeof err, 0) == (ssize_t)sizeof err && err)
+				log_error("cannot run %s: %s", prog, strerror(err));
+			close(exec_sock);
+			exec_sock = -1;
+		}
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
 				;
 			int status;
 			pid_t w;
-			while ((w = waitpid(-1, &status, WNOHANG)) > 0) { /* the program, and orphans: reaped */
-				if (w != program)
-					continue;
-				struct status_msg m = { MSG_EXITED, exit_status_of(status) };
-				(void)send(report, &m, sizeof m, MSG_NOSIGNAL); /* fails if nobody waits any more */
-				log_debug("the program has exited; serving its descendants until they are gone");
-				if (null >= 0) { /* a SOCKSIFY_LOG_FILE has an fd of its own */
-					dup2(null, 1);
-					dup2(null, 2);
-				}
-			}
+			/* the program, and orphans: reaped (by ptrace_events when tracing: all are tracees) */
+			while (!tracing && (w = waitpid(-1, &status, WNOHANG)) > 0)
+				if (w == program)
+					report_exit(report, status, null);
 		}
-		if (p[0].revents & POLLIN) {
+		if (tracing) { /* every time: the stops, exits and queued replies there are */
+			int status;
+			if (ptrace_events(program, &status)) {
+				reaped = 1;
+				report_exit(report, status, null);
+			}
+			if (reaped && ptrace_tracees() == 0)
+				_exit(0); /* no process of the program's is left */
+		} else if (p[0].revents & POLLIN) {
 			notify_handle_one();
 		} else if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
 			/* no process is left under the filter; the hang-up can come before SIGCHLD, so the
@@ -401,11 +496,16 @@ static void supervisor_main(char **argv, const sigset_t *oldmask, int report)
 		child(sv[1], argv, oldmask);
 	}
 	close(sv[1]);
-	int lfd = receive_listener(sv[0], pid, argv[0]);
-	int rc = notify_init(lfd);
-	if (rc < 0) {
-		kill(pid, SIGKILL);
-		die(126, "refusing to run %s: seccomp notifications unusable: %s", argv[0], strerror(-rc));
+	int lfd = -1;
+	if (sup_mech == MECH_PTRACE) {
+		start_traced(sv[0], pid, argv[0]);
+	} else {
+		lfd = receive_listener(sv[0], pid, argv[0]);
+		int rc = notify_init(lfd);
+		if (rc < 0) {
+			kill(pid, SIGKILL);
+			die(126, "refusing to run %s: seccomp notifications unusable: %s", argv[0], strerror(-rc));
+		}
 	}
 	struct status_msg m = { MSG_STARTED, pid };
 	if (send(report, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m || send(sv[0], "g", 1, MSG_NOSIGNAL) != 1) {
@@ -413,12 +513,16 @@ static void supervisor_main(char **argv, const sigset_t *oldmask, int report)
 		die(126, "cannot start %s", argv[0]);
 	}
 	log_debug("supervising %s (pid %d) via %s", argv[0], (int)pid, sup_config.proxy_text);
+	if (sup_mech == MECH_PTRACE) { /* the exec stops for us: the answer comes while we serve */
+		serve(-1, pid, report, sv[0], argv[0]);
+		return;
+	}
 	/* exec failed: the child says why before it exits (127/126, passed on as its status) */
 	int err = 0;
 	if (recv(sv[0], &err, sizeof err, 0) == (ssize_t)sizeof err && err)
 		log_error("cannot run %s: %s", argv[0], strerror(err));
 	close(sv[0]);
-	serve(lfd, pid, report);
+	serve(lfd, pid, report, -1, argv[0]);
 }
 
 static void server_died(void)
@@ -468,6 +572,7 @@ int main(int argc, char **argv)
 	if (!argv[first])
 		die(2, "no program given (see --help)");
 	configure(&o);
+	choose_mechanism(&o);
 	if (dns_init() < 0)
 		die(126, "cannot open the DNS responder on loopback: %s", strerror(errno));
 

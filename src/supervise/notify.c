@@ -1,4 +1,6 @@
-/* notify.c - seccomp notifications: receive, find the program's socket, read its memory, reply. */
+/* notify.c - seccomp notifications: receive, find the program's socket, read its memory, reply.
+ * The same API over ptrace (ptrace.c) when sup_mech is MECH_PTRACE: each function that differs
+ * passes the call on to its ptrace_ counterpart. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -7,6 +9,7 @@
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -19,8 +22,52 @@
 #error "linux/seccomp.h older than 5.9: SECCOMP_IOCTL_NOTIF_ADDFD is needed"
 #endif
 
+enum sup_mech sup_mech = MECH_NOTIFY;
 static int listener = -1;
 static struct seccomp_notif_sizes sizes;
+
+/* The kernel release's major.minor, or 0.0. */
+static void kernel_release(int *major, int *minor)
+{
+	struct utsname u;
+	*major = *minor = 0;
+	if (uname(&u) == 0)
+		sscanf(u.release, "%d.%d", major, minor);
+}
+
+int notify_usable(char *why, size_t size)
+{
+	struct seccomp_notif_sizes sz;
+	int major, minor;
+	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) < 0) {
+		snprintf(why, size, "seccomp(SECCOMP_GET_NOTIF_SIZES): %s", strerror(errno));
+		return 0;
+	}
+	int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (pfd < 0) {
+		snprintf(why, size, "pidfd_open: %s", strerror(errno));
+		return 0;
+	}
+	int fd = (int)syscall(SYS_pidfd_getfd, pfd, pfd, 0);
+	int err = errno;
+	close(pfd);
+	if (fd < 0) {
+		snprintf(why, size, "pidfd_getfd: %s", strerror(err));
+		return 0;
+	}
+	close(fd);
+	/* ADDFD has no probe short of a listener of our own, which would stay with this process
+	 * (and be refused under another supervisor's filter): the release says, as it came after
+	 * the others (5.9). */
+	kernel_release(&major, &minor);
+	if (major < 5 || (major == 5 && minor < 9)) {
+		snprintf(why, size, "kernel %d.%d has no SECCOMP_IOCTL_NOTIF_ADDFD (5.9)", major, minor);
+		return 0;
+	}
+	snprintf(why, size, "the kernel has it: notification sizes, pidfd_open, pidfd_getfd, %d.%d >= 5.9", major,
+		 minor);
+	return 1;
+}
 
 int notify_init(int fd)
 {
@@ -44,8 +91,7 @@ static int read_proc(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-/* The process a thread belongs to, from /proc (a pidfd of the thread itself is 6.9+). */
-static pid_t tgid_of(pid_t tid)
+pid_t proc_tgid_of(pid_t tid)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
@@ -64,7 +110,7 @@ static int pidfd_of(struct call *c)
 	pfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
 	if (pfd >= 0)
 		return pfd;
-	pid_t tgid = tgid_of(c->pid);
+	pid_t tgid = proc_tgid_of(c->pid);
 	return tgid > 0 ? (int)syscall(SYS_pidfd_open, tgid, 0) : -1;
 }
 
@@ -80,6 +126,12 @@ static int fetch_socket(struct call *c)
 	close(pfd);
 	if (fd < 0)
 		return err == EBADF ? EBADF : err;
+	return call_set_socket(c, fd);
+}
+
+int call_set_socket(struct call *c, int fd)
+{
+	int err;
 	socklen_t l = sizeof c->family;
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &c->family, &l) < 0) {
 		err = errno;
@@ -126,6 +178,8 @@ int notify_write_mem(const struct call *c, uint64_t addr, const void *buf, size_
 
 int notify_still_valid(const struct call *c)
 {
+	if (sup_mech == MECH_PTRACE)
+		return ptrace_still_valid(c);
 	uint64_t id = c->id;
 	return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
@@ -147,21 +201,32 @@ static void send_resp(const struct call *c, int64_t val, int err, uint32_t flags
 
 void notify_reply_value(const struct call *c, int64_t val)
 {
-	send_resp(c, val, 0, 0);
+	if (sup_mech == MECH_PTRACE)
+		ptrace_reply(c, 0, val);
+	else
+		send_resp(c, val, 0, 0);
 }
 
 void notify_reply_errno(const struct call *c, int err)
 {
-	send_resp(c, 0, err, 0);
+	if (sup_mech == MECH_PTRACE)
+		ptrace_reply(c, 0, -(int64_t)err);
+	else
+		send_resp(c, 0, err, 0);
 }
 
 void notify_reply_continue(const struct call *c)
 {
-	send_resp(c, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+	if (sup_mech == MECH_PTRACE)
+		ptrace_reply(c, 1, 0);
+	else
+		send_resp(c, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
 }
 
 int notify_addfd(const struct call *c, int srcfd, int newfd, int cloexec)
 {
+	if (sup_mech == MECH_PTRACE)
+		return ptrace_addfd(c, srcfd, newfd, cloexec);
 	struct seccomp_notif_addfd a = {
 		.id = c->id,
 		.flags = SECCOMP_ADDFD_FLAG_SETFD,
@@ -223,6 +288,11 @@ void notify_handle_one(void)
 		call_free(c);
 		return;
 	}
+	call_dispatch(c);
+}
+
+void call_dispatch(struct call *c)
+{
 	if (c->family != AF_INET && c->family != AF_INET6) {
 		/* Not an inet socket (unix, netlink): the kernel cannot send it anywhere off this
 		 * host, whatever address the program races into its memory; see README on the one

@@ -44,11 +44,18 @@ extern struct fake_names *sup_fake;
 extern pthread_mutex_t sup_fake_lock;
 int sup_fake_lookup(const struct socks5_addr *a, char name[FAKE_NAME_MAX + 1]);
 
-/* filter.c: in the child; returns the listener fd or -errno. */
-int filter_install(void);
+/* How trapped calls reach the supervisor: seccomp user notification, or (kernels before 5.9,
+ * or without pidfd_getfd) the supervisor as the program's tracer. Set by main() before any
+ * thread starts; read-only afterwards. */
+enum sup_mech { MECH_NOTIFY, MECH_PTRACE };
+extern enum sup_mech sup_mech;
+
+/* filter.c: in the child, with the trap action (SECCOMP_RET_USER_NOTIF: returns the listener
+ * fd; SECCOMP_RET_TRACE: returns 0), or -errno. */
+int filter_install(uint32_t action);
 /* The BPF program itself (for tests): its length, or -1 if cap (instructions) is too small. */
 struct sock_filter;
-int filter_build(struct sock_filter *out, size_t cap);
+int filter_build(struct sock_filter *out, size_t cap, uint32_t action);
 
 /* One trapped system call, copied out of the kernel's notification. */
 struct call {
@@ -78,6 +85,31 @@ int notify_addfd(const struct call *c, int srcfd, int newfd, int cloexec);
 /* The FD_CLOEXEC state of the program's fd (from /proc/PID/fdinfo): 1, 0, or -1. */
 int notify_fd_cloexec(const struct call *c, int fd);
 void call_free(struct call *c);
+/* Takes fd as the call's copy of the program's socket (its family, type, protocol): 0, or an
+ * errno for the program (ENOTSOCK; fd is closed then). */
+int call_set_socket(struct call *c, int fd);
+/* A call with its socket: to the handler in sockets.c (or CONTINUE for a non-inet socket). */
+void call_dispatch(struct call *c);
+/* The process a thread belongs to, from /proc, or -1. */
+pid_t proc_tgid_of(pid_t tid);
+
+/* ptrace.c: the same API where the supervisor is the program's tracer (see ptrace.c). */
+/* Whether this kernel has what the notify mechanism needs; else why not, in why. */
+int notify_usable(char *why, size_t size);
+/* In the supervisor, before the child installs the filter: 0 or -errno. */
+int ptrace_seize(pid_t pid);
+int ptrace_init(void);
+/* Readable when a worker has queued a reply or a request for the tracer thread. */
+int ptrace_wake_fd(void);
+/* Handles every stop and exit waiting, and the queued replies. Returns 1 when program was
+ * reaped (its wait status in *status), else 0. */
+int ptrace_events(pid_t program, int *status);
+/* How many threads are still traced (the program's and its descendants'). */
+int ptrace_tracees(void);
+int ptrace_still_valid(const struct call *c);
+/* Answers the call: cont, or the value (a negative one: -errno). From any thread. */
+void ptrace_reply(const struct call *c, int cont, int64_t val);
+int ptrace_addfd(const struct call *c, int srcfd, int newfd, int cloexec);
 
 /* sockets.c: decide and carry out; each replies to c and frees it. */
 void sockets_connect(struct call *c);

@@ -118,9 +118,21 @@ def counters(dnsnet):
                        capture_output=True, timeout=30)
 
 
-def supervised(dnsnet, proxy_url, cmd, opts=(), env=None, timeout=60):
+# The tests that matter run with each mechanism: seccomp user notification and ptrace.
+MECHS = pytest.mark.parametrize("mech", ["notify", "ptrace"])
+
+
+def mech_env(mech, **extra):
+    return support.base_env(SOCKSIFY_SUPERVISE_MECH=mech, **extra)
+
+
+def supervised(dnsnet, proxy_url, cmd, opts=(), env=None, timeout=60, mech=None):
     args = [SUPERVISE, "-x", proxy_url, "-v"] + list(opts) + ["--"] + [str(a) for a in cmd]
-    return dnsnet.run(dnsnet.c, args, env=env if env is not None else support.base_env(), timeout=timeout)
+    if env is None:
+        env = support.base_env()
+    if mech:
+        env = dict(env, SOCKSIFY_SUPERVISE_MECH=mech)
+    return dnsnet.run(dnsnet.c, args, env=env, timeout=timeout)
 
 
 def lines(r):
@@ -148,13 +160,14 @@ def test_without_supervisor_the_target_is_out_of_reach(dnsnet, progs, tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["get", "thread", "fork", "epoll"])
-def test_static_client_fetches_by_name(dnsnet, proxy, counters, progs, bodies, tmp_path, mode):
+@MECHS
+def test_static_client_fetches_by_name(dnsnet, proxy, counters, progs, bodies, tmp_path, mode, mech):
     """getaddrinfo() of static glibc asks the supervisor's responder (a fake address), the
     connect() becomes a CONNECT carrying the name: in the main thread, another thread, a
     forked child, and on a non-blocking socket added to epoll before connect() (kept: the
     handshake runs on the program's own socket)."""
     out = tmp_path / "out"
-    r = supervised(dnsnet, proxy.url(), [progs["client"], mode, TARGET_NAME, dnsnet.http_port, "body", out])
+    r = supervised(dnsnet, proxy.url(), [progs["client"], mode, TARGET_NAME, dnsnet.http_port, "body", out], mech=mech)
     assert r.rc == 0, r
     res = one(r)
     assert res["errno"] is None, r
@@ -166,9 +179,10 @@ def test_static_client_fetches_by_name(dnsnet, proxy, counters, progs, bodies, t
     assert counters.assert_nothing_direct()["to_proxy"] > 0
 
 
-def test_static_client_ipv6_literal(dnsnet, proxy, counters, progs, bodies, tmp_path):
+@MECHS
+def test_static_client_ipv6_literal(dnsnet, proxy, counters, progs, bodies, tmp_path, mech):
     out = tmp_path / "out"
-    r = supervised(dnsnet, proxy.url(1), [progs["client"], "get", dnsnet.target6, dnsnet.http_port, "small", out])
+    r = supervised(dnsnet, proxy.url(1), [progs["client"], "get", dnsnet.target6, dnsnet.http_port, "small", out], mech=mech)
     assert one(r)["errno"] is None, r
     assert one(r)["peer"] == dnsnet.target6, r  # getpeername(): the target, not the proxy
     assert out.read_bytes() == bodies.data["small"]
@@ -178,12 +192,13 @@ def test_static_client_ipv6_literal(dnsnet, proxy, counters, progs, bodies, tmp_
 
 
 @pytest.mark.parametrize("mode", ["get", "thread"])
-def test_ipv4_socket_ipv6_proxy_gets_a_new_socket(dnsnet, proxy, counters, progs, bodies, tmp_path, mode):
+@MECHS
+def test_ipv4_socket_ipv6_proxy_gets_a_new_socket(dnsnet, proxy, counters, progs, bodies, tmp_path, mode, mech):
     """An IPv4 socket cannot reach an IPv6 proxy: the supervisor connects a socket of its own and
     installs it over the program's fd (SECCOMP_IOCTL_NOTIF_ADDFD). (An epoll registration made
     before connect() is lost with the old socket then: see README.)"""
     out = tmp_path / "out"
-    r = supervised(dnsnet, proxy.url(1), [progs["client"], mode, dnsnet.target4, dnsnet.http_port, "small", out])
+    r = supervised(dnsnet, proxy.url(1), [progs["client"], mode, dnsnet.target4, dnsnet.http_port, "small", out], mech=mech)
     assert one(r)["errno"] is None, r
     assert one(r)["peer"] == dnsnet.target4, r
     assert out.read_bytes() == bodies.data["small"]
@@ -192,11 +207,12 @@ def test_ipv4_socket_ipv6_proxy_gets_a_new_socket(dnsnet, proxy, counters, progs
     counters.assert_nothing_direct()
 
 
-def test_go_fetches_by_name(dnsnet, proxy, counters, goget, bodies):
+@MECHS
+def test_go_fetches_by_name(dnsnet, proxy, counters, goget, bodies, mech):
     """Go's pure resolver (UDP to the resolv.conf nameserver) and its raw connect()s, from
     several goroutines (threads) at once: by name twice and by IPv6 literal."""
     urls = [dnsnet.url("body"), dnsnet.url("small"), dnsnet.url("text", host="[%s]" % dnsnet.target6)]
-    r = supervised(dnsnet, proxy.url(), [goget] + urls)
+    r = supervised(dnsnet, proxy.url(), [goget] + urls, mech=mech)
     assert r.rc == 0, r
     res = {x["url"]: x for x in lines(r)}
     for url, name in zip(urls, ["body", "small", "text"]):
@@ -208,14 +224,15 @@ def test_go_fetches_by_name(dnsnet, proxy, counters, goget, bodies):
 
 
 @pytest.mark.parametrize("via", [0, 1], ids=["proxy4", "proxy6"])
-def test_go_many_at_once(dnsnet, proxy, counters, goget, bodies, via):
+@MECHS
+def test_go_many_at_once(dnsnet, proxy, counters, goget, bodies, via, mech):
     """20 fetches by name at once (goroutines on several threads, each blocked in its connect()
     while the supervisor's workers run the handshakes), through the IPv4 and the IPv6 proxy
     address: with the IPv6 one, Go's IPv4 sockets get the supervisor's own socket (ADDFD), which
     Go registers with its poller only after connect() returns."""
     names = ["small", "text", "body"]
     urls = [dnsnet.url(names[i % 3]) + "?%d" % i for i in range(20)]
-    r = supervised(dnsnet, proxy.url(via), [goget] + urls, opts=["-q"])
+    r = supervised(dnsnet, proxy.url(via), [goget] + urls, opts=["-q"], mech=mech)
     assert r.rc == 0, r
     res = {x["url"]: x for x in lines(r)}
     for i, url in enumerate(urls):
@@ -225,7 +242,8 @@ def test_go_many_at_once(dnsnet, proxy, counters, goget, bodies, via):
     counters.assert_nothing_direct()
 
 
-def test_go_dns_over_tcp(dnsnet, proxy, counters, goget, bodies):
+@MECHS
+def test_go_dns_over_tcp(dnsnet, proxy, counters, goget, bodies, mech):
     """resolv.conf 'options use-vc': Go asks over TCP; that connection goes to the responder too."""
     path = os.path.join("/etc/netns", dnsnet.c, "resolv.conf")
     with open(path) as f:
@@ -233,7 +251,7 @@ def test_go_dns_over_tcp(dnsnet, proxy, counters, goget, bodies):
     try:
         with open(path, "w") as f:
             f.write(saved + "options use-vc\n")
-        r = supervised(dnsnet, proxy.url(), [goget, dnsnet.url("small")], opts=["-vv"])
+        r = supervised(dnsnet, proxy.url(), [goget, dnsnet.url("small")], opts=["-vv"], mech=mech)
     finally:
         with open(path, "w") as f:
             f.write(saved)
@@ -290,24 +308,26 @@ def test_other_queries_go_through_the_proxy_to_dns_server(dnsnet, proxy, counter
     counters.assert_nothing_direct()
 
 
-def test_proxy_with_login(dnsnet, start_socks5d, counters, progs, bodies, tmp_path):
+@MECHS
+def test_proxy_with_login(dnsnet, start_socks5d, counters, progs, bodies, tmp_path, mech):
     d = start_socks5d("-u", "alice:s3cret", listen=("%s:0" % dnsnet.p4,), netns=dnsnet.p)
     out = tmp_path / "out"
     r = supervised(dnsnet, d.url(auth="alice:s3cret"), [progs["client"], "get", TARGET_NAME, dnsnet.http_port,
-                                                         "small", out])
+                                                         "small", out], mech=mech)
     assert one(r)["errno"] is None, r
     assert out.read_bytes() == bodies.data["small"]
     d.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port), user="alice")
     r = supervised(dnsnet, d.url(auth="alice:wrong"), [progs["client"], "get", TARGET_NAME, dnsnet.http_port,
-                                                       "small", out])
+                                                       "small", out], mech=mech)
     assert one(r)["errno"] == "EACCES", r
     counters.assert_nothing_direct()
 
 
-def test_silent_proxy_times_out(dnsnet, counters, progs, tmp_path):
+@MECHS
+def test_silent_proxy_times_out(dnsnet, counters, progs, tmp_path, mech):
     """A proxy address nobody answers for: the connect fails with ETIMEDOUT after -t."""
     r = supervised(dnsnet, "socks5://10.201.%d.78:1080" % dnsnet.x,
-                   [progs["client"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"], opts=["-t", "1"])
+                   [progs["client"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"], opts=["-t", "1"], mech=mech)
     assert one(r)["errno"] == "ETIMEDOUT", r
     assert 0.8 <= r.elapsed < 4, r
     assert counters.read()["to_target"] == 0  # (its SYNs to the silent proxy count as to_other)
@@ -340,14 +360,15 @@ def test_library_in_a_dynamic_child_under_the_supervisor(dnsnet, proxy, counters
     counters.assert_nothing_direct()
 
 
-def test_proxy_down_is_a_connect_error(dnsnet, counters, progs, goget, tmp_path):
+@MECHS
+def test_proxy_down_is_a_connect_error(dnsnet, counters, progs, goget, tmp_path, mech):
     """Nothing listens where the proxy should be: the program's connect() fails, nothing
     goes anywhere else."""
     url = "socks5://%s:1" % dnsnet.p4
-    r = supervised(dnsnet, url, [progs["client"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"])
+    r = supervised(dnsnet, url, [progs["client"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"], mech=mech)
     res = one(r)
     assert (res["step"], res["errno"]) == ("connect", "ECONNREFUSED"), r
-    r = supervised(dnsnet, url, [goget, dnsnet.url("small")])
+    r = supervised(dnsnet, url, [goget, dnsnet.url("small")], mech=mech)
     assert r.rc == 1 and "connection refused" in lines(r)[0]["error"], r
     dnsnet.trap.assert_empty("proxy down")
     c = counters.assert_nothing_direct()
@@ -362,7 +383,8 @@ def test_udp_elsewhere_is_refused(dnsnet, proxy, counters, progs, tmp_path):
     counters.assert_nothing_direct()
 
 
-def test_musl_static_client_fetches_by_name(dnsnet, proxy, counters, progs, bodies, tmp_path):
+@MECHS
+def test_musl_static_client_fetches_by_name(dnsnet, proxy, counters, progs, bodies, tmp_path, mech):
     """musl's resolver sends its queries with sendto() on an unconnected socket to each nameserver
     and takes answers only from a nameserver's address: the queries go to the responder, and
     recvfrom() names the nameserver as their source. By name and by address, through the proxy."""
@@ -370,12 +392,12 @@ def test_musl_static_client_fetches_by_name(dnsnet, proxy, counters, progs, bodi
         pytest.skip("not installed: musl-gcc")
     out = tmp_path / "out"
     r = supervised(dnsnet, proxy.url(), [progs["musl"], "get", TARGET_NAME, dnsnet.http_port, "body", out],
-                   opts=["-vv"])
+                   opts=["-vv"], mech=mech)
     assert one(r)["errno"] is None, r
     assert out.read_bytes() == bodies.data["body"]
     assert "unconnected socket goes to the responder" in r.err, r
     proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port))
-    r = supervised(dnsnet, proxy.url(), [progs["musl"], "get", dnsnet.target4, dnsnet.http_port, "small", out])
+    r = supervised(dnsnet, proxy.url(), [progs["musl"], "get", dnsnet.target4, dnsnet.http_port, "small", out], mech=mech)
     assert one(r)["errno"] is None, r
     assert out.read_bytes() == bodies.data["small"]
     dnsnet.trap.assert_empty("musl")

@@ -58,14 +58,16 @@ static uint32_t decide(uint32_t arch, int nr, uint64_t a0, uint64_t a1, uint64_t
 #define X64 AUDIT_ARCH_X86_64
 #define I386 AUDIT_ARCH_I386
 #define ALLOW SECCOMP_RET_ALLOW
-#define NOTIFY SECCOMP_RET_USER_NOTIF
 #define DENY(e) (SECCOMP_RET_ERRNO | (e))
 
-int main(void)
+/* Every decision of the filter built with trap (SECCOMP_RET_USER_NOTIF or SECCOMP_RET_TRACE) as
+ * the verdict for the calls the supervisor sees. */
+static void check_filter(uint32_t trap)
 {
-	prog_len = filter_build(prog, sizeof prog / sizeof prog[0]);
+	const uint32_t NOTIFY = trap;
+	prog_len = filter_build(prog, sizeof prog / sizeof prog[0], trap);
 	CHECK(prog_len > 0 && prog_len <= BPF_MAXINSNS);
-	CHECK_INT(filter_build(prog, 3), -1);
+	CHECK_INT(filter_build(prog, 3, trap), -1);
 
 	/* x86_64: the socket calls that carry an address go to the supervisor */
 	CHECK_INT(decide(X64, __NR_connect, 3, 0, 0), NOTIFY);
@@ -118,5 +120,24 @@ int main(void)
 	/* any other architecture: the process is killed */
 	CHECK_INT(decide(AUDIT_ARCH_AARCH64, __NR_getpid, 0, 0, 0), SECCOMP_RET_KILL_PROCESS);
 	CHECK_INT(decide(0, 0, 0, 0, 0), SECCOMP_RET_KILL_PROCESS);
+}
+
+int main(void)
+{
+	static struct sock_filter notify[256], trace[256];
+	check_filter(SECCOMP_RET_USER_NOTIF);
+	check_filter(SECCOMP_RET_TRACE);
+	/* the two mechanisms' programs: the same, but for the trap's verdict */
+	int n = filter_build(notify, 256, SECCOMP_RET_USER_NOTIF);
+	CHECK_INT(filter_build(trace, 256, SECCOMP_RET_TRACE), n);
+	int differ = 0;
+	for (int i = 0; i < n; i++)
+		if (memcmp(&notify[i], &trace[i], sizeof notify[i]) != 0) {
+			differ++;
+			CHECK_INT(notify[i].code, BPF_RET | BPF_K);
+			CHECK_INT(notify[i].k, SECCOMP_RET_USER_NOTIF);
+			CHECK_INT(trace[i].k, SECCOMP_RET_TRACE);
+		}
+	CHECK_INT(differ, 1);
 	return unit_report();
 }
