@@ -47,7 +47,6 @@
 	 PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD)
 #define SYSCALL_STOP (SIGTRAP | 0x80)
 #define INJ_GONE (-100000L) /* the thread died or left our hands during an injection */
-#define HELD_MAX 8
 #define SCRATCH_SIZE 4096
 /* The scratch page: one message, its iovec, payload, an address and control data. */
 #define OFF_MSG 0
@@ -58,6 +57,12 @@
 #define CTRL_SIZE 64
 #define TOKEN_SIZE 16
 
+/* Signals in order of arrival (a real-time signal's queue may be long: it grows). */
+struct siglist {
+	siginfo_t *si;
+	int n, cap;
+};
+
 struct tracee {
 	struct tracee *next;
 	pid_t tid, tgid;
@@ -66,10 +71,8 @@ struct tracee {
 	struct user_regs_struct regs; /* at its seccomp stop */
 	int pass; /* CONTINUE after an injection: let the call through when it stops again */
 	struct user_regs_struct pass_regs;
-	siginfo_t held[HELD_MAX]; /* came during an injection: to send again after it */
-	int nheld;
-	siginfo_t redo[HELD_MAX]; /* sent again: their siginfo, set at their signal-delivery stop */
-	int nredo;
+	struct siglist held; /* came during an injection: to send again after it */
+	struct siglist redo; /* sent again: their siginfo, set at their signal-delivery stop */
 };
 
 #define BUCKETS 256
@@ -274,16 +277,61 @@ static int set_regs(pid_t tid, const struct user_regs_struct *r)
 	return ptrace(PTRACE_SETREGS, tid, 0, (void *)r) < 0 ? -errno : 0;
 }
 
+static int siglist_push(struct siglist *l, const siginfo_t *si)
+{
+	if (l->n == l->cap) {
+		int cap = l->cap ? 2 * l->cap : 8;
+		siginfo_t *p = realloc(l->si, (size_t)cap * sizeof *p);
+		if (!p)
+			return -1;
+		l->si = p;
+		l->cap = cap;
+	}
+	l->si[l->n++] = *si;
+	return 0;
+}
+
+/* Takes the first of signal signo off the list into *si: 1, or 0 if there is none. */
+static int siglist_take(struct siglist *l, int signo, siginfo_t *si)
+{
+	for (int i = 0; i < l->n; i++)
+		if (l->si[i].si_signo == signo) {
+			*si = l->si[i];
+			memmove(&l->si[i], &l->si[i + 1], (size_t)(l->n - i - 1) * sizeof l->si[0]);
+			l->n--;
+			return 1;
+		}
+	return 0;
+}
+
+static void tracee_free(struct tracee *t)
+{
+	if (t) {
+		free(t->held.si);
+		free(t->redo.si);
+		free(t);
+	}
+}
+
 /* Sends the held signals again, now that the thread runs on its own: each comes back as a
  * signal-delivery stop, where its first siginfo is put back. */
 static void redeliver(struct tracee *t)
 {
-	for (int i = 0; i < t->nheld; i++) {
-		if (t->nredo < HELD_MAX)
-			t->redo[t->nredo++] = t->held[i];
-		syscall(SYS_tgkill, t->tgid, t->tid, t->held[i].si_signo);
+	for (int i = 0; i < t->held.n; i++) {
+		if (siglist_push(&t->redo, &t->held.si[i]) < 0)
+			log_error("out of memory: signal %d goes to thread %d without its siginfo", t->held.si[i].si_signo,
+				  (int)t->tid);
+		syscall(SYS_tgkill, t->tgid, t->tid, t->held.si[i].si_signo);
 	}
-	t->nheld = 0;
+	t->held.n = 0;
+}
+
+/* If si is one we sent again (tgkill from us), the siginfo it stands for, taken off the list. */
+static int take_redo(struct tracee *t, siginfo_t *si)
+{
+	if (t->redo.n == 0 || si->si_code != SI_TKILL || si->si_pid != getpid())
+		return 0;
+	return siglist_take(&t->redo, si->si_signo, si);
 }
 
 static void hold_signal(struct tracee *t)
@@ -291,15 +339,15 @@ static void hold_signal(struct tracee *t)
 	siginfo_t si;
 	if (ptrace(PTRACE_GETSIGINFO, t->tid, 0, &si) < 0)
 		return;
+	take_redo(t, &si); /* held again: as what it stands for */
 	/* the same standard signal twice is one pending signal anyway */
-	for (int i = 0; i < t->nheld; i++)
-		if (t->held[i].si_signo == si.si_signo && si.si_signo < SIGRTMIN)
+	for (int i = 0; i < t->held.n; i++)
+		if (t->held.si[i].si_signo == si.si_signo && si.si_signo < SIGRTMIN)
 			return;
-	if (t->nheld < HELD_MAX)
-		t->held[t->nheld++] = si;
+	if (siglist_push(&t->held, &si) < 0)
+		log_error("out of memory: signal %d to thread %d lost", si.si_signo, (int)t->tid);
 	else
-		log_error("thread %d: too many signals during one injected call; signal %d lost", (int)t->tid,
-			  si.si_signo);
+		log_debug("signal %d to thread %d held during an injected call", si.si_signo, (int)t->tid);
 }
 
 static int wait_tid(pid_t tid, int *status)
@@ -801,7 +849,7 @@ static void on_exec(struct tracee *t)
 	if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &former) == 0 && (pid_t)former != tid) {
 		/* t is the old leader's entry; the exec'ing thread's own entry takes its place */
 		struct tracee *moved = tracee_unlink((pid_t)former);
-		free(tracee_unlink(tid));
+		tracee_free(tracee_unlink(tid));
 		if (moved) {
 			moved->tid = moved->tgid = tid;
 			pthread_mutex_lock(&table_lock);
@@ -824,11 +872,20 @@ static void on_exit_status(pid_t tid, int status)
 	struct tracee *t = tracee_unlink(tid);
 	if (t && t->tid == t->tgid)
 		scratch_forget(tid);
-	free(t);
+	tracee_free(t);
 	if (tid == program_pid) {
 		program_status = status;
 		program_reaped = 1;
 	}
+}
+
+/* At a signal-delivery stop: if it is one we sent again (tgkill from us), its first siginfo
+ * back in place. Another signal of the same number may come first: its siginfo is its own. */
+static void restore_siginfo(struct tracee *t)
+{
+	siginfo_t si;
+	if (t->redo.n > 0 && ptrace(PTRACE_GETSIGINFO, t->tid, 0, &si) == 0 && take_redo(t, &si))
+		ptrace(PTRACE_SETSIGINFO, t->tid, 0, &si);
 }
 
 static void on_status(pid_t tid, int status)
@@ -865,13 +922,8 @@ static void on_status(pid_t tid, int status)
 	case 0:
 		if (sig == SYSCALL_STOP)
 			break; /* a syscall stop left over (PTRACE_SYSCALL): nothing to do */
-		resume_sig = sig; /* a signal for the program: delivered, with its first siginfo if we sent it again */
-		for (int i = 0; i < t->nredo; i++)
-			if (t->redo[i].si_signo == sig) {
-				ptrace(PTRACE_SETSIGINFO, tid, 0, &t->redo[i]);
-				t->redo[i] = t->redo[--t->nredo];
-				break;
-			}
+		resume_sig = sig; /* a signal for the program: delivered */
+		restore_siginfo(t);
 		break;
 	default:
 		break;

@@ -38,11 +38,14 @@ def build(args, what):
 @pytest.fixture(scope="module")
 def progs(tmp_path_factory):
     """The test programs, built here: a static glibc client, the same with musl (when
-    musl-gcc is there), and the x32/i386 probe."""
+    musl-gcc is there), the x32/i386 probe, the signal program and the "old kernel" wrapper."""
     d = tmp_path_factory.mktemp("supprogs")
-    out = {"client": str(d / "client"), "arch": str(d / "arch")}
+    out = {"client": str(d / "client"), "arch": str(d / "arch"), "sigprog": str(d / "sigprog"),
+           "oldkernel": str(d / "oldkernel")}
     build(["gcc", "-static", "-O2", "-pthread", "-o", out["client"], os.path.join(PROGS, "client.c")], "client")
     build(["gcc", "-static", "-no-pie", "-O2", "-o", out["arch"], os.path.join(PROGS, "arch.c")], "arch")
+    build(["gcc", "-static", "-O2", "-pthread", "-o", out["sigprog"], os.path.join(PROGS, "sigprog.c")], "sigprog")
+    build(["gcc", "-O2", "-o", out["oldkernel"], os.path.join(PROGS, "oldkernel.c")], "oldkernel")
     if support.tool("musl-gcc"):
         out["musl"] = str(d / "client-musl")
         build(["musl-gcc", "-static", "-O2", "-o", out["musl"], os.path.join(PROGS, "client.c")], "musl client")
@@ -262,22 +265,44 @@ def test_go_dns_over_tcp(dnsnet, proxy, counters, goget, bodies, mech):
     counters.assert_nothing_direct()
 
 
-def test_through_socksify_sh_as_a_user_would(dnsnet, proxy, counters, progs, goget, bodies, tmp_path):
+@MECHS
+def test_through_socksify_sh_as_a_user_would(dnsnet, proxy, counters, progs, goget, bodies, tmp_path, mech):
     """./socksify.sh -x socks5://... ./static-client (and a Go program) by name: the launcher sees
     programs LD_PRELOAD cannot reach and execs socksify-supervise with them; -v reaches the
     supervisor through SOCKSIFY_LOG. No query reaches the trap, nothing leaves C but to the proxy."""
     out = tmp_path / "out"
     r = dnsnet.run(dnsnet.c, [support.WRAPPER, "-x", proxy.url(), "-v", progs["client"], "get", TARGET_NAME,
-                              dnsnet.http_port, "body", out], env=support.base_env())
+                              dnsnet.http_port, "body", out], env=mech_env(mech))
     assert r.rc == 0 and one(r)["errno"] is None, r
     assert out.read_bytes() == bodies.data["body"]
     assert "socksify-supervise" in r.err and "via socks5://" in r.err, r  # its -v line
     proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port))
     r = dnsnet.run(dnsnet.c, [support.WRAPPER, "-x", proxy.url(), goget, dnsnet.url("small")],
-                   env=support.base_env())
+                   env=mech_env(mech))
     assert r.rc == 0 and lines(r)[0]["sha256"] == bodies.sha("small"), r
     proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port), count=2)
     dnsnet.trap.assert_empty("socksify.sh with a static and a Go program")
+    counters.assert_nothing_direct()
+
+
+def test_old_kernel_gets_the_ptrace_mechanism(dnsnet, proxy, counters, progs, bodies, tmp_path):
+    """Under oldkernel (seccomp's NEW_LISTENER refused with EINVAL, pidfd_open/pidfd_getfd ENOSYS,
+    as on a kernel before 5.0), socksify.sh with a static program: the supervisor picks ptrace by
+    itself and says why; the fetch by name works the same, nothing asked of the trap, nothing
+    direct. Asked for notify there: status 126, the program not run."""
+    out = tmp_path / "out"
+    r = dnsnet.run(dnsnet.c, [progs["oldkernel"], support.WRAPPER, "-x", proxy.url(), "-vv", progs["client"], "get",
+                              TARGET_NAME, dnsnet.http_port, "body", out], env=support.base_env())
+    assert r.rc == 0 and one(r)["errno"] is None, r
+    assert "mechanism: ptrace (pidfd_open: Function not implemented)" in r.err, r
+    assert out.read_bytes() == bodies.data["body"]
+    proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port))
+    r = dnsnet.run(dnsnet.c, [progs["oldkernel"], SUPERVISE, "-x", proxy.url(), "--mechanism", "notify", "--",
+                              progs["client"], "get", TARGET_NAME, dnsnet.http_port, "body", out],
+                   env=support.base_env())
+    assert r.rc == 126 and "notify mechanism cannot work here: pidfd_open" in r.err, r
+    assert r.out == "", "the program ran: %r" % r
+    dnsnet.trap.assert_empty("the static client on an old kernel")
     counters.assert_nothing_direct()
 
 
@@ -438,14 +463,15 @@ def exe_of(pid):
         return None
 
 
-def test_supervisor_killed_fails_closed(progs, tmp_path):
+@MECHS
+def test_supervisor_killed_fails_closed(progs, tmp_path, mech):
     """SIGKILL to the supervisor process (the child of socksify-supervise that serves the
     notifications, and the program's parent) while the program runs: the program's next
     connect() fails (the kernel answers ENOSYS for a filter without listener), the target sees
     nothing, and the program's status still comes back (it is reparented to socksify-supervise)."""
     target = listener()
     port = target.getsockname()[1]
-    env = support.base_env(SOCKSIFY_NO_PROXY="")
+    env = mech_env(mech, SOCKSIFY_NO_PROXY="")
     p = subprocess.Popen([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", progs["client"], "wait", "127.0.0.1",
                           str(port), "x", str(tmp_path / "o")], env=env, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -473,8 +499,9 @@ def test_supervisor_killed_fails_closed(progs, tmp_path):
         target.close()
 
 
+@MECHS
 @pytest.mark.parametrize("stdin", ["open", "closed"])
-def test_descendants_outliving_the_program_stay_covered(progs, httpd, socks5d, bodies, tmp_path, stdin):
+def test_descendants_outliving_the_program_stay_covered(progs, httpd, socks5d, bodies, tmp_path, stdin, mech):
     """The program starts a background child and exits: socksify-supervise returns the program's
     status at once, and the child's later connect still goes through the proxy; the supervisor
     process ends when the last process under the filter has. Also when started with fd 0 closed
@@ -486,7 +513,7 @@ def test_descendants_outliving_the_program_stay_covered(progs, httpd, socks5d, b
     t0 = time.monotonic()
     prefix = ["sh", "-c", 'exec 0<&- "$@"', "sh"] if stdin == "closed" else []
     p = subprocess.Popen(prefix + [SUPERVISE, "-x", socks5d.url(), "--", "sh", "-c", script],
-                         env=support.base_env(SOCKSIFY_NO_PROXY=""), stdout=subprocess.PIPE,
+                         env=mech_env(mech, SOCKSIFY_NO_PROXY=""), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         _, err = p.communicate(timeout=10)  # the supervisor process lets go of the pipes too
@@ -511,6 +538,36 @@ def test_descendants_outliving_the_program_stay_covered(progs, httpd, socks5d, b
             os.killpg(p.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+@MECHS
+def test_signal_handler_runs_during_a_slow_connect(progs, mech):
+    """SIGALRM (no SA_RESTART) comes 200 ms into a connect() whose handshake the supervisor is
+    waiting on (a proxy that accepts and never answers): the connect fails after -t with
+    ETIMEDOUT, and the program's handler has run (ptrace: the signal waits in the stopped
+    thread and is delivered as it returns)."""
+    silent = listener()
+    try:
+        r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:%d" % silent.getsockname()[1], "-t", "1", "--",
+                         progs["sigprog"], "alarm", "127.0.0.1", "9"], env=mech_env(mech, SOCKSIFY_NO_PROXY=""))
+        res = json.loads(r.out)
+        assert res["errno"] == "ETIMEDOUT" and res["alarms"] == 1, r
+        assert 0.8 <= res["seconds"] < 4, r
+    finally:
+        silent.close()
+
+
+@MECHS
+def test_signals_during_trapped_calls_keep_their_siginfo(progs, mech):
+    """300 SIGRTMIN queued with values 1..300 to a thread making connect()s in a loop (trapped,
+    connected directly: refused): each handled once, with its own value. With ptrace most come
+    during injected calls, are held there and sent again with their siginfo put back."""
+    r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:1", "-vv", "--", progs["sigprog"], "storm", "9", "300"],
+                    env=mech_env(mech))
+    res = one(r)
+    assert res["handled"] == 300 and res["sum"] == res["want_sum"] and res["odd"] == 0, r
+    if mech == "ptrace":
+        assert "held during an injected call" in r.err, "no signal came during an injection: %r" % r
 
 
 def test_filter_not_installed_program_not_run(progs, tmp_path):
