@@ -527,8 +527,11 @@ static void supervisor_main(char **argv, const sigset_t *oldmask, int report)
 
 static void server_died(void)
 {
-	log_error("the supervisor process has died: the program's connections and datagrams fail from now on "
-		  "(ENOSYS)");
+	if (sup_mech == MECH_PTRACE) /* PTRACE_O_EXITKILL: see ptrace_seize */
+		log_error("the supervisor process has died: the program has been killed with it");
+	else
+		log_error("the supervisor process has died: the program's connections and datagrams fail from now "
+			  "on (ENOSYS)");
 }
 
 /* Fds 0-2 open (on /dev/null if the caller closed them), so that no fd of ours gets one of

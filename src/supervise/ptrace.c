@@ -19,7 +19,8 @@
  * injected mmap (below the stack pointer is not ours to use: a Go goroutine's stack may end
  * there). A signal that comes during an injection is held and sent again (with its siginfo)
  * once the thread runs on its own again. Between calls the thread is parked with the
- * registers of its call and -ENOSYS in rax: were the supervisor killed, the call fails closed. */
+ * registers of its call and -ENOSYS in rax. Were the supervisor killed, the program is too
+ * (PTRACE_O_EXITKILL, see ptrace_seize). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -44,7 +45,7 @@
 
 #define PTRACE_OPTIONS                                                                                      \
 	(PTRACE_O_TRACESECCOMP | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |             \
-	 PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD)
+	 PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)
 #define SYSCALL_STOP (SIGTRAP | 0x80)
 #define INJ_GONE (-100000L) /* the thread died or left our hands during an injection */
 #define SCRATCH_SIZE 4096
@@ -251,8 +252,10 @@ int ptrace_wake_fd(void)
 
 int ptrace_seize(pid_t pid)
 {
-	/* No PTRACE_O_EXITKILL: with the tracer gone the program's trapped calls fail with ENOSYS
-	 * (no tracer for SECCOMP_RET_TRACE), as with a notify listener gone. */
+	/* PTRACE_O_EXITKILL: the program dies with us. Without it, its trapped calls would fail
+	 * with ENOSYS once we are gone (as with a notify listener gone), but a call that stopped
+	 * while we were dying is woken by the detach, and the kernel runs it unexamined (the
+	 * filter's recheck after a trace stop allows it): measured, a connect() went out then. */
 	if (ptrace(PTRACE_SEIZE, pid, 0, (void *)(long)PTRACE_OPTIONS) < 0)
 		return -errno;
 	program_pid = pid;
