@@ -423,8 +423,13 @@ static long inject(struct tracee *t, long nr, uint64_t a0, uint64_t a1, uint64_t
 	if (t->at_exit) { /* run again only what is a `syscall` instruction */
 		errno = 0;
 		long word = ptrace(PTRACE_PEEKTEXT, t->tid, (void *)(uintptr_t)(t->regs.rip - 2), 0);
-		if (errno || (word & 0xffff) != 0x050f)
+		if (errno == ESRCH)
 			return INJ_GONE;
+		if (errno || (word & 0xffff) != 0x050f) { /* not for us to guess: the call fails */
+			log_error("thread %d: no syscall instruction before %#llx to run injected calls with",
+				  (int)t->tid, t->regs.rip);
+			return -EFAULT;
+		}
 	}
 	long r;
 	int tries = 0;
