@@ -9,10 +9,14 @@
                                done by the supervisor on the program's socket, the reply
      supervisor, no-proxy      the same destination in SOCKSIFY_NO_PROXY: the supervisor connects
                                it directly: what the interception alone costs
+     ... (ptrace)              the same two with --mechanism ptrace: a seccomp stop, the program's
+                               socket fetched by calls injected into the stopped thread, the reply
+                               in its registers
    The rows run interleaved, N/ROUNDS connections per turn, so that a noisy moment of the shared
    machine hits all alike.
 2. What the filter costs other system calls: supbench (getpid, read, send on a connected UDP
-   socket, all decided inside the filter; sendmsg, which goes to the supervisor) with and without.
+   socket, all decided inside the filter; sendmsg, which goes to the supervisor) with and without,
+   under each mechanism (the filter is the same; only sendmsg's round trip differs).
 
 Prints a table; writes build/bench/supervise.json."""
 
@@ -74,6 +78,9 @@ def main():
         ("libsocksify (LD_PRELOAD)", [], clean_env(LD_PRELOAD=LIB, SOCKSIFY_PROXY=url, SOCKSIFY_NO_PROXY="")),
         ("socksify-supervise", [SUPERVISE, "-x", url, "--"], clean_env(SOCKSIFY_NO_PROXY="")),
         ("socksify-supervise, no-proxy (direct)", [SUPERVISE, "-x", url, "--"], clean_env()),
+        ("socksify-supervise --mechanism ptrace", [SUPERVISE, "--mechanism", "ptrace", "-x", url, "--"],
+         clean_env(SOCKSIFY_NO_PROXY="")),
+        ("ptrace, no-proxy (direct)", [SUPERVISE, "--mechanism", "ptrace", "-x", url, "--"], clean_env()),
     ]
     out = {"connect": {}, "syscalls": {}, "n": N, "rounds": ROUNDS, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
     try:
@@ -88,16 +95,27 @@ def main():
             p90 = sorted(got[name])[int(len(got[name]) * 0.9)]
             out["connect"][name] = {"median_us": med, "p90_us": p90}
             print("  %-40s %8.1f  (p90 %7.1f)  %5.2fx direct" % (name, med, p90, med / base))
-        for name, prefix in (("plain", []), ("under socksify-supervise", [SUPERVISE, "-x", url, "--"])):
+        for name, prefix in (("plain", []), ("under socksify-supervise", [SUPERVISE, "-x", url, "--"]),
+                             ("under socksify-supervise (ptrace)", [SUPERVISE, "--mechanism", "ptrace", "-x", url,
+                                                                    "--"])):
             r = subprocess.run(prefix + [SUPBENCH, str(SYSCALL_N)], env=clean_env(), capture_output=True, text=True,
                                timeout=300)
             if r.returncode != 0:
                 raise RuntimeError("supbench %s: %s" % (name, r.stderr))
             out["syscalls"][name] = {k: float(v) for k, v in (kv.split("=") for kv in r.stdout.split())}
+        notify, ptrace = (statistics.median(got[k]) for k in ("socksify-supervise",
+                                                                 "socksify-supervise --mechanism ptrace"))
+        notify_np, ptrace_np = (statistics.median(got[k]) for k in ("socksify-supervise, no-proxy (direct)",
+                                                                       "ptrace, no-proxy (direct)"))
+        out["ptrace_over_notify"] = {"proxied": ptrace / notify, "no-proxy": ptrace_np / notify_np}
+        print("  ptrace / notify: %.2fx proxied, %.2fx no-proxy (interception: +%.1f us notify, +%.1f us ptrace)"
+              % (ptrace / notify, ptrace_np / notify_np, notify_np - base, ptrace_np - base))
         print("per system call (ns), median of 5 rounds:")
         plain, sup = out["syscalls"]["plain"], out["syscalls"]["under socksify-supervise"]
+        tr = out["syscalls"]["under socksify-supervise (ptrace)"]
         for k in plain:
-            print("  %-12s %9.1f plain  %9.1f supervised  (+%.1f)" % (k, plain[k], sup[k], sup[k] - plain[k]))
+            print("  %-12s %9.1f plain  %9.1f notify (+%.1f)  %9.1f ptrace (+%.1f)"
+                  % (k, plain[k], sup[k], sup[k] - plain[k], tr[k], tr[k] - plain[k]))
     finally:
         for p in (target, proxy):
             p.terminate()
