@@ -1,5 +1,6 @@
 """socksify-supervise: programs LD_PRELOAD cannot reach (static C, Go) run under a seccomp
-user-notification filter. In the namespaces of dnsnet.py (C has no route to the target,
+user-notification filter (the tests that matter run again with the ptrace mechanism, and an "old
+kernel" must get it by itself). In the namespaces of dnsnet.py (C has no route to the target,
 its resolver is a trap that records every query), they fetch by name through socks5d in P;
 the trap sees no query and an nftables table in C counts every packet that leaves C for
 anything but the proxy: 0. Then the ways it must fail closed: proxy down, UDP elsewhere,
@@ -185,7 +186,8 @@ def test_static_client_fetches_by_name(dnsnet, proxy, counters, progs, bodies, t
 @MECHS
 def test_static_client_ipv6_literal(dnsnet, proxy, counters, progs, bodies, tmp_path, mech):
     out = tmp_path / "out"
-    r = supervised(dnsnet, proxy.url(1), [progs["client"], "get", dnsnet.target6, dnsnet.http_port, "small", out], mech=mech)
+    r = supervised(dnsnet, proxy.url(1), [progs["client"], "get", dnsnet.target6, dnsnet.http_port, "small", out],
+                   mech=mech)
     assert one(r)["errno"] is None, r
     assert one(r)["peer"] == dnsnet.target6, r  # getpeername(): the target, not the proxy
     assert out.read_bytes() == bodies.data["small"]
@@ -201,7 +203,8 @@ def test_ipv4_socket_ipv6_proxy_gets_a_new_socket(dnsnet, proxy, counters, progs
     installs it over the program's fd (SECCOMP_IOCTL_NOTIF_ADDFD). (An epoll registration made
     before connect() is lost with the old socket then: see README.)"""
     out = tmp_path / "out"
-    r = supervised(dnsnet, proxy.url(1), [progs["client"], mode, dnsnet.target4, dnsnet.http_port, "small", out], mech=mech)
+    r = supervised(dnsnet, proxy.url(1), [progs["client"], mode, dnsnet.target4, dnsnet.http_port, "small", out],
+                   mech=mech)
     assert one(r)["errno"] is None, r
     assert one(r)["peer"] == dnsnet.target4, r
     assert out.read_bytes() == bodies.data["small"]
@@ -352,7 +355,8 @@ def test_proxy_with_login(dnsnet, start_socks5d, counters, progs, bodies, tmp_pa
 def test_silent_proxy_times_out(dnsnet, counters, progs, tmp_path, mech):
     """A proxy address nobody answers for: the connect fails with ETIMEDOUT after -t."""
     r = supervised(dnsnet, "socks5://10.201.%d.78:1080" % dnsnet.x,
-                   [progs["client"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"], opts=["-t", "1"], mech=mech)
+                   [progs["client"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"], opts=["-t", "1"],
+                   mech=mech)
     assert one(r)["errno"] == "ETIMEDOUT", r
     assert 0.8 <= r.elapsed < 4, r
     assert counters.read()["to_target"] == 0  # (its SYNs to the silent proxy count as to_other)
@@ -390,7 +394,8 @@ def test_proxy_down_is_a_connect_error(dnsnet, counters, progs, goget, tmp_path,
     """Nothing listens where the proxy should be: the program's connect() fails, nothing
     goes anywhere else."""
     url = "socks5://%s:1" % dnsnet.p4
-    r = supervised(dnsnet, url, [progs["client"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"], mech=mech)
+    r = supervised(dnsnet, url, [progs["client"], "get", TARGET_NAME, dnsnet.http_port, "body", tmp_path / "o"],
+                   mech=mech)
     res = one(r)
     assert (res["step"], res["errno"]) == ("connect", "ECONNREFUSED"), r
     r = supervised(dnsnet, url, [goget, dnsnet.url("small")], mech=mech)
@@ -422,7 +427,8 @@ def test_musl_static_client_fetches_by_name(dnsnet, proxy, counters, progs, bodi
     assert out.read_bytes() == bodies.data["body"]
     assert "unconnected socket goes to the responder" in r.err, r
     proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port))
-    r = supervised(dnsnet, proxy.url(), [progs["musl"], "get", dnsnet.target4, dnsnet.http_port, "small", out], mech=mech)
+    r = supervised(dnsnet, proxy.url(), [progs["musl"], "get", dnsnet.target4, dnsnet.http_port, "small", out],
+                   mech=mech)
     assert one(r)["errno"] is None, r
     assert out.read_bytes() == bodies.data["small"]
     dnsnet.trap.assert_empty("musl")
@@ -589,6 +595,26 @@ def test_filter_not_installed_program_not_run(progs, tmp_path):
     assert r.out == "", "the program ran: %r" % r
     assert not accepted(target)
     target.close()
+
+
+def test_mechanism_that_cannot_work_is_refused(progs, tmp_path):
+    """No notify (an "old kernel") and no ptrace either (--no-ptrace: PTRACE_SEIZE fails as under
+    Yama's ptrace_scope 3): auto and a forced ptrace refuse to run the program, status 126; a
+    mechanism that does not exist is a usage error."""
+    target = listener()
+    port = target.getsockname()[1]
+    env = support.base_env(SOCKSIFY_NO_PROXY="")
+    prog = [progs["client"], "get", "127.0.0.1", str(port), "x", str(tmp_path / "o")]
+    try:
+        for opts in ([], ["--mechanism", "ptrace"]):
+            r = support.run([progs["oldkernel"], "--no-ptrace", SUPERVISE, "-x", "socks5://127.0.0.1:1"] + opts +
+                            ["--"] + prog, env=env)
+            assert r.rc == 126 and "cannot trace it" in r.err and r.out == "", r
+        r = support.run([SUPERVISE, "--mechanism", "seccomp", "-x", "socks5://127.0.0.1:1", "--"] + prog, env=env)
+        assert r.rc == 2 and "bad mechanism" in r.err and r.out == "", r
+        assert not accepted(target)
+    finally:
+        target.close()
 
 
 def test_x32_and_i386_numbers_are_refused(progs):

@@ -1,9 +1,11 @@
 /* oldkernel.c - runs a program as on a kernel older than the notify mechanism needs (for
  * test_supervise.py): a seccomp filter of its own makes seccomp(SECCOMP_SET_MODE_FILTER) with
  * SECCOMP_FILTER_FLAG_NEW_LISTENER fail with EINVAL (as before 5.0) and pidfd_open/pidfd_getfd
- * with ENOSYS (before 5.3/5.6); everything else is allowed. Then execs its arguments.
+ * with ENOSYS (before 5.3/5.6); with --no-ptrace, ptrace() fails with EPERM too (as under Yama's
+ * ptrace_scope 3 or in a container without ptrace); everything else is allowed. Then execs its
+ * arguments.
  *
- *   oldkernel PROG [ARGS...] */
+ *   oldkernel [--no-ptrace] PROG [ARGS...] */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/audit.h>
@@ -11,6 +13,7 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -27,13 +30,15 @@
 
 int main(int argc, char **argv)
 {
+	int no_ptrace = argc > 1 && strcmp(argv[1], "--no-ptrace") == 0;
 	struct sock_filter f[] = {
 		LD(offsetof(struct seccomp_data, arch)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		LD(offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_open, 10, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_getfd, 9, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_open, 11, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_getfd, 10, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, no_ptrace ? __NR_ptrace : 0xffffffffu, 10, 0),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_seccomp, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		LD(ARG_LO(0)),
@@ -44,10 +49,13 @@ int main(int argc, char **argv)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
 	};
 	struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+	argv += no_ptrace;
+	argc -= no_ptrace;
 	if (argc < 2) {
-		fprintf(stderr, "usage: oldkernel PROG [ARGS...]\n");
+		fprintf(stderr, "usage: oldkernel [--no-ptrace] PROG [ARGS...]\n");
 		return 2;
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
