@@ -387,13 +387,6 @@ static int exit_status_of(int status)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* The supervisor proper: the program's parent, and a subreaper, so that it stays an ancestor of
- * every process of the program (Yama's ptrace_scope 1 lets it read their memory and take their
- * fds only so), orphans included. It serves until no process is left under the filter (the
- * listener hangs up after the last one is reaped), so a daemon or a `cmd &` that outlives the
- * program stays covered; it reports the program's start and exit to the waiting process at
- * once. Terminal signals are not its business; once the program is gone it lets go of the
- * caller's stdout and stderr, so that `x=$(socksify-supervise ... prog)` ends with the program. */
 /* The program has been reaped: its status to the waiting process, which may be gone. */
 static void report_exit(int report, int status, int null)
 {
@@ -406,7 +399,15 @@ static void report_exit(int report, int status, int null)
 	}
 }
 
-/* exec_sock (ptrace: see start_traced) says why the exec failed, or hangs up when it worked. */
+/* The supervisor proper: the program's parent, and a subreaper, so that it stays an ancestor of
+ * every process of the program (Yama's ptrace_scope 1 lets it read their memory and take their
+ * fds only so), orphans included. It serves until no process is left under the filter (the
+ * listener hangs up after the last one is reaped; tracing: no tracee is left), so a daemon or
+ * a `cmd &` that outlives the program stays covered; it reports the program's start and exit
+ * to the waiting process at once. Terminal signals are not its business; once the program is
+ * gone it lets go of the caller's stdout and stderr, so that `x=$(socksify-supervise ... prog)`
+ * ends with the program. exec_sock (tracing, see start_traced) says why the exec failed, or
+ * hangs up when it worked. */
 static void serve(int lfd, pid_t program, int report, int exec_sock, const char *prog)
 {
 	static const int ignored[] = { SIGINT, SIGQUIT, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU };
@@ -455,7 +456,7 @@ static void serve(int lfd, pid_t program, int report, int exec_sock, const char 
 		}
 		if (tracing) { /* every time: the stops, exits and queued replies there are */
 			int status;
-			if (ptrace_events(program, &status)) {
+			if (ptrace_events(&status)) {
 				reaped = 1;
 				report_exit(report, status, null);
 			}

@@ -69,6 +69,7 @@ struct tracee {
 	pid_t tid, tgid;
 	uint64_t pending; /* the call it is stopped in, 0: none (read by workers under table_lock) */
 	int at_exit; /* injected into: at a syscall-exit stop (else in its seccomp stop) */
+	int text_checked; /* the `syscall` instruction before regs.rip was seen */
 	struct user_regs_struct regs; /* at its seccomp stop */
 	int pass; /* CONTINUE after an injection: let the call through when it stops again */
 	struct user_regs_struct pass_regs;
@@ -420,7 +421,7 @@ static long inject(struct tracee *t, long nr, uint64_t a0, uint64_t a1, uint64_t
 		   uint64_t a5)
 {
 	const uint64_t a[6] = { a0, a1, a2, a3, a4, a5 };
-	if (t->at_exit) { /* run again only what is a `syscall` instruction */
+	if (t->at_exit && !t->text_checked) { /* run again only what is a `syscall` instruction */
 		errno = 0;
 		long word = ptrace(PTRACE_PEEKTEXT, t->tid, (void *)(uintptr_t)(t->regs.rip - 2), 0);
 		if (errno == ESRCH)
@@ -430,6 +431,7 @@ static long inject(struct tracee *t, long nr, uint64_t a0, uint64_t a1, uint64_t
 				  (int)t->tid, t->regs.rip);
 			return -EFAULT;
 		}
+		t->text_checked = 1;
 	}
 	long r;
 	int tries = 0;
@@ -797,6 +799,7 @@ static void on_seccomp(struct tracee *t)
 	}
 	t->regs = r;
 	t->at_exit = 0;
+	t->text_checked = 0;
 	park(t); /* from here on, were we to die, the call would fail rather than run unexamined */
 	struct call *c = calloc(1, sizeof *c);
 	if (!c) {
@@ -939,9 +942,8 @@ static void on_status(pid_t tid, int status)
 	ptrace(PTRACE_CONT, tid, 0, (void *)resume_sig);
 }
 
-int ptrace_events(pid_t program, int *status)
+int ptrace_events(int *status)
 {
-	(void)program;
 	for (;;) {
 		int st, progress = 0;
 		pid_t tid;

@@ -101,9 +101,9 @@ int ptrace_seize(pid_t pid);
 int ptrace_init(void);
 /* Readable when a worker has queued a reply or a request for the tracer thread. */
 int ptrace_wake_fd(void);
-/* Handles every stop and exit waiting, and the queued replies. Returns 1 when program was
- * reaped (its wait status in *status), else 0. */
-int ptrace_events(pid_t program, int *status);
+/* Handles every stop and exit waiting, and the queued replies. Returns 1 (once) when the
+ * program (the first process seized) has been reaped, its wait status in *status; else 0. */
+int ptrace_events(int *status);
 /* How many threads are still traced (the program's and its descendants'). */
 int ptrace_tracees(void);
 int ptrace_still_valid(const struct call *c);
