@@ -569,6 +569,35 @@ def test_signal_handler_runs_during_a_slow_connect(progs, mech):
 
 
 @MECHS
+def test_job_control_stop_and_continue(mech):
+    """The program stops itself (SIGSTOP): it stays stopped (ptrace: a group-stop the tracer
+    answers with PTRACE_LISTEN, not by letting it run) until SIGCONT, then goes on."""
+    p = subprocess.Popen([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", "sh", "-c", "kill -STOP $$; echo resumed"],
+                         env=mech_env(mech), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        def stopped():
+            sup = children_of(p.pid)
+            prog = children_of(sup[0]) if sup else []
+            try:
+                with open("/proc/%d/stat" % prog[0]) as f:
+                    return prog[0] if f.read().rsplit(")", 1)[1].split()[0] in "Tt" else None
+            except (IndexError, OSError):
+                return None
+
+        prog = support.wait_until(stopped, 10, "the program did not stop")
+        assert stopped() == prog and p.poll() is None, "it went on by itself"
+        os.kill(prog, signal.SIGCONT)
+        out, err = p.communicate(timeout=10)
+        assert (p.returncode, out) == (0, "resumed\n"), (p.returncode, out, err)
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@MECHS
 def test_signals_during_trapped_calls_keep_their_siginfo(progs, mech):
     """300 SIGRTMIN queued with values 1..300 to a thread making connect()s in a loop (trapped,
     connected directly: refused): each handled once, with its own value. With ptrace most come
