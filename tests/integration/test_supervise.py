@@ -42,11 +42,13 @@ def progs(tmp_path_factory):
     musl-gcc is there), the x32/i386 probe, the signal program and the "old kernel" wrapper."""
     d = tmp_path_factory.mktemp("supprogs")
     out = {"client": str(d / "client"), "arch": str(d / "arch"), "sigprog": str(d / "sigprog"),
-           "oldkernel": str(d / "oldkernel")}
+           "oldkernel": str(d / "oldkernel"), "execthread": str(d / "execthread")}
     build(["gcc", "-static", "-O2", "-pthread", "-o", out["client"], os.path.join(PROGS, "client.c")], "client")
     build(["gcc", "-static", "-no-pie", "-O2", "-o", out["arch"], os.path.join(PROGS, "arch.c")], "arch")
     build(["gcc", "-static", "-O2", "-pthread", "-o", out["sigprog"], os.path.join(PROGS, "sigprog.c")], "sigprog")
     build(["gcc", "-O2", "-o", out["oldkernel"], os.path.join(PROGS, "oldkernel.c")], "oldkernel")
+    build(["gcc", "-static", "-O2", "-pthread", "-o", out["execthread"], os.path.join(PROGS, "execthread.c")],
+          "execthread")
     if support.tool("musl-gcc"):
         out["musl"] = str(d / "client-musl")
         build(["musl-gcc", "-static", "-O2", "-o", out["musl"], os.path.join(PROGS, "client.c")], "musl client")
@@ -566,6 +568,18 @@ def test_signal_handler_runs_during_a_slow_connect(progs, mech):
         assert 0.8 <= res["seconds"] < 4, r
     finally:
         silent.close()
+
+
+@MECHS
+def test_exec_from_another_thread(progs, httpd, bodies, tmp_path, mech):
+    """A second thread execs the client while the main thread makes trapped connect()s: the exec'd
+    program is served as any (its fetch, direct: loopback is in SOCKSIFY_NO_PROXY), and the
+    supervisor ends with it (ptrace: no vanished thread left behind in its tables)."""
+    out = tmp_path / "out"
+    r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", progs["execthread"], "9", progs["client"], "get",
+                     "127.0.0.1", str(httpd.port), "small", str(out)], env=mech_env(mech))
+    assert r.rc == 0 and one(r)["errno"] is None, r
+    assert out.read_bytes() == bodies.data["small"]
 
 
 @MECHS
