@@ -276,11 +276,12 @@ def test_through_socksify_sh_as_a_user_would(dnsnet, proxy, counters, progs, gog
     programs LD_PRELOAD cannot reach and execs socksify-supervise with them; -v reaches the
     supervisor through SOCKSIFY_LOG. No query reaches the trap, nothing leaves C but to the proxy."""
     out = tmp_path / "out"
-    r = dnsnet.run(dnsnet.c, [support.WRAPPER, "-x", proxy.url(), "-v", progs["client"], "get", TARGET_NAME,
+    r = dnsnet.run(dnsnet.c, [support.WRAPPER, "-x", proxy.url(), "-vv", progs["client"], "get", TARGET_NAME,
                               dnsnet.http_port, "body", out], env=mech_env(mech))
     assert r.rc == 0 and one(r)["errno"] is None, r
     assert out.read_bytes() == bodies.data["body"]
     assert "socksify-supervise" in r.err and "via socks5://" in r.err, r  # its -v line
+    assert "mechanism: %s" % ("ptrace (asked for)" if mech == "ptrace" else "seccomp user notification") in r.err, r
     proxy.wait_session("%s:%d" % (TARGET_NAME, dnsnet.http_port))
     r = dnsnet.run(dnsnet.c, [support.WRAPPER, "-x", proxy.url(), goget, dnsnet.url("small")],
                    env=mech_env(mech))
