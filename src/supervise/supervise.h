@@ -6,7 +6,8 @@
  *   notify.c   receiving notifications, reading the program's memory, its sockets, replies
  *   sockets.c  what connect/sendto/sendmsg/sendmmsg of an inet socket become
  *   proxy.c    reaching the proxy and the SOCKS5 CONNECT (with the pure codec)
- *   dns.c      the loopback DNS responder: fake addresses, other queries through the proxy */
+ *   dns.c      the loopback DNS responder: fake addresses, other queries through the proxy
+ *   udp.c      datagrams to proxied destinations: a UDP ASSOCIATE per program socket */
 #ifndef SOCKSIFY_SUPERVISE_H
 #define SOCKSIFY_SUPERVISE_H
 
@@ -112,5 +113,22 @@ int dns_poll_fds(struct pollfd *p, int max);
 void dns_serve(const struct pollfd *p, int n);
 /* The responder address for a socket of family (AF_INET/AF_INET6) and type. */
 int dns_responder_addr(int family, int type, int v6only, struct sockaddr_storage *sa, socklen_t *len);
+
+/* udp.c. A handler that must not block gets SUP_MUST_WAIT when an association is still to be
+ * made: it then runs the call again in a worker (sockets_in_worker) with can_wait set. */
+#define SUP_MUST_WAIT (-0x10000)
+/* Sends data to dst (proxied) through the association of the program's socket c->fd: the
+ * payload's length, -errno or SUP_MUST_WAIT. */
+ssize_t udp_send(const struct call *c, const struct sockaddr_storage *dst, socklen_t len, const void *data, size_t n,
+		 int can_wait);
+/* The loopback stand-in for peer dst that the program's socket is to be connected to: 0, an
+ * errno or SUP_MUST_WAIT. */
+int udp_connect_peer(const struct call *c, const struct sockaddr_storage *dst, socklen_t len, int can_wait,
+		     struct sockaddr_storage *standin, socklen_t *standinlen);
+/* Whether the socket fd (ours, a copy of the program's) has an association. */
+int udp_is_associated(int fd);
+/* A datagram's source *src on fd: rewritten to the peer it stands for when it is one of fd's
+ * stand-ins (1), else left (0). */
+int udp_source_of(int fd, struct sockaddr_storage *src, socklen_t *len);
 
 #endif

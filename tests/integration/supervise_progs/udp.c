@@ -1,0 +1,174 @@
+/* udp.c - a statically linked UDP client for test_supervise_udp.py (gcc -static or musl-gcc -static).
+ *
+ *   udp MODE HOST PORT N [WINDOW]
+ *     sendto   getaddrinfo(HOST) + N x (sendto, recvfrom with a source address), each echo checked
+ *     connect  getaddrinfo(HOST) + connect + getpeername + N x (send, recv), each echo checked
+ *     window   N datagrams of 64 bytes through sendto/recv with up to WINDOW in flight: how many came back
+ *     churn    one exchange on a socket of its own, prints {"phase": "ready"} and waits for a line on
+ *              stdin; then N sockets, each: sendto, recvfrom, close; prints {"phase": "done"} and waits
+ *              for a line again
+ * Prints one JSON line: {"mode", "errno": null|"ENAME", "step", "ok": echoes checked, "addr": the
+ * address sent to, "src": the source recvfrom() named (ADDR:PORT), "peer": getpeername()}. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const char *mode;
+static char addr_text[80] = "", src_text[80] = "", peer_text[80] = "";
+
+static void text_of(const struct sockaddr *sa, char *buf)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port;
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
+		port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	} else {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof ip);
+		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	}
+	snprintf(buf, 80, sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip, port);
+}
+
+static const char *errname(int e)
+{
+	static const struct {
+		int e;
+		const char *n;
+	} t[] = { { ECONNREFUSED, "ECONNREFUSED" }, { ENOSYS, "ENOSYS" }, { ENETUNREACH, "ENETUNREACH" },
+		  { EPERM, "EPERM" }, { EHOSTUNREACH, "EHOSTUNREACH" }, { ETIMEDOUT, "ETIMEDOUT" },
+		  { EACCES, "EACCES" }, { EAFNOSUPPORT, "EAFNOSUPPORT" }, { EINVAL, "EINVAL" },
+		  { EOPNOTSUPP, "EOPNOTSUPP" }, { EBADMSG, "EBADMSG" }, { ENOBUFS, "ENOBUFS" } };
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		if (t[i].e == e)
+			return t[i].n;
+	return "EOTHER";
+}
+
+static int report(const char *step, int err, long ok)
+{
+	printf("{\"mode\": \"%s\", \"step\": \"%s\", \"errno\": ", mode, step);
+	printf(err ? "\"%s\"" : "null", errname(err));
+	printf(", \"ok\": %ld, \"addr\": \"%s\", \"src\": \"%s\", \"peer\": \"%s\"}\n", ok, addr_text, src_text, peer_text);
+	fflush(stdout);
+	return err ? 1 : 0;
+}
+
+/* Waits up to ms for fd to be readable: 0, or ETIMEDOUT. */
+static int readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, ms) == 1 ? 0 : ETIMEDOUT;
+}
+
+/* One datagram sent and its echo received (with its source when with_src); 0 or an errno. */
+static int exchange(int s, const struct addrinfo *to, int i, int with_src)
+{
+	char msg[64], buf[256];
+	int len = snprintf(msg, sizeof msg, "datagram %d from %s", i, mode);
+	ssize_t n = to ? sendto(s, msg, (size_t)len, 0, to->ai_addr, to->ai_addrlen) : send(s, msg, (size_t)len, 0);
+	if (n != len)
+		return n < 0 ? errno : EINVAL;
+	if (readable(s, 5000))
+		return ETIMEDOUT;
+	struct sockaddr_storage src;
+	socklen_t slen = sizeof src;
+	n = with_src ? recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&src, &slen) : recv(s, buf, sizeof buf, 0);
+	if (n < 0)
+		return errno;
+	if (with_src)
+		text_of((struct sockaddr *)&src, src_text);
+	return n == len && memcmp(buf, msg, (size_t)len) == 0 ? 0 : EBADMSG;
+}
+
+static int window(int s, const struct addrinfo *to, long n, long w)
+{
+	char buf[64];
+	long sent = 0, got = 0;
+	memset(buf, 'w', sizeof buf);
+	while (got < n) {
+		while (sent < n && sent - got < w) {
+			if (sendto(s, buf, sizeof buf, 0, to->ai_addr, to->ai_addrlen) < 0)
+				return report("sendto", errno, got);
+			sent++;
+		}
+		if (readable(s, 2000))
+			break; /* the rest is lost */
+		char in[256];
+		if (recv(s, in, sizeof in, 0) == (ssize_t)sizeof buf)
+			got++;
+	}
+	return report("done", got == n ? 0 : ETIMEDOUT, got);
+}
+
+static void wait_line(const char *phase)
+{
+	char line[16];
+	printf("{\"phase\": \"%s\"}\n", phase);
+	fflush(stdout);
+	if (!fgets(line, sizeof line, stdin))
+		exit(2);
+}
+
+static int churn(const struct addrinfo *to, long n)
+{
+	for (long i = 0; i <= n; i++) {
+		int s = socket(to->ai_family, SOCK_DGRAM, 0);
+		int err = s < 0 ? errno : exchange(s, to, (int)i, 1);
+		if (s >= 0)
+			close(s);
+		if (err)
+			return report("churn", err, i);
+		if (i == 0)
+			wait_line("ready");
+	}
+	wait_line("done");
+	return report("done", 0, n);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 5) {
+		fprintf(stderr, "usage: udp MODE HOST PORT N [WINDOW]\n");
+		return 2;
+	}
+	mode = argv[1];
+	long n = atol(argv[4]), ok = 0;
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res;
+	int rc = getaddrinfo(argv[2], argv[3], &hints, &res);
+	if (rc) {
+		printf("{\"mode\": \"%s\", \"step\": \"getaddrinfo\", \"errno\": \"EAI\", \"gai\": \"%s\"}\n", mode,
+		       gai_strerror(rc));
+		return 1;
+	}
+	text_of(res->ai_addr, addr_text);
+	if (strcmp(mode, "churn") == 0)
+		return churn(res, n);
+	int s = socket(res->ai_family, SOCK_DGRAM, 0);
+	if (s < 0)
+		return report("socket", errno, 0);
+	if (strcmp(mode, "window") == 0)
+		return window(s, res, n, argc > 5 ? atol(argv[5]) : 32);
+	int connected = strcmp(mode, "connect") == 0;
+	if (connected) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof peer;
+		if (connect(s, res->ai_addr, res->ai_addrlen) < 0)
+			return report("connect", errno, 0);
+		if (getpeername(s, (struct sockaddr *)&peer, &plen) == 0)
+			text_of((struct sockaddr *)&peer, peer_text);
+	}
+	for (; ok < n; ok++) {
+		int err = exchange(s, connected ? NULL : res, (int)ok, !connected);
+		if (err)
+			return report(connected ? "send" : "sendto", err, ok);
+	}
+	return report("done", 0, ok);
+}
