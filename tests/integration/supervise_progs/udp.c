@@ -4,6 +4,7 @@
  *     sendto   getaddrinfo(HOST) + N x (sendto, recvfrom with a source address), each echo checked
  *     connect  getaddrinfo(HOST) + connect + getpeername + N x (send, recv), each echo checked
  *     window   N datagrams of 64 bytes through sendto/recv with up to WINDOW in flight: how many came back
+ *     untilfail  up to N x (sendto, an echo awaited 100 ms): until a sendto() fails (its errno)
  *     churn    one exchange on a socket of its own, prints {"phase": "ready"} and waits for a line on
  *              stdin; then N sockets, each: sendto, recvfrom, close; prints {"phase": "done"} and waits
  *              for a line again
@@ -108,6 +109,20 @@ static int window(int s, const struct addrinfo *to, long n, long w)
 	return report("done", got == n ? 0 : ETIMEDOUT, got);
 }
 
+static int until_fail(int s, const struct addrinfo *to, long n)
+{
+	long ok = 0;
+	for (long i = 0; i < n; i++) {
+		char msg[32], in[64];
+		int len = snprintf(msg, sizeof msg, "until-fail %ld", i);
+		if (sendto(s, msg, (size_t)len, 0, to->ai_addr, to->ai_addrlen) < 0)
+			return report("sendto", errno, ok);
+		if (readable(s, 100) == 0 && recv(s, in, sizeof in, 0) == len)
+			ok++;
+	}
+	return report("done", 0, ok);
+}
+
 static void wait_line(const char *phase)
 {
 	char line[16];
@@ -156,6 +171,8 @@ int main(int argc, char **argv)
 		return report("socket", errno, 0);
 	if (strcmp(mode, "window") == 0)
 		return window(s, res, n, argc > 5 ? atol(argv[5]) : 32);
+	if (strcmp(mode, "untilfail") == 0)
+		return until_fail(s, res, n);
 	int connected = strcmp(mode, "connect") == 0;
 	if (connected) {
 		struct sockaddr_storage peer;
