@@ -11,16 +11,19 @@
  *    program's fd with SECCOMP_IOCTL_NOTIF_ADDFD (options set before connect are lost).
  *    Destinations in SOCKSIFY_NO_PROXY and the proxy itself: connected by us, directly.
  *  - UDP connect to port 53 (Go's and glibc's resolvers): connected by us to the loopback
- *    responder (dns.c); to SOCKSIFY_NO_PROXY: connected by us; anything else: ENETUNREACH.
+ *    responder (dns.c); to SOCKSIFY_NO_PROXY: connected by us; anything else: connected by us
+ *    to the peer's loopback stand-in of the socket's UDP association (udp.c).
  *  - sendto/sendmsg/sendmmsg on UDP: sent by us from our copy of payload, address and
  *    control data, to the socket's peer (vetted at connect), SOCKSIFY_NO_PROXY or the
- *    proxy's host; anything else refused (no UDP ASSOCIATE yet; port 53: see README, musl).
+ *    proxy's host; anything else through the socket's UDP association (udp.c; port 53: see
+ *    README, musl).
  * CONTINUE is used only where the kernel cannot send anything off the host whatever the
  * memory says: a non-inet socket, TCP sends without MSG_FASTOPEN (TCP ignores the address),
- * getpeername of a socket that is not ours. */
+ * getpeername of a socket that is not ours, recvfrom on a socket that is not ours. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -579,6 +582,38 @@ static int copy_datagram(const struct call *c, const struct msghdr *m, struct da
 	return r == 0 && !notify_still_valid(c) ? -ESRCH : r;
 }
 
+/* The segment size of a UDP GSO send (UDP_SEGMENT in the control data, else set on the socket):
+ * the kernel would send the payload as datagrams of that size (QUIC stacks do this); 0 if none. */
+static size_t gso_size(const struct call *c, const struct datagram *d)
+{
+	struct msghdr m = { .msg_control = (void *)d->control, .msg_controllen = d->controllen };
+	for (struct cmsghdr *h = d->controllen ? CMSG_FIRSTHDR(&m) : NULL; h; h = CMSG_NXTHDR(&m, h))
+		if (h->cmsg_level == SOL_UDP && h->cmsg_type == UDP_SEGMENT && h->cmsg_len >= CMSG_LEN(sizeof(uint16_t))) {
+			uint16_t seg;
+			memcpy(&seg, CMSG_DATA(h), sizeof seg);
+			return seg;
+		}
+	int seg = 0;
+	socklen_t l = sizeof seg;
+	return getsockopt(c->fd, SOL_UDP, UDP_SEGMENT, &seg, &l) == 0 && seg > 0 ? (size_t)seg : 0;
+}
+
+/* d through the socket's UDP association, one datagram per GSO segment; other control data is
+ * not passed on (it would be about our socket to the relay). */
+static ssize_t send_proxied(const struct call *c, const struct datagram *d, int can_wait)
+{
+	size_t seg = gso_size(c, d);
+	if (seg == 0 || seg >= d->len)
+		return udp_send(c, &d->name, d->namelen, d->data, d->len, can_wait);
+	for (size_t off = 0; off < d->len; off += seg) {
+		size_t n = d->len - off < seg ? d->len - off : seg;
+		ssize_t r = udp_send(c, &d->name, d->namelen, d->data + off, n, can_wait);
+		if (r < 0)
+			return off ? (ssize_t)off : r; /* SUP_MUST_WAIT comes only before the first */
+	}
+	return (ssize_t)d->len;
+}
+
 /* Sends d: from the program's socket if its destination may be reached directly (the DNS
  * responder, SOCKSIFY_NO_PROXY, the proxy's host), else through the socket's UDP association.
  * Returns the count, -errno or SUP_MUST_WAIT. With no name, the socket's peer, set by a connect()
@@ -596,9 +631,7 @@ static ssize_t send_datagram(const struct call *c, struct datagram *d, int flags
 			d->name = ra;
 			d->namelen = ralen;
 		} else if (!is_direct_udp(&d->name, d->namelen)) {
-			if (d->controllen)
-				log_debug("control data of a datagram to a proxied peer is not passed on");
-			ssize_t n = udp_send(c, &d->name, d->namelen, d->data, d->len, can_wait);
+			ssize_t n = send_proxied(c, d, can_wait);
 			if (n == -EAGAIN && !(flags & MSG_DONTWAIT) && !(fcntl(c->fd, F_GETFL) & O_NONBLOCK))
 				n = -ENOBUFS; /* the relay socket is full: what a blocking UDP send may say */
 			return n;

@@ -112,6 +112,18 @@ def test_through_danted(dnsnet, udpnet, danted_p, counters, udpprogs):
     assert_clean(dnsnet, counters, "the program through danted")
 
 
+@pytest.mark.parametrize("libc", LIBCS)
+def test_gso_send_is_split_into_datagrams(dnsnet, udpnet, proxy, counters, udpprogs, libc):
+    """sendmsg() with UDP_SEGMENT (GSO, as QUIC stacks send): the supervisor sends each segment as a
+    datagram of its own through the relay; the echoes come back one by one."""
+    r = supervised(dnsnet, proxy.url(), [prog(udpprogs, libc), "gso", TARGET_NAME, udpnet.echo_port, 3])
+    res = one(r)
+    assert (res["errno"], res["ok"]) == (None, 3), r
+    assert res["src"] == res["addr"], r
+    proxy.server.wait_log(r"cmd=udp-associate .*dgrams_up=9 dgrams_down=9 ")
+    assert_clean(dnsnet, counters, "GSO sends")
+
+
 # ---- (b) Go --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", ["dial", "listen"])

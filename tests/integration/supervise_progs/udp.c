@@ -4,6 +4,8 @@
  *     sendto   getaddrinfo(HOST) + N x (sendto, recvfrom with a source address), each echo checked
  *     connect  getaddrinfo(HOST) + connect + getpeername + N x (send, recv), each echo checked
  *     window   N datagrams of 64 bytes through sendto/recv with up to WINDOW in flight: how many came back
+ *     gso      N x one sendmsg() with UDP_SEGMENT (GSO: 3 datagrams of 100, 100 and 50 bytes in one
+ *              call, as QUIC stacks send), each of the 3 echoes received and checked
  *     untilfail  up to N x (sendto, an echo awaited 100 ms): until a sendto() fails (its errno)
  *     churn    one exchange on a socket of its own, prints {"phase": "ready"} and waits for a line on
  *              stdin; then N sockets, each: sendto, recvfrom, close; prints {"phase": "done"} and waits
@@ -15,11 +17,16 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
 
 static const char *mode;
 static char addr_text[80] = "", src_text[80] = "", peer_text[80] = "";
@@ -123,6 +130,42 @@ static int until_fail(int s, const struct addrinfo *to, long n)
 	return report("done", 0, ok);
 }
 
+/* One GSO send of 3 segments and their 3 echoes; 0 or an errno. */
+static int gso_exchange(int s, const struct addrinfo *to, int i)
+{
+	char msg[250], in[256];
+	for (size_t k = 0; k < sizeof msg; k++)
+		msg[k] = (char)('a' + (k / 100) * 3 + i % 3);
+	uint16_t seg = 100;
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} u;
+	struct iovec v = { msg, sizeof msg };
+	struct msghdr m = { .msg_name = to->ai_addr, .msg_namelen = to->ai_addrlen, .msg_iov = &v, .msg_iovlen = 1,
+			    .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	h->cmsg_level = IPPROTO_UDP;
+	h->cmsg_type = UDP_SEGMENT;
+	h->cmsg_len = CMSG_LEN(sizeof seg);
+	memcpy(CMSG_DATA(h), &seg, sizeof seg);
+	ssize_t n = sendmsg(s, &m, 0);
+	if (n != (ssize_t)sizeof msg)
+		return n < 0 ? errno : EINVAL;
+	for (int k = 0; k < 3; k++) {
+		if (readable(s, 5000))
+			return ETIMEDOUT;
+		struct sockaddr_storage src;
+		socklen_t slen = sizeof src;
+		n = recvfrom(s, in, sizeof in, 0, (struct sockaddr *)&src, &slen);
+		size_t want = k < 2 ? 100 : 50;
+		if (n != (ssize_t)want || memcmp(in, msg + 100 * k, want) != 0)
+			return EBADMSG;
+		text_of((struct sockaddr *)&src, src_text);
+	}
+	return 0;
+}
+
 static void wait_line(const char *phase)
 {
 	char line[16];
@@ -173,6 +216,14 @@ int main(int argc, char **argv)
 		return window(s, res, n, argc > 5 ? atol(argv[5]) : 32);
 	if (strcmp(mode, "untilfail") == 0)
 		return until_fail(s, res, n);
+	if (strcmp(mode, "gso") == 0) {
+		for (; ok < n; ok++) {
+			int err = gso_exchange(s, res, (int)ok);
+			if (err)
+				return report("sendmsg", err, ok);
+		}
+		return report("done", 0, ok);
+	}
 	int connected = strcmp(mode, "connect") == 0;
 	if (connected) {
 		struct sockaddr_storage peer;
