@@ -213,9 +213,9 @@ class FakeUdpProxy:
                 _recv_exact(c, 3)  # 05 01 00
                 c.sendall(b"\x05\x00")
                 _recv_exact(c, 10)  # 05 03 00 01 0.0.0.0:0
+                self.ctrl.append(c)  # before the reply: no datagram can come before it is known
                 c.sendall(b"\x05\x00\x00\x01" + socket.inet_aton(self.udp.getsockname()[0]) +
                           struct.pack("!H", self.udp.getsockname()[1]))
-                self.ctrl.append(c)
             except (OSError, EOFError):
                 c.close()
 
@@ -295,7 +295,7 @@ def test_association_ended_next_send_fails(dnsnet, udpnet, counters, udpprogs):
     try:
         r = supervised(dnsnet, fake.url, [udpprogs["glibc"], "untilfail", TARGET_NAME, 9, 200])
         res = one(r)
-        assert res["errno"] == "ECONNREFUSED" and res["ok"] >= 1, r
+        assert res["errno"] == "ECONNREFUSED" and res["ok"] >= 1, (res, r.err)
         assert "the proxy ended a UDP association" in r.err, r
     finally:
         fake.close()
