@@ -80,6 +80,20 @@ static pthread_once_t relay_once = PTHREAD_ONCE_INIT;
 
 static void *relay_main(void *arg);
 
+/* ::1 can be bound (IPv6 may be off on lo while the program's sockets are IPv6 ones: then the
+ * stand-ins of IPv6 sockets are ::ffff:127.0.0.1). Set once by relay_start(). */
+static int ip6_loopback;
+
+static int probe_ip6_loopback(void)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int ok = s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0;
+	if (s >= 0)
+		close(s);
+	return ok;
+}
+
 /* The relay thread and its epoll set, once, in the supervisor process (not before the fork). */
 static void relay_start(void)
 {
@@ -89,6 +103,7 @@ static void relay_start(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	ip6_loopback = probe_ip6_loopback();
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep >= 0 && thread_start_detached(relay_main, NULL, 256 * 1024) != 0) {
 		close(ep);
@@ -120,10 +135,17 @@ static struct assoc *assoc_find(ino_t ino)
 
 static void set_loopback(struct sockaddr_storage *ss)
 {
-	if (ss->ss_family == AF_INET)
+	struct in6_addr *a6 = &((struct sockaddr_in6 *)ss)->sin6_addr;
+	if (ss->ss_family == AF_INET) {
 		((struct sockaddr_in *)ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	else
-		((struct sockaddr_in6 *)ss)->sin6_addr = in6addr_loopback;
+	} else if (ip6_loopback) {
+		*a6 = in6addr_loopback;
+	} else {
+		memset(a6, 0, sizeof *a6);
+		a6->s6_addr[10] = a6->s6_addr[11] = 0xff;
+		a6->s6_addr[12] = 127;
+		a6->s6_addr[15] = 1;
+	}
 }
 
 static int is_wildcard(const struct sockaddr_storage *ss)
