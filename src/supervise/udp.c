@@ -596,19 +596,38 @@ int udp_source_of(int fd, struct sockaddr_storage *src, socklen_t *len)
 
 struct rbuf {
 	uint8_t data[BATCH][DGRAM_MAX + SOCKS5_UDP_HEADER_MAX];
-	struct iovec iov[BATCH];
+	struct iovec iov[BATCH][2];
 	struct mmsghdr m[BATCH];
+	struct standin *to[BATCH];
 };
 
-/* Datagrams from the relay: unwrapped and delivered from their peer's stand-in. Malformed or
- * fragmented ones are dropped (the kernel dropped those from anyone but the relay). */
-static void from_relay(struct assoc *a, struct rbuf *b)
+/* Receives up to BATCH datagrams from fd into b->data: how many (0 on error). */
+static int receive_batch(int fd, struct rbuf *b)
 {
 	for (int i = 0; i < BATCH; i++) {
-		b->iov[i] = (struct iovec){ b->data[i], sizeof b->data[i] };
-		b->m[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &b->iov[i], .msg_iovlen = 1 } };
+		b->iov[i][0] = (struct iovec){ b->data[i], sizeof b->data[i] };
+		b->m[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = b->iov[i], .msg_iovlen = 1 } };
 	}
-	int n = recvmmsg(a->relay, b->m, BATCH, MSG_DONTWAIT, NULL);
+	int n = recvmmsg(fd, b->m, BATCH, MSG_DONTWAIT, NULL);
+	return n > 0 ? n : 0;
+}
+
+/* Sends m[0..n) on fd in as few calls as it takes; one a full socket cannot take is lost, as a
+ * datagram may be. */
+static void send_batch(int fd, struct mmsghdr *m, int n)
+{
+	for (int done = 0; done < n;) {
+		int r = sendmmsg(fd, m + done, (unsigned)(n - done), MSG_DONTWAIT | MSG_NOSIGNAL);
+		done += r > 0 ? r : 1;
+	}
+}
+
+/* Datagrams from the relay: unwrapped and delivered from their peer's stand-in, a run of
+ * datagrams for one peer in one call. Malformed or fragmented ones are dropped (the kernel
+ * dropped those from anyone but the relay). */
+static void from_relay(struct assoc *a, struct rbuf *b)
+{
+	int n = receive_batch(a->relay, b), k = 0;
 	for (int i = 0; i < n; i++) {
 		struct socks5_addr src;
 		uint8_t frag;
@@ -619,20 +638,34 @@ static void from_relay(struct assoc *a, struct rbuf *b)
 			continue;
 		}
 		struct standin *s = standin_for_source(a, &src);
-		if (s) /* a full receive buffer in the program: lost, as a datagram may be */
-			send(s->fd, b->data[i] + hl, len - (size_t)hl, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (!s)
+			continue;
+		b->iov[i][0] = (struct iovec){ b->data[i] + hl, len - (size_t)hl };
+		b->m[k] = b->m[i]; /* its iov stays b->iov[i] */
+		b->to[k++] = s;
+	}
+	for (int start = 0, end; start < k; start = end) {
+		for (end = start + 1; end < k && b->to[end] == b->to[start]; end++)
+			;
+		send_batch(b->to[start]->fd, b->m + start, end - start);
 	}
 }
 
-/* Datagrams the program wrote to a stand-in (its connected socket): wrapped, to the relay. */
+/* Datagrams the program wrote to a stand-in (its connected socket): wrapped (one header for
+ * them all: one peer), to the relay. */
 static void from_program(struct assoc *a, struct standin *s, struct rbuf *b)
 {
-	for (int i = 0; i < BATCH; i++) {
-		ssize_t n = recv(s->fd, b->data[0], sizeof b->data[0], MSG_DONTWAIT);
-		if (n < 0)
-			return;
-		send_wrapped(a->relay, &s->wire, b->data[0], (size_t)n);
+	uint8_t hdr[SOCKS5_UDP_HEADER_MAX];
+	ssize_t hl = socks5_encode_udp_header(hdr, sizeof hdr, 0, &s->wire);
+	int n = receive_batch(s->fd, b);
+	if (hl < 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		b->iov[i][1] = (struct iovec){ b->data[i], b->m[i].msg_len };
+		b->iov[i][0] = (struct iovec){ hdr, (size_t)hl };
+		b->m[i].msg_hdr.msg_iovlen = 2;
 	}
+	send_batch(a->relay, b->m, n);
 }
 
 /* The control connection said something: the proxy closed it (the association is over) or sent

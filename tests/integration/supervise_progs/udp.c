@@ -4,6 +4,7 @@
  *     sendto   getaddrinfo(HOST) + N x (sendto, recvfrom with a source address), each echo checked
  *     connect  getaddrinfo(HOST) + connect + getpeername + N x (send, recv), each echo checked
  *     window   N datagrams of 64 bytes through sendto/recv with up to WINDOW in flight: how many came back
+ *     cwindow  the same on a connected socket (connect, send/recv); both print "per_s" too
  *     gso      N x one sendmsg() with UDP_SEGMENT (GSO: 3 datagrams of 100, 100 and 50 bytes in one
  *              call, as QUIC stacks send), each of the 3 echoes received and checked
  *     untilfail  up to N x (sendto, an echo awaited 100 ms): until a sendto() fails (its errno)
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef UDP_SEGMENT
@@ -96,14 +98,24 @@ static int exchange(int s, const struct addrinfo *to, int i, int with_src)
 	return n == len && memcmp(buf, msg, (size_t)len) == 0 ? 0 : EBADMSG;
 }
 
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* to NULL: s is connected */
 static int window(int s, const struct addrinfo *to, long n, long w)
 {
 	char buf[64];
 	long sent = 0, got = 0;
+	double t0 = now_s();
 	memset(buf, 'w', sizeof buf);
 	while (got < n) {
 		while (sent < n && sent - got < w) {
-			if (sendto(s, buf, sizeof buf, 0, to->ai_addr, to->ai_addrlen) < 0)
+			ssize_t r = to ? sendto(s, buf, sizeof buf, 0, to->ai_addr, to->ai_addrlen) : send(s, buf, sizeof buf, 0);
+			if (r < 0)
 				return report("sendto", errno, got);
 			sent++;
 		}
@@ -113,6 +125,7 @@ static int window(int s, const struct addrinfo *to, long n, long w)
 		if (recv(s, in, sizeof in, 0) == (ssize_t)sizeof buf)
 			got++;
 	}
+	fprintf(stderr, "per_s=%.0f\n", (double)got / (now_s() - t0));
 	return report("done", got == n ? 0 : ETIMEDOUT, got);
 }
 
@@ -214,6 +227,11 @@ int main(int argc, char **argv)
 		return report("socket", errno, 0);
 	if (strcmp(mode, "window") == 0)
 		return window(s, res, n, argc > 5 ? atol(argv[5]) : 32);
+	if (strcmp(mode, "cwindow") == 0) {
+		if (connect(s, res->ai_addr, res->ai_addrlen) < 0)
+			return report("connect", errno, 0);
+		return window(s, NULL, n, argc > 5 ? atol(argv[5]) : 32);
+	}
 	if (strcmp(mode, "untilfail") == 0)
 		return until_fail(s, res, n);
 	if (strcmp(mode, "gso") == 0) {
