@@ -545,7 +545,7 @@ struct datagram {
 	size_t len;
 	struct sockaddr_storage name;
 	socklen_t namelen; /* 0: the socket's peer */
-	char control[MAX_CONTROL];
+	_Alignas(struct cmsghdr) char control[MAX_CONTROL]; /* read as cmsghdrs (gso_size) */
 	size_t controllen;
 };
 
