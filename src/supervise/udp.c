@@ -180,7 +180,11 @@ static int program_address(int fd, int family, struct sockaddr_storage *ss, sock
 	return 0;
 }
 
-/* ---- the UDP ASSOCIATE handshake, single hop (UDP needs a single socks5:// proxy) ---------- */
+/* ---- the UDP ASSOCIATE handshake, single hop (UDP needs a single socks5:// proxy) ----------
+ * Step by step, never pipelined: a proxy that drops a pipelined request (microsocks) would stall
+ * the program until -t instead of answering REP 07 at once. The greeting and login are the same
+ * as proxy.c's; once proxy.c knows chains, this must refuse (EOPNOTSUPP, as the library does)
+ * unless the chain is a single socks5:// hop, and may then share its greeting with proxy.c. */
 
 static int io_errno(int neg)
 {
