@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "dnsmsg.h"
 #include "log.h"
 #include "supervise.h"
@@ -151,15 +152,15 @@ static ssize_t answer_query(const uint8_t *q, size_t len, uint8_t *out, size_t c
  * length in out, or -1 (then the caller answers SERVFAIL). */
 static ssize_t forward_query(const uint8_t *q, size_t len, uint8_t *out, size_t cap)
 {
-	int64_t deadline = now_ms() + sup_config.timeout_ms;
-	int s = socket(sup_config.proxy_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int64_t deadline = now_ms() + sup_config.lib->timeout_ms;
+	int s = socket(sup_config.lib->proxy_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -1;
 	uint8_t lenbuf[2] = { (uint8_t)(len >> 8), (uint8_t)len };
 	ssize_t got = -1;
 	int err = proxy_connect(s, &sup_config.dns_server, deadline);
 	if (err)
-		log_error("DNS query forwarded through the proxy: %s", strerror(err));
+		log_debug("DNS query not forwarded: the connection through the proxy failed");
 	else if (write_all(s, lenbuf, 2, deadline) == 0 && write_all(s, q, len, deadline) == 0 &&
 		 read_exact(s, lenbuf, 2, deadline) == 0) {
 		size_t n = (size_t)lenbuf[0] << 8 | lenbuf[1];
