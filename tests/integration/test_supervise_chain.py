@@ -5,15 +5,15 @@ client and a Go program fetch BY NAME through the hops, all in P: the first hop 
 address, the others on P's loopback, reached by the hop before (by name: "localhost"). Each
 hop logs what it was asked to CONNECT to, so each test shows the path; the trap sees no
 query and nothing leaves C but to the first hop. Then: a dead hop (strict, failover), the
-launcher with a chain, UDP through a chain, and SOCKSIFY_NO_PROXY names (resolved locally,
-connected direct: as the library does, and only for them)."""
+launcher with a chain, UDP through a chain, SOCKSIFY_NO_PROXY names (resolved locally,
+connected direct: as the library does, and only for them) and SOCKSIFY_DNS=local."""
 
 import re
 
 import pytest
 
 import support
-from dnsnet import CORP_NAME, TARGET_NAME, dnsnet, dnsnet_module  # noqa: F401 (fixtures)
+from dnsnet import CORP_NAME, LOCAL_NAME, TARGET_NAME, dnsnet, dnsnet_module  # noqa: F401 (fixtures)
 from support import PYTHON
 from test_chain import PEER, hop
 from test_supervise import counters, goget, lines, one, progs, proxy, pytestmark, supervised  # noqa: F401 (as there)
@@ -226,3 +226,17 @@ def test_no_proxy_name_goes_direct_and_only_it(dnsnet, hops, counters, corp_http
     dnsnet.trap.assert_empty("a name outside SOCKSIFY_NO_PROXY")
     c = counters.read()
     assert c["to_target"] == 0 and c["to_other"] == 0, c
+
+
+def test_dns_local_resolves_here_and_still_proxies(dnsnet, proxy, counters, progs, bodies, tmp_path):
+    """SOCKSIFY_DNS=local, as in the library: the system resolver answers (the trap sees the name)
+    and the connection goes to the proxy by that address, not direct."""
+    out = tmp_path / "out"
+    r = supervised(dnsnet, proxy.url(), [progs["client"], "get", LOCAL_NAME, dnsnet.http_port, "small", out],
+                   env=support.base_env(SOCKSIFY_DNS="local"))
+    res = one(r)
+    assert res["errno"] is None and res["addr"] == dnsnet.target4, r
+    assert out.read_bytes() == bodies.data["small"]
+    assert dnsnet.trap.names(dnsnet.trap.take()) == [LOCAL_NAME]
+    proxy.wait_session("%s:%d" % (dnsnet.target4, dnsnet.http_port))
+    counters.assert_nothing_direct()
