@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "endpoint.h"
 #include "log.h"
 #include "supervise.h"
@@ -214,10 +215,7 @@ static uint16_t port_of(const struct sockaddr_storage *ss)
 
 static int is_direct(const struct sockaddr_storage *ss, socklen_t len)
 {
-	const struct sup_config *cfg = &sup_config;
-	return netlist_match(&cfg->no_proxy, (const struct sockaddr *)ss) ||
-	       endpoint_same((const struct sockaddr *)ss, len, (const struct sockaddr *)&cfg->proxy_addr,
-			     cfg->proxy_addrlen);
+	return proxy_is_direct((const struct sockaddr *)ss, len);
 }
 
 /* Datagrams may also go to the proxy's host on any port: that is where a SOCKS5 UDP relay is
@@ -228,7 +226,8 @@ static int is_direct_udp(const struct sockaddr_storage *ss, socklen_t len)
 	if (is_direct(ss, len))
 		return 1;
 	return endpoint_key_of((const struct sockaddr *)ss, len, &a) &&
-	       endpoint_key_of((const struct sockaddr *)&sup_config.proxy_addr, sup_config.proxy_addrlen, &p) &&
+	       endpoint_key_of((const struct sockaddr *)&sup_config.lib->proxy_addr, sup_config.lib->proxy_addrlen,
+			       &p) &&
 	       memcmp(a.ip, p.ip, sizeof a.ip) == 0;
 }
 
@@ -328,7 +327,7 @@ struct dns_job {
 
 static int socket_reaches_proxy(const struct call *c)
 {
-	int pf = sup_config.proxy_addr.ss_family;
+	int pf = sup_config.lib->proxy_addr.ss_family;
 	if (c->family == pf)
 		return 1;
 	return c->family == AF_INET6 && pf == AF_INET && !v6only(c->fd);
@@ -339,7 +338,7 @@ static int socket_reaches_proxy(const struct call *c)
 static int proxy_on_new_socket(struct call *c, const struct socks5_addr *dst, int64_t deadline, int was_nonblock,
 			       int *out)
 {
-	int s = socket(sup_config.proxy_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int s = socket(sup_config.lib->proxy_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return errno;
 	int err = proxy_connect(s, dst, deadline);
@@ -389,7 +388,7 @@ static void tcp_connect_worker(struct call *c)
 		finish(c, EISCONN); /* connected already (by us): as the kernel says, and left as it is */
 		return;
 	}
-	int64_t deadline = now_ms() + sup_config.timeout_ms;
+	int64_t deadline = now_ms() + sup_config.lib->timeout_ms;
 	int new_fd = -1;
 	int flags = fcntl(c->fd, F_GETFL);
 	int nonblock = flags >= 0 && (flags & O_NONBLOCK);
@@ -408,10 +407,8 @@ static void tcp_connect_worker(struct call *c)
 		err = proxy_on_new_socket(c, &dst, deadline, nonblock, &nfd);
 		new_fd = nfd;
 	}
-	if (err) {
-		log_error("connect to %s via %s failed: %s", text, sup_config.proxy_text, strerror(err));
-	} else {
-		log_info("connect to %s via %s: ok", text, sup_config.proxy_text);
+	if (!err) { /* a failure was logged by proxy_connect(), with the hop to blame */
+		log_info("connect to %s via %s: ok", text, sup_config.lib->proxy_text);
 		inode_table_remember(&peers, new_fd >= 0 ? new_fd : c->fd, &job->ss, job->len);
 	}
 	if (new_fd >= 0)

@@ -28,7 +28,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "endpoint.h"
+#include "handshake.h"
 #include "log.h"
 #include "supervise.h"
 
@@ -180,90 +182,48 @@ static int program_address(int fd, int family, struct sockaddr_storage *ss, sock
 	return 0;
 }
 
-/* ---- the UDP ASSOCIATE handshake, single hop (UDP needs a single socks5:// proxy) ----------
- * Step by step, never pipelined: a proxy that drops a pipelined request (microsocks) would stall
- * the program until -t instead of answering REP 07 at once. The greeting and login are the same
- * as proxy.c's; once proxy.c knows chains, this must refuse (EOPNOTSUPP, as the library does)
- * unless the chain is a single socks5:// hop, and may then share its greeting with proxy.c. */
+/* ---- the UDP ASSOCIATE ------------------------------------------------------------------------ */
 
-static int io_errno(int neg)
-{
-	return neg == -ETIMEDOUT ? ETIMEDOUT : ECONNREFUSED;
-}
-
-static int greet(int fd, int64_t deadline)
-{
-	const struct sup_config *cfg = &sup_config;
-	uint8_t buf[SOCKS5_AUTH_REQUEST_MAX], choice, status;
-	uint8_t method = cfg->url.has_auth ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NOAUTH;
-	ssize_t n = socks5_encode_greeting(buf, sizeof buf, &method, 1);
-	int r = write_all(fd, buf, (size_t)n, deadline);
-	if (r < 0 || (r = read_exact(fd, buf, 2, deadline)) < 0)
-		return io_errno(r);
-	if (socks5_decode_method_choice(buf, 2, &choice) != 2)
-		return ECONNREFUSED;
-	if (choice != method)
-		return choice == SOCKS5_METHOD_NONE_ACCEPTABLE ? EACCES : ECONNREFUSED;
-	if (method != SOCKS5_METHOD_USERPASS)
-		return 0;
-	n = socks5_encode_auth_request(buf, sizeof buf, cfg->url.user, strlen(cfg->url.user), cfg->url.pass,
-				       strlen(cfg->url.pass));
-	if (n < 0)
-		return EACCES;
-	if ((r = write_all(fd, buf, (size_t)n, deadline)) < 0 || (r = read_exact(fd, buf, 2, deadline)) < 0)
-		return io_errno(r);
-	if (socks5_decode_auth_reply(buf, 2, &status) != 2)
-		return ECONNREFUSED;
-	return status == SOCKS5_AUTH_SUCCESS ? 0 : EACCES;
-}
-
-/* The reply's exact bytes (the relay's address is in it). */
-static int read_reply(int fd, uint8_t *rep, struct socks5_addr *bnd, int64_t deadline)
-{
-	uint8_t buf[SOCKS5_REQUEST_MAX];
-	int r = read_exact(fd, buf, 5, deadline);
-	if (r < 0)
-		return io_errno(r);
-	size_t rest = buf[3] == SOCKS5_ATYP_IPV4 ? 5 : buf[3] == SOCKS5_ATYP_IPV6 ? 17
-		    : buf[3] == SOCKS5_ATYP_DOMAIN ? (size_t)buf[4] + 2 : 0;
-	if (!rest)
-		return ECONNREFUSED;
-	if ((r = read_exact(fd, buf + 5, rest, deadline)) < 0)
-		return io_errno(r);
-	return socks5_decode_reply(buf, 5 + rest, rep, bnd) == (ssize_t)(5 + rest) ? 0 : ECONNREFUSED;
-}
-
-/* Connects ctrl to the proxy and asks for an association; the relay's address in *relay. */
+/* Asks the proxy for an association on ctrl (connected here) with the library's hop machine, as
+ * preload/assoc.c does: UDP needs a single socks5:// proxy (else EOPNOTSUPP, never direct). The
+ * relay's address in *relay. 0 or the errno for the program. */
 static int associate(int ctrl, struct sockaddr_storage *relay, socklen_t *relaylen, int64_t deadline)
 {
-	const struct sup_config *cfg = &sup_config;
-	uint8_t buf[SOCKS5_REQUEST_MAX], rep;
+	const struct config *cfg = sup_config.lib;
+	char why[64];
+	if (!cfg->proxy_ok)
+		return ECONNREFUSED;
+	if (!handshake_single_socks5(cfg, why, sizeof why)) {
+		log_error("UDP datagram refused: UDP needs a single socks5:// proxy; SOCKSIFY_PROXY is %s", why);
+		return EOPNOTSUPP;
+	}
 	/* RFC 1928: all zeros when the client does not know where it will send from */
 	struct socks5_addr any = { .atyp = cfg->proxy_addr.ss_family == AF_INET6 ? SOCKS5_ATYP_IPV6 : SOCKS5_ATYP_IPV4 };
-	struct socks5_addr bnd;
-	int r = connect_until(ctrl, (const struct sockaddr *)&cfg->proxy_addr, cfg->proxy_addrlen, deadline);
-	if (r < 0)
-		return r == -ETIMEDOUT ? ETIMEDOUT : ECONNREFUSED;
-	if ((r = greet(ctrl, deadline)) != 0)
-		return r;
-	ssize_t n = socks5_encode_request(buf, sizeof buf, SOCKS5_CMD_UDP_ASSOCIATE, &any);
-	if ((r = write_all(ctrl, buf, (size_t)n, deadline)) < 0)
-		return io_errno(r);
-	if ((r = read_reply(ctrl, &rep, &bnd, deadline)) != 0)
-		return r;
-	if (rep != SOCKS5_REP_SUCCEEDED)
-		return socks5_rep_to_errno(rep);
-	int len = socks5_addr_to_sockaddr(&bnd, (struct sockaddr *)relay, sizeof *relay);
-	if (len < 0 || bnd.port == 0)
-		return ECONNREFUSED; /* a name or no port: not a relay we can send to */
+	struct handshake hs;
+	handshake_init(&hs, cfg, (const struct sockaddr *)&cfg->proxy_addr, cfg->proxy_addrlen,
+		       SOCKS5_CMD_UDP_ASSOCIATE, &any);
+	int err = handshake_run(&hs, ctrl, deadline);
+	if (err && hs.stalled) { /* microsocks: the same request again, step by step (as proxy.c) */
+		handshake_restart(&hs, ctrl);
+		err = handshake_run(&hs, ctrl, deadline);
+	}
+	if (err) {
+		log_error("UDP ASSOCIATE via %s failed: %s", cfg->proxy_text, hs.why);
+		return err;
+	}
+	int len = socks5_addr_to_sockaddr(&hs.bound, (struct sockaddr *)relay, sizeof *relay);
+	if (len < 0 || hs.bound.port == 0) {
+		log_error("UDP ASSOCIATE via %s: the proxy named no relay we can send to", cfg->proxy_text);
+		return ECONNREFUSED;
+	}
 	*relaylen = (socklen_t)len;
 	if (is_wildcard(relay)) { /* "0.0.0.0": the relay is at the proxy's own address */
 		*relay = cfg->proxy_addr;
 		*relaylen = cfg->proxy_addrlen;
 		if (relay->ss_family == AF_INET)
-			((struct sockaddr_in *)relay)->sin_port = htons(bnd.port);
+			((struct sockaddr_in *)relay)->sin_port = htons(hs.bound.port);
 		else
-			((struct sockaddr_in6 *)relay)->sin6_port = htons(bnd.port);
+			((struct sockaddr_in6 *)relay)->sin6_port = htons(hs.bound.port);
 	}
 	return 0;
 }
@@ -328,26 +288,28 @@ static int assoc_open(const struct call *c, ino_t ino, struct assoc **out)
 	a->relay = -1;
 	a->created_ms = now_ms();
 	int err = program_address(c->fd, c->family, &a->prog, &a->proglen);
-	a->ctrl = err ? -1 : socket(sup_config.proxy_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	const struct config *cfg = sup_config.lib;
+	a->ctrl = err ? -1 : socket(cfg->proxy_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (!err && a->ctrl < 0)
 		err = errno;
 	struct sockaddr_storage relay;
 	socklen_t relaylen = 0;
 	if (!err)
-		err = associate(a->ctrl, &relay, &relaylen, now_ms() + sup_config.timeout_ms);
+		err = associate(a->ctrl, &relay, &relaylen, now_ms() + cfg->timeout_ms);
 	if (!err) {
 		a->relay = relay_socket(a->ctrl, &relay, relaylen);
 		err = a->relay < 0 ? -a->relay : 0;
+		if (err)
+			log_error("UDP association via %s: no socket to its relay: %s", cfg->proxy_text, strerror(err));
 	}
 	if (err) {
-		log_error("UDP ASSOCIATE via %s failed: %s", sup_config.proxy_text, strerror(err));
 		assoc_free(a);
 		return err;
 	}
 	struct socks5_addr r;
 	char text[300];
 	socks5_addr_from_sockaddr(&r, (struct sockaddr *)&relay, relaylen);
-	log_info("UDP association via %s: relay %s", sup_config.proxy_text, socks5_addr_format(&r, text, sizeof text));
+	log_info("UDP association via %s: relay %s", cfg->proxy_text, socks5_addr_format(&r, text, sizeof text));
 	*out = a;
 	return 0;
 }
