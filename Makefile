@@ -233,11 +233,14 @@ compare: $(LIB) $(SERVER) $(LAUNCHER) $(BUILD)/socksify-supervise
 SUPERVISE := $(BUILD)/socksify-supervise
 SUPERVISE_SRC := $(wildcard src/supervise/*.c)
 SUPERVISE_OBJ := $(SUPERVISE_SRC:%.c=$(BUILD)/obj/%.o)
+# The library's proxy client (the hop machine) and settings parser, the very objects the
+# library links: the supervisor's real.c gives them libc's functions as their real_* ones.
+SUPERVISE_LIB_OBJ := $(addprefix $(BUILD)/obj/preload/,handshake.o config.o direct.o)
 all: $(SUPERVISE)
-$(BUILD)/obj/src/supervise/%.o: ALL_CFLAGS += -Isrc/supervise
+$(BUILD)/obj/src/supervise/%.o: ALL_CFLAGS += -Isrc/supervise -Ipreload
 $(SUPERVISE_OBJ): $(wildcard src/supervise/*.h)
-$(SUPERVISE): $(SUPERVISE_OBJ) $(CORE_OBJ)
-	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
+$(SUPERVISE): $(SUPERVISE_OBJ) $(SUPERVISE_LIB_OBJ) $(CORE_OBJ)
+	$(CC) $(SANFLAGS) -o $@ $^ -ldl $(LDLIBS_ALL)
 # the pure parts' unit tests
 $(BUILD)/tests/test_dnsmsg: $(BUILD)/obj/src/supervise/dnsmsg.o
 $(BUILD)/tests/test_dnsmsg: UNIT_EXTRA := $(BUILD)/obj/src/supervise/dnsmsg.o

@@ -165,12 +165,9 @@ static void config_bind(struct config *c)
 		log_error("SOCKSIFY_BIND='%s' is not 1 or 0; listening locally", s);
 }
 
-static void config_load(void)
+void config_read_env(struct config *c)
 {
-	struct config *c = &config;
 	char err[200];
-	config_logging();
-
 	c->timeout_ms = CONFIG_DEFAULT_TIMEOUT_MS;
 	const char *t = getenv("SOCKSIFY_TIMEOUT");
 	if (t && *t) {
@@ -205,6 +202,12 @@ static void config_load(void)
 	log_debug("proxy %s%s, timeout %d ms, %zu exclusions", c->proxy_text,
 		  c->chain.n < 2 ? "" : c->chain_mode == CONFIG_CHAIN_FAILOVER ? " (failover chain)" : " (strict chain)",
 		  c->timeout_ms, c->no_proxy.n);
+}
+
+static void config_load(void)
+{
+	config_logging();
+	config_read_env(&config);
 }
 
 const struct config *config_get(void)

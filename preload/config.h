@@ -44,6 +44,11 @@ struct config {
 /* The settings; loaded on first use, then read-only (one owner: config_once). */
 const struct config *config_get(void);
 
+/* Fills c (zeroed) from the SOCKSIFY_* variables, logging what is wrong with them;
+ * config_get() is this after setting up logging. socksify-supervise, which logs
+ * its own way, calls it directly: one parser for the library and the supervisor. */
+void config_read_env(struct config *c);
+
 /* 1 when name must be resolved by the system resolver: SOCKSIFY_DNS=local, or SOCKSIFY_NO_PROXY names it. */
 int config_resolves_locally(const struct config *c, const char *name);
 

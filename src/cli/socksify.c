@@ -49,8 +49,9 @@ static const char usage_text[] =
 	"      --bind            listen() on a non-loopback address goes through the proxy\n"
 	"                        (SOCKS5 BIND: active FTP, ncat -l); sets SOCKSIFY_BIND=1\n"
 	"      --supervise MODE  auto (default): static and Go programs, which LD_PRELOAD cannot\n"
-	"                        reach, run under " SUPERVISOR " (seccomp; a single socks5://\n"
-	"                        proxy); always: every program does; never: they are refused\n"
+	"                        reach, run under " SUPERVISOR " (seccomp; chains and every\n"
+	"                        proxy kind too); always: every program does; never: they are\n"
+	"                        refused\n"
 	"      --force           run a setuid program (or, with --supervise never, a static or Go\n"
 	"                        one) anyway: it will NOT be proxied\n"
 	"      --check           test the proxy instead of running a command: its methods, the login,\n"
@@ -613,22 +614,14 @@ static void drop_library_from_preload(const char *lib)
 /* Execs cmd under the supervisor, with the SOCKSIFY_* environment set for the library (it reads
  * the same variables). Fails closed: without a supervisor the program does not run. */
 __attribute__((noreturn)) static void supervise(const char *argv0, const char *cmd, char **args, const char *why,
-						 const struct proxy_chain *chain, const char *lib)
+						 const char *lib)
 {
-	char buf[PATH_MAX], dir[PATH_MAX], what[64];
+	char buf[PATH_MAX], dir[PATH_MAX];
 	char reason[300];
 	if (why)
 		snprintf(reason, sizeof reason, "it %s", why);
 	else
 		snprintf(reason, sizeof reason, "with --supervise always every program runs under " SUPERVISOR);
-	if (chain->n != 1 || (chain->hop[0].scheme != PROXY_SOCKS5 && chain->hop[0].scheme != PROXY_SOCKS5H)) {
-		if (chain->n != 1)
-			snprintf(what, sizeof what, "a chain of %zu proxies", chain->n);
-		else
-			snprintf(what, sizeof what, "a %s:// proxy", proxy_scheme_name(chain->hop[0].scheme));
-		die(2, "cannot run %s: %s; static and Go programs run under " SUPERVISOR ", which needs a single "
-		       "socks5:// proxy for now, and SOCKSIFY_PROXY is %s", cmd, reason, what);
-	}
 	const char *sup = find_ours(argv0, SUPERVISOR, "SOCKSIFY_SUPERVISE_BIN", buf, sizeof buf, dir, sizeof dir);
 	if (!sup)
 		die(126, "refusing to run %s: %s, and " SUPERVISOR ", which would proxy it, is not next to %s "
@@ -714,7 +707,7 @@ int main(int argc, char **argv)
 	int setuid = 0;
 	const char *why = unreachable_why(cmd, &setuid);
 	if (!setuid && (sup == SUPERVISE_ALWAYS || (why && sup == SUPERVISE_AUTO)))
-		supervise(argv[0], cmd, argv + first, why, &chain, lib);
+		supervise(argv[0], cmd, argv + first, why, lib);
 	if (why && !o.force)
 		die(126, "refusing to run %s: it %s, so its traffic would NOT go through the proxy"
 			 " (%suse --force to run it anyway)", cmd, why,

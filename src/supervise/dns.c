@@ -3,11 +3,15 @@
  *
  * A and AAAA queries are answered here with fake addresses (fakenames.h); the name comes
  * back to the supervisor at connect time and reaches the proxy in the CONNECT request.
- * "localhost" and its subdomains are answered with loopback. Other queries go, over TCP,
+ * "localhost" and its subdomains are answered with loopback. A name the library would have
+ * the system resolver resolve (SOCKSIFY_NO_PROXY names it, or SOCKSIFY_DNS=local) is
+ * resolved here by the system resolver, and an excluded name's addresses then connect
+ * direct, as in the library (preload/dns.c, direct.c). Other queries go, over TCP,
  * through a SOCKS5 CONNECT to --dns-server when one is configured, and are REFUSED when
  * not. UDP is served from the event loop; TCP connections and forwarded queries in
  * threads of their own (they wait on the proxy). */
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -16,6 +20,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "direct.h"
 #include "dnsmsg.h"
 #include "log.h"
 #include "supervise.h"
@@ -111,10 +117,10 @@ static int is_localhost(const char *name)
 	return strcasecmp(name, "localhost") == 0 || (n > 10 && strcasecmp(name + n - 10, ".localhost") == 0);
 }
 
-#define NEEDS_FORWARD (-2)
+#define NEEDS_THREAD (-2)
 
 /* The answer to query q (len bytes) into out: its length, -1 to drop the query, or
- * NEEDS_FORWARD when the configured resolver must answer it. */
+ * NEEDS_THREAD when a resolver that may take its time must answer it (answer_fully()). */
 static ssize_t answer_query(const uint8_t *q, size_t len, uint8_t *out, size_t cap)
 {
 	struct dns_question qs;
@@ -125,7 +131,7 @@ static ssize_t answer_query(const uint8_t *q, size_t len, uint8_t *out, size_t c
 		return dnsmsg_build_error(out, cap, q, rc);
 	if (qs.qclass != DNS_CLASS_IN || (qs.qtype != DNS_TYPE_A && qs.qtype != DNS_TYPE_AAAA)) {
 		if (sup_config.dns_forward)
-			return NEEDS_FORWARD;
+			return NEEDS_THREAD;
 		log_debug("DNS query for %s type %u refused (no --dns-server)", qs.name, qs.qtype);
 		return dnsmsg_build_answer(out, cap, &qs, q, DNS_RCODE_REFUSED, NULL, 0, 0);
 	}
@@ -134,6 +140,8 @@ static ssize_t answer_query(const uint8_t *q, size_t len, uint8_t *out, size_t c
 		static const uint8_t lo4[4] = { 127, 0, 0, 1 };
 		memcpy(v4, lo4, 4);
 		memcpy(v6, &in6addr_loopback, 16);
+	} else if (config_resolves_locally(sup_config.lib, qs.name)) {
+		return NEEDS_THREAD;
 	} else {
 		pthread_mutex_lock(&sup_fake_lock);
 		rc = fakenames_add(sup_fake, qs.name, v4, v6);
@@ -151,15 +159,15 @@ static ssize_t answer_query(const uint8_t *q, size_t len, uint8_t *out, size_t c
  * length in out, or -1 (then the caller answers SERVFAIL). */
 static ssize_t forward_query(const uint8_t *q, size_t len, uint8_t *out, size_t cap)
 {
-	int64_t deadline = now_ms() + sup_config.timeout_ms;
-	int s = socket(sup_config.proxy_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int64_t deadline = now_ms() + sup_config.lib->timeout_ms;
+	int s = socket(sup_config.lib->proxy_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -1;
 	uint8_t lenbuf[2] = { (uint8_t)(len >> 8), (uint8_t)len };
 	ssize_t got = -1;
 	int err = proxy_connect(s, &sup_config.dns_server, deadline);
 	if (err)
-		log_error("DNS query forwarded through the proxy: %s", strerror(err));
+		log_debug("DNS query not forwarded: the connection through the proxy failed");
 	else if (write_all(s, lenbuf, 2, deadline) == 0 && write_all(s, q, len, deadline) == 0 &&
 		 read_exact(s, lenbuf, 2, deadline) == 0) {
 		size_t n = (size_t)lenbuf[0] << 8 | lenbuf[1];
@@ -170,12 +178,46 @@ static ssize_t forward_query(const uint8_t *q, size_t len, uint8_t *out, size_t 
 	return got;
 }
 
-/* The answer to q, forwarding if needed; SERVFAIL when the resolver fails. */
+static int rcode_of_gai(int rc)
+{
+	if (rc == EAI_NONAME)
+		return DNS_RCODE_NXDOMAIN;
+	return rc == EAI_NODATA || rc == EAI_ADDRFAMILY ? DNS_RCODE_NOERROR : DNS_RCODE_SERVFAIL;
+}
+
+/* An A or AAAA query for a name resolved by the system resolver (the first address answers). */
+static ssize_t answer_locally(const struct dns_question *qs, const uint8_t *q, uint8_t *out, size_t cap)
+{
+	int family = qs->qtype == DNS_TYPE_A ? AF_INET : AF_INET6;
+	struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	int rc = getaddrinfo(qs->name, NULL, &hints, &res);
+	if (rc != 0 || !res) {
+		log_debug("DNS %s: the system resolver says %s", qs->name, gai_strerror(rc));
+		return dnsmsg_build_answer(out, cap, qs, q, rcode_of_gai(rc), NULL, 0, 0);
+	}
+	int direct = namelist_match(&sup_config.lib->no_proxy_names, qs->name);
+	if (direct)
+		direct_note_addrinfo(res); /* what config_is_direct() finds at connect time */
+	log_debug("DNS %s: resolved here (%s)", qs->name, direct ? "SOCKSIFY_NO_PROXY: connected direct"
+								  : "SOCKSIFY_DNS=local");
+	const void *a = family == AF_INET ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
+					  : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
+	ssize_t n = dnsmsg_build_answer(out, cap, qs, q, 0, a, family == AF_INET ? 4 : 16, FAKE_TTL);
+	freeaddrinfo(res);
+	return n;
+}
+
+/* The answer to q, resolving or forwarding if needed; SERVFAIL when the resolver fails. */
 static ssize_t answer_fully(const uint8_t *q, size_t len, uint8_t *out, size_t cap)
 {
+	struct dns_question qs;
 	ssize_t n = answer_query(q, len, out, cap);
-	if (n != NEEDS_FORWARD)
+	if (n != NEEDS_THREAD)
 		return n;
+	dnsmsg_parse_query(q, len, &qs); /* parsed already: answer_query() said so */
+	if (qs.qclass == DNS_CLASS_IN && (qs.qtype == DNS_TYPE_A || qs.qtype == DNS_TYPE_AAAA))
+		return answer_locally(&qs, q, out, cap);
 	n = forward_query(q, len, out, cap);
 	return n >= 0 ? n : dnsmsg_build_error(out, cap, q, DNS_RCODE_SERVFAIL);
 }
@@ -194,7 +236,7 @@ static void send_udp_answer(int fd, uint8_t *a, size_t n, const struct sockaddr_
 	sendto(fd, a, n, MSG_DONTWAIT, (const struct sockaddr *)to, tolen);
 }
 
-static void *udp_forward_thread(void *arg)
+static void *udp_answer_thread(void *arg)
 {
 	struct udp_job *j = arg;
 	uint8_t out[65535];
@@ -217,7 +259,7 @@ static void serve_udp(int fd)
 		ssize_t n = answer_query(q, (size_t)len, out, sizeof out);
 		if (n >= 0) {
 			send_udp_answer(fd, out, (size_t)n, &from, fromlen);
-		} else if (n == NEEDS_FORWARD) {
+		} else if (n == NEEDS_THREAD) {
 			struct udp_job *j = malloc(sizeof *j + (size_t)len);
 			if (!j)
 				continue;
@@ -226,7 +268,7 @@ static void serve_udp(int fd)
 			j->fromlen = fromlen;
 			j->len = (size_t)len;
 			memcpy(j->q, q, (size_t)len);
-			if (thread_start_detached(udp_forward_thread, j, 512 * 1024) != 0)
+			if (thread_start_detached(udp_answer_thread, j, 512 * 1024) != 0)
 				free(j); /* out of threads: the program's resolver times out and retries */
 		}
 	}

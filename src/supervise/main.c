@@ -1,7 +1,7 @@
 /* main.c - socksify-supervise: options and environment, the program started under the
  * filter (fail closed), the event loop, the program's exit status as ours.
  *
- *   socksify-supervise -x socks5://[user:pass@]host:port [-t SECS] [-n LIST]
+ *   socksify-supervise -x URL[,URL...] [-t SECS] [-n LIST]
  *                      [--dns-server IP[:PORT]] [--mechanism auto|notify|ptrace]
  *                      [-v|-vv|-q] [--] PROG ARGS...
  *
@@ -25,29 +25,31 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
+#include "real.h"
 #include "supervise.h"
 
 struct sup_config sup_config;
 struct fake_names *sup_fake;
 pthread_mutex_t sup_fake_lock = PTHREAD_MUTEX_INITIALIZER;
 
-#define DEFAULT_NO_PROXY "127.0.0.0/8,::1"
-#define DEFAULT_FAKE_NET4 "240.0.0.0/4"
-#define DEFAULT_FAKE_NET6 "100::/64"
-
 static const char usage_text[] =
 	"Usage: " SUPERVISE_NAME " [OPTIONS] [--] PROG [ARGS...]\n"
 	"\n"
-	"Run PROG (a static or Go program too) with its TCP connections sent through a SOCKS5\n"
-	"proxy and its DNS answered without leaving the host, by intercepting its socket system\n"
-	"calls with seccomp user notification (or, where the kernel lacks it, as PROG's tracer with\n"
-	"ptrace). Nothing goes direct; if the filter cannot be installed, PROG is not run.\n"
+	"Run PROG (a static or Go program too) with its TCP connections sent through a proxy\n"
+	"or a chain of proxies and its DNS answered without leaving the host, by intercepting\n"
+	"its socket system calls with seccomp user notification (or, where the kernel lacks it,\n"
+	"as PROG's tracer with ptrace). Nothing goes direct; if the filter cannot be installed,\n"
+	"PROG is not run. SOCKSIFY_* settings as for the library (SOCKSIFY_CHAIN,\n"
+	"SOCKSIFY_PIPELINE, SOCKSIFY_FAKE_NET4/6, ...).\n"
 	"\n"
 	"Options:\n"
-	"  -x, --proxy URL        socks5://[user:pass@]host[:port] (default: $SOCKSIFY_PROXY)\n"
+	"  -x, --proxy URL[,URL...]  socks5://[user:pass@]host[:port], socks4://, socks4a://,\n"
+	"                         http://; several: a chain (default: $SOCKSIFY_PROXY)\n"
 	"  -t, --timeout SECS     deadline for the proxy's answer (default 10; $SOCKSIFY_TIMEOUT)\n"
-	"  -n, --no-proxy LIST    addresses/CIDRs connected directly (default 127.0.0.0/8,::1;\n"
+	"  -n, --no-proxy LIST    addresses/CIDRs connected directly, and names (.corp.example)\n"
+	"                         resolved here and connected directly (default 127.0.0.0/8,::1;\n"
 	"                         $SOCKSIFY_NO_PROXY)\n"
 	"      --dns-server IP[:PORT]  resolver asked, through the proxy over TCP, for DNS queries\n"
 	"                         other than A/AAAA (default: none, they are REFUSED;\n"
@@ -151,21 +153,6 @@ static void setup_logging(const struct options *o)
 	log_init(SUPERVISE_NAME, (enum log_level)level, fd, NULL);
 }
 
-static void resolve_proxy(struct sup_config *c)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	char port[8];
-	snprintf(port, sizeof port, "%u", c->url.port);
-	/* The proxy's own name is resolved here, before the program runs: it has to be. */
-	int rc = getaddrinfo(c->url.host, port, &hints, &res);
-	if (rc != 0 || !res)
-		die(2, "cannot resolve the proxy host '%s': %s", c->url.host, gai_strerror(rc));
-	memcpy(&c->proxy_addr, res->ai_addr, res->ai_addrlen);
-	c->proxy_addrlen = res->ai_addrlen;
-	freeaddrinfo(res);
-}
-
 static void parse_dns_server(struct sup_config *c, const char *s)
 {
 	char err[200];
@@ -186,68 +173,35 @@ static void parse_dns_server(struct sup_config *c, const char *s)
 	c->dns_forward = 1;
 }
 
-static void fake_net(const char *var, const char *def, int family, struct netlist_entry *out)
+/* An option given on the command line wins over the environment: set there, it reaches the
+ * one parser of SOCKSIFY_* (the library's), and programs of the run that load the library. */
+static void option_to_env(const char *value, const char *name)
 {
-	char err[200];
-	struct netlist l = { 0 };
-	const char *s = env_or(NULL, var, def);
-	unsigned max_prefix = family == 4 ? 14 : 110;
-	if (netlist_parse(s, &l, err, sizeof err) < 0 || l.n != 1 || l.e[0].family != family ||
-	    l.e[0].prefix > max_prefix || l.e[0].port)
-		die(2, "%s='%s' is not one IPv%d network of /%u or larger", var, s, family, max_prefix);
-	*out = l.e[0];
+	if (value && setenv(name, value, 1) < 0)
+		die(2, "cannot set %s: %s", name, strerror(errno));
 }
 
 static void configure(const struct options *o)
 {
+	static struct config lib; /* one owner: filled here, read-only once threads start */
 	struct sup_config *c = &sup_config;
-	char err[200];
-	const char *proxy = env_or(o->proxy, "SOCKSIFY_PROXY", NULL);
+	option_to_env(o->proxy, "SOCKSIFY_PROXY");
+	option_to_env(o->timeout, "SOCKSIFY_TIMEOUT");
+	option_to_env(o->no_proxy, "SOCKSIFY_NO_PROXY");
+	const char *proxy = getenv("SOCKSIFY_PROXY");
 	if (!proxy || !*proxy)
 		die(2, "no proxy given: use -x socks5://host:port or set SOCKSIFY_PROXY");
-	if (strchr(proxy, ','))
-		die(2, "a chain of proxies is not supported here yet: give a single socks5:// proxy");
-	if (proxy_url_parse(proxy, &c->url, err, sizeof err) < 0)
-		die(2, "bad proxy URL '%s': %s", proxy, err);
-	if (c->url.scheme != PROXY_SOCKS5 && c->url.scheme != PROXY_SOCKS5H)
-		die(2, "a %s:// proxy is not supported here yet: give a socks5:// proxy", proxy_scheme_name(c->url.scheme));
-	proxy_url_format_safe(&c->url, c->proxy_text, sizeof c->proxy_text);
-	const char *t = env_or(o->timeout, "SOCKSIFY_TIMEOUT", "10");
-	char *end;
-	double secs = strtod(t, &end);
-	if (*end || !(secs > 0 && secs <= 86400))
-		die(2, "bad timeout '%s' (seconds, more than 0)", t);
-	c->timeout_ms = (int)(secs * 1000 + 0.5);
-	const char *pl = env_or(NULL, "SOCKSIFY_PIPELINE", "auto");
-	if (strcmp(pl, "on") == 0 || strcmp(pl, "1") == 0)
-		c->pipeline = PIPELINE_ON;
-	else if (strcmp(pl, "off") == 0 || strcmp(pl, "0") == 0)
-		c->pipeline = PIPELINE_OFF;
-	else if (*pl && strcmp(pl, "auto") != 0)
-		die(2, "SOCKSIFY_PIPELINE='%s' is not auto, on or off", pl);
-	const char *np = env_or(o->no_proxy, "SOCKSIFY_NO_PROXY", DEFAULT_NO_PROXY);
-	char item[300];
-	while (*np) { /* addresses only: the supervisor sees no names at connect time */
-		size_t n = strcspn(np, ", \t\n");
-		if (n > 0 && n < sizeof item) {
-			memcpy(item, np, n);
-			item[n] = '\0';
-			if (netlist_parse(item, &c->no_proxy, err, sizeof err) < 0)
-				log_warn("SOCKSIFY_NO_PROXY: %s; ignoring it (names are not matched here)", err);
-		}
-		np += n;
-		np += strspn(np, ", \t\n");
-	}
+	real_init(); /* libc's functions, for the library's parser and hop machine */
+	config_read_env(&lib);
+	if (!lib.proxy_ok) /* the parser logged why (unless -q) */
+		die(2, "no usable proxy%s%s", lib.proxy_text[0] ? ": " : " (see above)", lib.proxy_text);
+	c->lib = &lib;
 	const char *dns = env_or(o->dns_server, "SOCKSIFY_DNS_SERVER", NULL);
 	if (dns && *dns)
 		parse_dns_server(c, dns);
-	struct netlist_entry n4, n6;
-	fake_net("SOCKSIFY_FAKE_NET4", DEFAULT_FAKE_NET4, 4, &n4);
-	fake_net("SOCKSIFY_FAKE_NET6", DEFAULT_FAKE_NET6, 6, &n6);
 	sup_fake = calloc(1, sizeof *sup_fake);
-	if (!sup_fake || fakenames_init(sup_fake, &n4, &n6) < 0)
+	if (!sup_fake || fakenames_init(sup_fake, &lib.fake4, &lib.fake6) < 0)
 		die(2, "cannot set up the fake-address table");
-	resolve_proxy(c);
 }
 
 int sup_fake_lookup(const struct socks5_addr *a, char name[FAKE_NAME_MAX + 1])
@@ -513,7 +467,7 @@ static void supervisor_main(char **argv, const sigset_t *oldmask, int report)
 		kill(pid, SIGKILL);
 		die(126, "cannot start %s", argv[0]);
 	}
-	log_debug("supervising %s (pid %d) via %s", argv[0], (int)pid, sup_config.proxy_text);
+	log_debug("supervising %s (pid %d) via %s", argv[0], (int)pid, sup_config.lib->proxy_text);
 	if (sup_mech == MECH_PTRACE) { /* the exec stops for us: the answer comes while we serve */
 		serve(-1, pid, report, sv[0], argv[0]);
 		return;

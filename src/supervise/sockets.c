@@ -11,16 +11,19 @@
  *    program's fd with SECCOMP_IOCTL_NOTIF_ADDFD (options set before connect are lost).
  *    Destinations in SOCKSIFY_NO_PROXY and the proxy itself: connected by us, directly.
  *  - UDP connect to port 53 (Go's and glibc's resolvers): connected by us to the loopback
- *    responder (dns.c); to SOCKSIFY_NO_PROXY: connected by us; anything else: ENETUNREACH.
+ *    responder (dns.c); to SOCKSIFY_NO_PROXY: connected by us; anything else: connected by us
+ *    to the peer's loopback stand-in of the socket's UDP association (udp.c).
  *  - sendto/sendmsg/sendmmsg on UDP: sent by us from our copy of payload, address and
  *    control data, to the socket's peer (vetted at connect), SOCKSIFY_NO_PROXY or the
- *    proxy's host; anything else refused (no UDP ASSOCIATE yet; port 53: see README, musl).
+ *    proxy's host; anything else through the socket's UDP association (udp.c; port 53: see
+ *    README, musl).
  * CONTINUE is used only where the kernel cannot send anything off the host whatever the
  * memory says: a non-inet socket, TCP sends without MSG_FASTOPEN (TCP ignores the address),
- * getpeername of a socket that is not ours. */
+ * getpeername of a socket that is not ours, recvfrom on a socket that is not ours. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -31,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "endpoint.h"
 #include "log.h"
 #include "supervise.h"
@@ -211,10 +215,7 @@ static uint16_t port_of(const struct sockaddr_storage *ss)
 
 static int is_direct(const struct sockaddr_storage *ss, socklen_t len)
 {
-	const struct sup_config *cfg = &sup_config;
-	return netlist_match(&cfg->no_proxy, (const struct sockaddr *)ss) ||
-	       endpoint_same((const struct sockaddr *)ss, len, (const struct sockaddr *)&cfg->proxy_addr,
-			     cfg->proxy_addrlen);
+	return proxy_is_direct((const struct sockaddr *)ss, len);
 }
 
 /* Datagrams may also go to the proxy's host on any port: that is where a SOCKS5 UDP relay is
@@ -225,7 +226,8 @@ static int is_direct_udp(const struct sockaddr_storage *ss, socklen_t len)
 	if (is_direct(ss, len))
 		return 1;
 	return endpoint_key_of((const struct sockaddr *)ss, len, &a) &&
-	       endpoint_key_of((const struct sockaddr *)&sup_config.proxy_addr, sup_config.proxy_addrlen, &p) &&
+	       endpoint_key_of((const struct sockaddr *)&sup_config.lib->proxy_addr, sup_config.lib->proxy_addrlen,
+			       &p) &&
 	       memcmp(a.ip, p.ip, sizeof a.ip) == 0;
 }
 
@@ -325,7 +327,7 @@ struct dns_job {
 
 static int socket_reaches_proxy(const struct call *c)
 {
-	int pf = sup_config.proxy_addr.ss_family;
+	int pf = sup_config.lib->proxy_addr.ss_family;
 	if (c->family == pf)
 		return 1;
 	return c->family == AF_INET6 && pf == AF_INET && !v6only(c->fd);
@@ -336,7 +338,7 @@ static int socket_reaches_proxy(const struct call *c)
 static int proxy_on_new_socket(struct call *c, const struct socks5_addr *dst, int64_t deadline, int was_nonblock,
 			       int *out)
 {
-	int s = socket(sup_config.proxy_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int s = socket(sup_config.lib->proxy_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return errno;
 	int err = proxy_connect(s, dst, deadline);
@@ -386,7 +388,7 @@ static void tcp_connect_worker(struct call *c)
 		finish(c, EISCONN); /* connected already (by us): as the kernel says, and left as it is */
 		return;
 	}
-	int64_t deadline = now_ms() + sup_config.timeout_ms;
+	int64_t deadline = now_ms() + sup_config.lib->timeout_ms;
 	int new_fd = -1;
 	int flags = fcntl(c->fd, F_GETFL);
 	int nonblock = flags >= 0 && (flags & O_NONBLOCK);
@@ -405,10 +407,8 @@ static void tcp_connect_worker(struct call *c)
 		err = proxy_on_new_socket(c, &dst, deadline, nonblock, &nfd);
 		new_fd = nfd;
 	}
-	if (err) {
-		log_error("connect to %s via %s failed: %s", text, sup_config.proxy_text, strerror(err));
-	} else {
-		log_info("connect to %s via %s: ok", text, sup_config.proxy_text);
+	if (!err) { /* a failure was logged by proxy_connect(), with the hop to blame */
+		log_info("connect to %s via %s: ok", text, sup_config.lib->proxy_text);
 		inode_table_remember(&peers, new_fd >= 0 ? new_fd : c->fd, &job->ss, job->len);
 	}
 	if (new_fd >= 0)
@@ -416,8 +416,35 @@ static void tcp_connect_worker(struct call *c)
 	finish(c, err);
 }
 
+struct udp_job {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+/* A UDP connect() to a proxied peer: the program's socket is connected to the peer's loopback
+ * stand-in (udp.c), so its plain send()/recv() need no supervisor; getpeername() names the peer. */
+static int udp_connect_proxied(struct call *c, const struct sockaddr_storage *ss, socklen_t len, int can_wait)
+{
+	struct sockaddr_storage standin;
+	socklen_t slen = 0;
+	int err = udp_connect_peer(c, ss, len, can_wait, &standin, &slen);
+	if (err)
+		return err;
+	err = connect_as_program(c, (struct sockaddr *)&standin, slen);
+	if (!err)
+		inode_table_remember(&peers, c->fd, ss, len);
+	return err;
+}
+
+static void udp_connect_worker(struct call *c)
+{
+	struct udp_job *j = (struct udp_job *)(c + 1);
+	finish(c, udp_connect_proxied(c, &j->ss, j->len, 1));
+}
+
 static void udp_connect(struct call *c, struct sockaddr_storage *ss, socklen_t len)
 {
+	inode_table_forget(&peers, c->fd); /* whatever it was connected to before */
 	if (port_of(ss) == 53) {
 		struct sockaddr_storage ra;
 		socklen_t ralen;
@@ -433,8 +460,21 @@ static void udp_connect(struct call *c, struct sockaddr_storage *ss, socklen_t l
 		finish(c, connect_as_program(c, (struct sockaddr *)ss, len));
 		return;
 	}
-	log_debug("UDP connect to port %u refused: datagrams are not proxied by the supervisor", port_of(ss));
-	finish(c, ENETUNREACH);
+	int err = udp_connect_proxied(c, ss, len, 0);
+	if (err != SUP_MUST_WAIT) {
+		finish(c, err);
+		return;
+	}
+	struct call *big = realloc(c, sizeof *c + sizeof(struct udp_job)); /* freed with the call */
+	if (!big) {
+		finish(c, ENOMEM);
+		return;
+	}
+	c = big;
+	struct udp_job *j = (struct udp_job *)(c + 1);
+	j->ss = *ss;
+	j->len = len;
+	sockets_in_worker(c, udp_connect_worker);
 }
 
 void sockets_connect(struct call *c)
@@ -502,7 +542,7 @@ struct datagram {
 	size_t len;
 	struct sockaddr_storage name;
 	socklen_t namelen; /* 0: the socket's peer */
-	char control[MAX_CONTROL];
+	_Alignas(struct cmsghdr) char control[MAX_CONTROL]; /* read as cmsghdrs (gso_size) */
 	size_t controllen;
 };
 
@@ -539,9 +579,43 @@ static int copy_datagram(const struct call *c, const struct msghdr *m, struct da
 	return r == 0 && !notify_still_valid(c) ? -ESRCH : r;
 }
 
-/* Sends d from the program's socket, if its destination may be reached; returns the count or
- * -errno. With no name, the socket's peer, set by a connect() the supervisor vetted. */
-static ssize_t send_datagram(const struct call *c, struct datagram *d, int flags)
+/* The segment size of a UDP GSO send (UDP_SEGMENT in the control data, else set on the socket):
+ * the kernel would send the payload as datagrams of that size (QUIC stacks do this); 0 if none. */
+static size_t gso_size(const struct call *c, const struct datagram *d)
+{
+	struct msghdr m = { .msg_control = (void *)d->control, .msg_controllen = d->controllen };
+	for (struct cmsghdr *h = d->controllen ? CMSG_FIRSTHDR(&m) : NULL; h; h = CMSG_NXTHDR(&m, h))
+		if (h->cmsg_level == SOL_UDP && h->cmsg_type == UDP_SEGMENT && h->cmsg_len >= CMSG_LEN(sizeof(uint16_t))) {
+			uint16_t seg;
+			memcpy(&seg, CMSG_DATA(h), sizeof seg);
+			return seg;
+		}
+	int seg = 0;
+	socklen_t l = sizeof seg;
+	return getsockopt(c->fd, SOL_UDP, UDP_SEGMENT, &seg, &l) == 0 && seg > 0 ? (size_t)seg : 0;
+}
+
+/* d through the socket's UDP association, one datagram per GSO segment; other control data is
+ * not passed on (it would be about our socket to the relay). */
+static ssize_t send_proxied(const struct call *c, const struct datagram *d, int can_wait)
+{
+	size_t seg = gso_size(c, d);
+	if (seg == 0 || seg >= d->len)
+		return udp_send(c, &d->name, d->namelen, d->data, d->len, can_wait);
+	for (size_t off = 0; off < d->len; off += seg) {
+		size_t n = d->len - off < seg ? d->len - off : seg;
+		ssize_t r = udp_send(c, &d->name, d->namelen, d->data + off, n, can_wait);
+		if (r < 0)
+			return off ? (ssize_t)off : r; /* SUP_MUST_WAIT comes only before the first */
+	}
+	return (ssize_t)d->len;
+}
+
+/* Sends d: from the program's socket if its destination may be reached directly (the DNS
+ * responder, SOCKSIFY_NO_PROXY, the proxy's host), else through the socket's UDP association.
+ * Returns the count, -errno or SUP_MUST_WAIT. With no name, the socket's peer, set by a connect()
+ * the supervisor vetted (a stand-in of the association for a proxied peer). */
+static ssize_t send_datagram(const struct call *c, struct datagram *d, int flags, int can_wait)
 {
 	if (d->namelen) {
 		if (port_of(&d->name) == 53) {
@@ -554,9 +628,10 @@ static ssize_t send_datagram(const struct call *c, struct datagram *d, int flags
 			d->name = ra;
 			d->namelen = ralen;
 		} else if (!is_direct_udp(&d->name, d->namelen)) {
-			log_debug("UDP datagram to port %u refused: datagrams are not proxied by the supervisor",
-				  port_of(&d->name));
-			return -ENETUNREACH;
+			ssize_t n = send_proxied(c, d, can_wait);
+			if (n == -EAGAIN && !(flags & MSG_DONTWAIT) && !(fcntl(c->fd, F_GETFL) & O_NONBLOCK))
+				n = -ENOBUFS; /* the relay socket is full: what a blocking UDP send may say */
+			return n;
 		}
 	}
 	struct iovec iov = { d->data, d->len };
@@ -598,12 +673,39 @@ static int udp_send_ours(struct call *c, int flags)
 	return 1;
 }
 
-/* sendto() with an address on UDP: the supervisor sends its copy (or refuses). */
-void sockets_sendto(struct call *c)
+/* Runs carry(c, can_wait) now and, when it needs a UDP association made first, again in a worker.
+ * Each carry reads the program's memory itself: the worker acts on its own copy. */
+static ssize_t sendto_carry(struct call *c, int can_wait);
+static ssize_t sendmsg_carry(struct call *c, int can_wait);
+static ssize_t sendmmsg_carry(struct call *c, int can_wait);
+
+static void sendto_worker(struct call *c)
+{
+	finish_value(c, sendto_carry(c, 1));
+}
+
+static void sendmsg_worker(struct call *c)
+{
+	finish_value(c, sendmsg_carry(c, 1));
+}
+
+static void sendmmsg_worker(struct call *c)
+{
+	finish_value(c, sendmmsg_carry(c, 1));
+}
+
+static void carry_out(struct call *c, ssize_t (*carry)(struct call *, int), void (*worker)(struct call *))
+{
+	ssize_t n = carry(c, 0);
+	if (n == SUP_MUST_WAIT)
+		sockets_in_worker(c, worker);
+	else
+		finish_value(c, n);
+}
+
+static ssize_t sendto_carry(struct call *c, int can_wait)
 {
 	int flags = (int)c->args[3];
-	if (!udp_send_ours(c, flags))
-		return;
 	struct datagram *d = malloc(sizeof *d);
 	int r = d ? 0 : -ENOMEM;
 	if (r == 0) {
@@ -619,9 +721,29 @@ void sockets_sendto(struct call *c)
 		d->len = (size_t)c->args[2];
 		r = notify_read_mem(c, c->args[1], d->data, d->len);
 	}
-	ssize_t n = r == 0 ? send_datagram(c, d, flags) : r;
+	ssize_t n = r == 0 ? send_datagram(c, d, flags, can_wait) : r;
 	free(d);
-	finish_value(c, n);
+	return n;
+}
+
+/* sendto() with an address on UDP: the supervisor sends its copy (directly or through the
+ * socket's association), or refuses. */
+void sockets_sendto(struct call *c)
+{
+	if (udp_send_ours(c, (int)c->args[3]))
+		carry_out(c, sendto_carry, sendto_worker);
+}
+
+static ssize_t sendmsg_carry(struct call *c, int can_wait)
+{
+	struct msghdr m;
+	struct datagram *d = malloc(sizeof *d);
+	int r = d ? notify_read_mem_unchecked(c, c->args[1], &m, sizeof m) : -ENOMEM;
+	if (r == 0)
+		r = copy_datagram(c, &m, d);
+	ssize_t n = r == 0 ? send_datagram(c, d, (int)c->args[2], can_wait) : r;
+	free(d);
+	return n;
 }
 
 /* sendmsg() on UDP: carried out by the supervisor from its copy of the message (payload,
@@ -629,26 +751,17 @@ void sockets_sendto(struct call *c)
  * read msg_name again, which another thread of the program could have set meanwhile. */
 void sockets_sendmsg(struct call *c)
 {
-	int flags = (int)c->args[2];
-	if (!udp_send_ours(c, flags))
-		return;
-	struct msghdr m;
-	struct datagram *d = malloc(sizeof *d);
-	int r = d ? notify_read_mem_unchecked(c, c->args[1], &m, sizeof m) : -ENOMEM;
-	if (r == 0)
-		r = copy_datagram(c, &m, d);
-	ssize_t n = r == 0 ? send_datagram(c, d, flags) : r;
-	free(d);
-	finish_value(c, n);
+	if (udp_send_ours(c, (int)c->args[2]))
+		carry_out(c, sendmsg_carry, sendmsg_worker);
 }
 
-/* sendmmsg() on UDP: each message as sendmsg(), its msg_len written back; stops at the first
- * failure, as the kernel does (the count so far, or the error when it is the first). */
-void sockets_sendmmsg(struct call *c)
+/* Each message as sendmsg(), its msg_len written back; stops at the first failure, as the kernel
+ * does (the count so far, or the error when it is the first). A message that needs an
+ * association made ends the call there too (a short count: the program sends the rest again),
+ * or, the first, sends the call to a worker. */
+static ssize_t sendmmsg_carry(struct call *c, int can_wait)
 {
 	int flags = (int)c->args[3];
-	if (!udp_send_ours(c, flags))
-		return;
 	size_t vlen = c->args[2] > MAX_MMSG ? MAX_MMSG : (size_t)c->args[2];
 	struct datagram *d = malloc(sizeof *d);
 	ssize_t sent = 0, err = d ? 0 : -ENOMEM;
@@ -659,7 +772,7 @@ void sockets_sendmmsg(struct call *c)
 		if (n == 0)
 			n = copy_datagram(c, &h.msg_hdr, d);
 		if (n == 0)
-			n = send_datagram(c, d, flags);
+			n = send_datagram(c, d, flags, can_wait);
 		if (n >= 0) {
 			unsigned int len = (unsigned int)n;
 			n = notify_write_mem(c, at + offsetof(struct mmsghdr, msg_len), &len, sizeof len);
@@ -670,7 +783,14 @@ void sockets_sendmmsg(struct call *c)
 			sent++;
 	}
 	free(d);
-	finish_value(c, sent > 0 && err != -ESRCH ? sent : err);
+	return sent > 0 && err != -ESRCH ? sent : err;
+}
+
+/* sendmmsg() on UDP. */
+void sockets_sendmmsg(struct call *c)
+{
+	if (udp_send_ours(c, (int)c->args[3]))
+		carry_out(c, sendmmsg_carry, sendmmsg_worker);
 }
 
 void sockets_getpeername(struct call *c)
@@ -678,7 +798,7 @@ void sockets_getpeername(struct call *c)
 	struct sockaddr_storage sa;
 	socklen_t len;
 	int32_t cap;
-	if (!is_tcp(c) || !inode_table_lookup(&peers, c->fd, &sa, &len) || c->args[2] == 0) {
+	if ((!is_tcp(c) && !is_udp(c)) || !inode_table_lookup(&peers, c->fd, &sa, &len) || c->args[2] == 0) {
 		notify_reply_continue(c); /* not ours: the kernel answers (it sends nothing) */
 		call_free(c);
 		return;
@@ -695,27 +815,59 @@ void sockets_getpeername(struct call *c)
 	finish_value(c, r);
 }
 
-/* recvfrom() with a source address. On a socket whose DNS queries went to the responder the
- * supervisor receives the datagram itself and names the nameserver the program asked as its
- * source; on any other socket CONTINUE (receiving sends nothing). */
+/* The source a received datagram is reported with: the nameserver the program asked for the
+ * responder's answers (ns, when nslen), the peer a stand-in of the socket's association stands
+ * for, else the kernel's. */
+static void report_source(const struct call *c, const struct sockaddr_storage *ns, socklen_t nslen,
+			  struct sockaddr_storage *src, socklen_t *srclen)
+{
+	struct sockaddr_storage resp;
+	socklen_t resplen;
+	if (nslen && dns_responder_addr(c->family, SOCK_DGRAM, v6only(c->fd), &resp, &resplen) == 0 &&
+	    *srclen == resplen && memcmp(src, &resp, resplen) == 0) {
+		*src = *ns; /* the answer of the nameserver it asked */
+		*srclen = nslen;
+		return;
+	}
+	udp_source_of(c->fd, src, srclen);
+}
+
+/* The deadline of a blocking receive on the socket (SO_RCVTIMEO), or -1 for none. */
+static int64_t receive_deadline(int fd)
+{
+	struct timeval tv;
+	socklen_t l = sizeof tv;
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &l) < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0))
+		return -1;
+	return now_ms() + (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* recvfrom() with a source address on a socket of ours (a DNS socket of musl's, or one with a
+ * UDP association): the supervisor receives the datagram itself and reports its source (see
+ * report_source); a blocking one waits here, in a worker, until a datagram, SO_RCVTIMEO, or the
+ * caller gives up (a fatal signal). */
 static void recvfrom_now(struct call *c, const struct sockaddr_storage *ns, socklen_t nslen, int wait)
 {
 	size_t cap = c->args[2] > MAX_DATAGRAM ? MAX_DATAGRAM : (size_t)c->args[2];
 	int flags = (int)c->args[3];
 	char *buf = malloc(cap ? cap : 1);
-	struct sockaddr_storage src, resp;
-	socklen_t srclen = sizeof src, resplen;
+	struct sockaddr_storage src;
+	socklen_t srclen = sizeof src;
 	if (!buf) {
 		finish(c, ENOMEM);
 		return;
 	}
+	int64_t deadline = wait ? receive_deadline(c->fd) : -1;
 	ssize_t n;
 	for (;;) {
 		n = recvfrom(c->fd, buf, cap, flags | MSG_DONTWAIT, (struct sockaddr *)&src, &srclen);
 		if (n >= 0 || errno != EAGAIN || !wait)
 			break;
+		int64_t left = deadline < 0 ? 500 : deadline - now_ms();
+		if (left <= 0)
+			break; /* EAGAIN, as the kernel says after SO_RCVTIMEO */
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		if (poll(&p, 1, 500) == 0 && !notify_still_valid(c)) { /* the caller gave up (signal) */
+		if (poll(&p, 1, left < 500 ? (int)left : 500) == 0 && !notify_still_valid(c)) { /* the caller is gone */
 			free(buf);
 			call_free(c);
 			return;
@@ -727,11 +879,7 @@ static void recvfrom_now(struct call *c, const struct sockaddr_storage *ns, sock
 		finish(c, errno);
 		return;
 	}
-	if (dns_responder_addr(c->family, SOCK_DGRAM, v6only(c->fd), &resp, &resplen) == 0 && srclen == resplen &&
-	    memcmp(&src, &resp, srclen) == 0) {
-		src = *ns; /* the answer of the nameserver it asked */
-		srclen = nslen;
-	}
+	report_source(c, ns, nslen, &src, &srclen);
 	size_t copied = (size_t)n < cap ? (size_t)n : cap;
 	int32_t room;
 	int r = notify_write_mem(c, c->args[1], buf, copied);
@@ -753,18 +901,22 @@ static void recvfrom_worker(struct call *c)
 	recvfrom_now(c, &j->ns, j->len, 1);
 }
 
+/* recvfrom() with a source address: carried out by the supervisor on a DNS socket of musl's and
+ * on a socket with a UDP association (its sources are stand-ins); on any other socket CONTINUE
+ * (receiving sends nothing). */
 void sockets_recvfrom(struct call *c)
 {
 	struct sockaddr_storage ns;
-	socklen_t len;
-	if (!is_udp(c) || c->args[5] == 0 || !inode_table_lookup(&dns_sockets, c->fd, &ns, &len)) {
+	socklen_t len = 0;
+	if (!is_udp(c) || c->args[5] == 0 ||
+	    (!inode_table_lookup(&dns_sockets, c->fd, &ns, &len) && !udp_is_associated(c->fd))) {
 		notify_reply_continue(c);
 		call_free(c);
 		return;
 	}
 	int fl = fcntl(c->fd, F_GETFL);
 	if ((fl >= 0 && (fl & O_NONBLOCK)) || ((int)c->args[3] & MSG_DONTWAIT)) {
-		recvfrom_now(c, &ns, len, 0); /* musl's case: non-blocking, after poll() */
+		recvfrom_now(c, &ns, len, 0); /* musl's and Go's case: non-blocking, after poll() */
 		return;
 	}
 	struct call *big = realloc(c, sizeof *c + sizeof(struct dns_job));

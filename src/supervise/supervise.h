@@ -5,8 +5,11 @@
  *   filter.c   the BPF program and its installation in the child (fail closed)
  *   notify.c   receiving notifications, reading the program's memory, its sockets, replies
  *   sockets.c  what connect/sendto/sendmsg/sendmmsg of an inet socket become
- *   proxy.c    reaching the proxy and the SOCKS5 CONNECT (with the pure codec)
- *   dns.c      the loopback DNS responder: fake addresses, other queries through the proxy */
+ *   proxy.c    reaching the target through the proxy or chain: the library's hop machine
+ *              (preload/handshake.c, with libc as its real_* functions: real.c)
+ *   dns.c      the loopback DNS responder: fake addresses, SOCKSIFY_NO_PROXY names resolved
+ *              here, other queries through the proxy
+ *   udp.c      datagrams to proxied destinations: a UDP ASSOCIATE per program socket */
 #ifndef SOCKSIFY_SUPERVISE_H
 #define SOCKSIFY_SUPERVISE_H
 
@@ -24,15 +27,13 @@
 
 #define SUPERVISE_NAME "socksify-supervise"
 
+struct config; /* preload/config.h */
+
 /* Settings, filled once by main() before any thread starts; read-only afterwards. */
 struct sup_config {
-	struct proxy_url url;
-	char proxy_text[600]; /* the URL with the password hidden, for logs */
-	struct sockaddr_storage proxy_addr;
-	socklen_t proxy_addrlen;
-	int timeout_ms;
-	enum { PIPELINE_AUTO, PIPELINE_ON, PIPELINE_OFF } pipeline; /* SOCKSIFY_PIPELINE */
-	struct netlist no_proxy;
+	/* SOCKSIFY_* (the proxy or chain, timeout, NO_PROXY addresses and names, pipelining,
+	 * fake networks) as the library reads them, by its own parser (preload/config.c) */
+	const struct config *lib;
 	int dns_forward; /* a resolver is configured for queries other than A/AAAA */
 	struct socks5_addr dns_server; /* ... reached through the proxy, over TCP */
 };
@@ -124,17 +125,19 @@ void sockets_in_worker(struct call *c, void (*fn)(struct call *));
  * (then arg is the caller's to free). */
 int thread_start_detached(void *(*fn)(void *), void *arg, size_t stack);
 
-/* proxy.c: connects fd (any state, ours) to the proxy and asks it to CONNECT to dst
- * before deadline_ms (CLOCK_MONOTONIC). Returns 0 or the errno the program gets. */
+/* proxy.c: connects fd (non-blocking, not connected, ours) through the proxy or chain to dst
+ * before deadline_ms (CLOCK_MONOTONIC), logging why not. Returns 0 or the errno the program
+ * gets. */
 int proxy_connect(int fd, const struct socks5_addr *dst, int64_t deadline_ms);
+/* 1 when a connection to sa goes direct: SOCKSIFY_NO_PROXY (an address, or one of a name
+ * resolved by dns.c), or the proxy itself. */
+int proxy_is_direct(const struct sockaddr *sa, socklen_t len);
 int64_t now_ms(void);
 /* Waits for events on fd until deadline_ms: 1 ready, 0 timed out, -errno. */
 int wait_fd(int fd, short events, int64_t deadline_ms);
 /* Reads/writes exactly n bytes before deadline_ms: 0, or -errno (-ETIMEDOUT, -ECONNRESET at EOF). */
 int read_exact(int fd, void *buf, size_t n, int64_t deadline_ms);
 int write_all(int fd, const void *buf, size_t n, int64_t deadline_ms);
-/* connect() with a deadline on a socket of ours that is non-blocking: 0 or -errno. */
-int connect_until(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline_ms);
 
 /* dns.c */
 int dns_init(void);
@@ -144,5 +147,22 @@ int dns_poll_fds(struct pollfd *p, int max);
 void dns_serve(const struct pollfd *p, int n);
 /* The responder address for a socket of family (AF_INET/AF_INET6) and type. */
 int dns_responder_addr(int family, int type, int v6only, struct sockaddr_storage *sa, socklen_t *len);
+
+/* udp.c. A handler that must not block gets SUP_MUST_WAIT when an association is still to be
+ * made: it then runs the call again in a worker (sockets_in_worker) with can_wait set. */
+#define SUP_MUST_WAIT (-0x10000)
+/* Sends data to dst (proxied) through the association of the program's socket c->fd: the
+ * payload's length, -errno or SUP_MUST_WAIT. */
+ssize_t udp_send(const struct call *c, const struct sockaddr_storage *dst, socklen_t len, const void *data, size_t n,
+		 int can_wait);
+/* The loopback stand-in for peer dst that the program's socket is to be connected to: 0, an
+ * errno or SUP_MUST_WAIT. */
+int udp_connect_peer(const struct call *c, const struct sockaddr_storage *dst, socklen_t len, int can_wait,
+		     struct sockaddr_storage *standin, socklen_t *standinlen);
+/* Whether the socket fd (ours, a copy of the program's) has an association. */
+int udp_is_associated(int fd);
+/* A datagram's source *src on fd: rewritten to the peer it stands for when it is one of fd's
+ * stand-ins (1), else left (0). */
+int udp_source_of(int fd, struct sockaddr_storage *src, socklen_t *len);
 
 #endif

@@ -17,6 +17,10 @@
 2. What the filter costs other system calls: supbench (getpid, read, send on a connected UDP
    socket, all decided inside the filter; sendmsg, which goes to the supervisor) with and without,
    under each mechanism (the filter is the same; only sendmsg's round trip differs).
+3. UDP to a loopback echo server: benchtool's udp (datagrams/s of 64 bytes with 32 in flight,
+   sendto + recv) and udprtt (one datagram at a time: round-trip latency), direct, through the
+   library's UDP ASSOCIATE and through the supervisor's, via a socks5d on 127.0.0.2 (the
+   supervisor sends datagrams to the proxy's own host directly: that is where a relay is).
 
 Prints a table; writes build/bench/supervise.json."""
 
@@ -39,6 +43,8 @@ HOST = "127.0.0.1"
 N = 100 if QUICK else 500
 ROUNDS = 2 if QUICK else 5
 SYSCALL_N = 20000 if QUICK else 200000
+UDP_SECONDS = 0.5 if QUICK else 3.0
+UDP_RTT_N = 300 if QUICK else 2000
 
 
 def clean_env(**extra):
@@ -64,6 +70,37 @@ def samples(prefix, port, env, n):
     raise RuntimeError("%s: %s %s" % (" ".join(prefix) or "direct", r.stdout[-300:], r.stderr[-300:]))
 
 
+def tool_line(prefix, args, env):
+    r = subprocess.run(prefix + [TOOL] + args, env=env, capture_output=True, text=True, timeout=120)
+    for line in r.stdout.splitlines():
+        if line.startswith("ok "):
+            return {k: float(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
+    raise RuntimeError("%s %s: %s %s" % (" ".join(prefix) or "direct", args[0], r.stdout[-300:], r.stderr[-300:]))
+
+
+def bench_udp(udp_port, out):
+    proxy, line = start([SOCKS5D, "-l", "127.0.0.2:0", "-q"])
+    url = "socks5://127.0.0.2:%d" % int(line.rsplit(":", 1)[1])
+    rows = [
+        ("direct", [], clean_env()),
+        ("libsocksify (LD_PRELOAD)", [], clean_env(LD_PRELOAD=LIB, SOCKSIFY_PROXY=url, SOCKSIFY_NO_PROXY="")),
+        ("socksify-supervise", [SUPERVISE, "-x", url, "--"], clean_env(SOCKSIFY_NO_PROXY="")),
+    ]
+    try:
+        print("UDP to a loopback echo server (64-byte datagrams; through socks5d's relay but direct):")
+        for name, prefix, env in rows:
+            t = tool_line(prefix, ["udp", HOST, str(udp_port), str(UDP_SECONDS), "32", "64"], env)
+            l = tool_line(prefix, ["udprtt", HOST, str(udp_port), str(UDP_RTT_N)], env)
+            out["udp"][name] = {"datagrams_per_s": t["received"] / t["seconds"], "lost": t["sent"] - t["received"],
+                                "rtt_median_us": l["median_us"], "rtt_p99_us": l["p99_us"]}
+            u = out["udp"][name]
+            print("  %-40s %9.0f datagrams/s (window 32, %d lost)  rtt median %7.1f us (p99 %7.1f)" % (
+                name, u["datagrams_per_s"], u["lost"], u["rtt_median_us"], u["rtt_p99_us"]))
+    finally:
+        proxy.terminate()
+        proxy.wait()
+
+
 def main():
     for f in (TOOL, SUPBENCH, SOCKS5D, SUPERVISE, LIB):
         if not os.path.exists(f):
@@ -82,7 +119,7 @@ def main():
          clean_env(SOCKSIFY_NO_PROXY="")),
         ("ptrace, no-proxy (direct)", [SUPERVISE, "--mechanism", "ptrace", "-x", url, "--"], clean_env()),
     ]
-    out = {"connect": {}, "syscalls": {}, "n": N, "rounds": ROUNDS, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    out = {"connect": {}, "syscalls": {}, "udp": {}, "n": N, "rounds": ROUNDS, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
     try:
         got = {name: [] for name, _, _ in rows}
         for _ in range(ROUNDS):
@@ -116,6 +153,7 @@ def main():
         for k in plain:
             print("  %-12s %9.1f plain  %9.1f notify (+%.1f)  %9.1f ptrace (+%.1f)"
                   % (k, plain[k], sup[k], sup[k] - plain[k], tr[k], tr[k] - plain[k]))
+        bench_udp(ports["udp"], out)
     finally:
         for p in (target, proxy):
             p.terminate()

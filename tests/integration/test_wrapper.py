@@ -357,20 +357,30 @@ def test_supervisor_that_cannot_attach_fails_closed(wrapper, tmp_path):
     assert "refusing to run" in r.err and "seccomp" in r.err, r
 
 
-@pytest.mark.parametrize("proxy, what", [
-    ("socks5://127.0.0.1:1,socks5://127.0.0.1:2", "a chain of 2 proxies"),
-    ("socks4://127.0.0.1:1", "a socks4:// proxy"),
-    ("http://127.0.0.1:1", "a http:// proxy"),
-])
-def test_static_program_with_a_chain_or_other_kind_is_refused(wrapper, tmp_path, proxy, what):
+@pytest.mark.parametrize("proxy", ["socks5://127.0.0.1:1,socks5://127.0.0.1:2", "socks4://127.0.0.1:1",
+                                   "socks4a://127.0.0.1:1", "http://127.0.0.1:1"])
+def test_static_program_with_a_chain_or_other_kind_runs(wrapper, tmp_path, proxy):
+    """The supervisor speaks every hop kind and chains (the library's hop machine): the launcher
+    runs a static program under it whatever the proxy is, as it runs a dynamic one."""
     exe = compile_c(tmp_path, "hello-static", HELLO, "-static")
     r = wrap(["-x", proxy, exe], wrapper=wrapper)
-    assert r.rc == 2 and "it ran" not in r.out, r
-    assert "need a single socks5:// proxy" not in r.err  # (the wording below)
-    assert "needs a single socks5:// proxy for now" in r.err and what in r.err, r
-    assert len(r.err.strip().splitlines()) == 1, r
-    r = wrap(["-x", proxy, "true"], wrapper=wrapper)  # dynamic programs: the library does chains
+    assert r.rc == 0 and r.out.strip() == "it ran" and not r.err, r
+    r = wrap(["-x", proxy, "true"], wrapper=wrapper)
     assert r.rc == 0, r
+
+
+def test_static_program_through_a_chain(wrapper, start_socks5d, httpd, bodies, tmp_path):
+    """socksify -x 'socks5://a,socks5://b' ./static-client, as a user runs it: hop a CONNECTs to
+    hop b, which CONNECTs to the target."""
+    a, b = start_socks5d(listen=("127.0.0.1:0",)), start_socks5d(listen=("127.0.0.1:0",))
+    exe = build_client(tmp_path, "static")
+    out = tmp_path / "out"
+    chain = "%s,socks5://localhost:%d" % (a.url(), b.port)
+    r = wrap(["-x", chain, "-n", "", exe, "get", "127.0.0.1", str(httpd.port), "small", str(out)], wrapper=wrapper)
+    assert r.rc == 0 and '"errno": null' in r.out and not r.err, r
+    assert out.read_bytes() == bodies.data["small"]
+    a.wait_session("localhost:%d" % b.port)
+    b.wait_session("127.0.0.1:%d" % httpd.port)
 
 
 def test_a_c_program_that_only_mentions_go_runs(wrapper, tmp_path):

@@ -55,7 +55,8 @@ static const char *errname(int e)
 		const char *n;
 	} t[] = { { ECONNREFUSED, "ECONNREFUSED" }, { ENOSYS, "ENOSYS" }, { ENETUNREACH, "ENETUNREACH" },
 		  { EPERM, "EPERM" }, { EHOSTUNREACH, "EHOSTUNREACH" }, { ETIMEDOUT, "ETIMEDOUT" },
-		  { EACCES, "EACCES" }, { EAFNOSUPPORT, "EAFNOSUPPORT" }, { EINVAL, "EINVAL" } };
+		  { EACCES, "EACCES" }, { EAFNOSUPPORT, "EAFNOSUPPORT" }, { EINVAL, "EINVAL" },
+		  { EOPNOTSUPP, "EOPNOTSUPP" } };
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
 		if (t[i].e == e)
 			return t[i].n;

@@ -1,0 +1,3 @@
+module sfyudp
+
+go 1.19
