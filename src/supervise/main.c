@@ -325,8 +325,8 @@ static void start_traced(int sock, pid_t pid, const char *prog)
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, __WALL);
-	die(126, "refusing to run %s: cannot trace it (the ptrace mechanism: PTRACE_SEIZE; Yama's ptrace_scope, "
-		 "or a container without ptrace?): %s", prog, strerror(-rc));
+	die(126, "refusing to run %s: cannot trace it to install its seccomp filter (the ptrace mechanism: "
+		 "PTRACE_SEIZE; Yama's ptrace_scope, a container without ptrace, traced already?): %s", prog, strerror(-rc));
 }
 
 /* What the supervisor process tells the process the caller waits for. */

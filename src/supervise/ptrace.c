@@ -426,6 +426,8 @@ static long inject(struct tracee *t, long nr, uint64_t a0, uint64_t a1, uint64_t
 		long word = ptrace(PTRACE_PEEKTEXT, t->tid, (void *)(uintptr_t)(t->regs.rip - 2), 0);
 		if (errno == ESRCH)
 			return INJ_GONE;
+		if (errno == EIO || errno == EPERM) /* it exec'd a program it may not read: not dumpable */
+			return -EPERM;
 		if (errno || (word & 0xffff) != 0x050f) { /* not for us to guess: the call fails */
 			log_error("thread %d: no syscall instruction before %#llx to run injected calls with",
 				  (int)t->tid, t->regs.rip);
@@ -451,16 +453,20 @@ static void park(struct tracee *t)
 	set_regs(t->tid, &r);
 }
 
+/* 0, or -errno: EPERM where the process is no longer ours to look into (it exec'd a program
+ * it may not read: not dumpable), EFAULT if the page is gone. */
 static int write_scratch(const struct tracee *t, uint64_t at, const void *buf, size_t len)
 {
 	struct iovec local = { (void *)buf, len }, remote = { (void *)(uintptr_t)at, len };
-	return process_vm_writev(t->tid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -EFAULT;
+	ssize_t n = process_vm_writev(t->tid, &local, 1, &remote, 1, 0);
+	return n == (ssize_t)len ? 0 : n < 0 && errno == EPERM ? -EPERM : -EFAULT;
 }
 
 static int read_scratch(const struct tracee *t, uint64_t at, void *buf, size_t len)
 {
 	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)at, len };
-	return process_vm_readv(t->tid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -EFAULT;
+	ssize_t n = process_vm_readv(t->tid, &local, 1, &remote, 1, 0);
+	return n == (ssize_t)len ? 0 : n < 0 && errno == EPERM ? -EPERM : -EFAULT;
 }
 
 /* The process's scratch page (mapped on first use): 0 or an errno. */
@@ -495,9 +501,10 @@ static int write_msghdr(const struct tracee *t, uint64_t s, socklen_t namelen, s
 		.msg_controllen = ctrllen,
 	};
 	struct iovec iov = { (void *)(uintptr_t)(s + OFF_DATA), TOKEN_SIZE };
-	if (write_scratch(t, s + OFF_DATA, token, sizeof token) < 0 || write_scratch(t, s + OFF_IOV, &iov, sizeof iov) < 0)
-		return -EFAULT;
-	return write_scratch(t, s + OFF_MSG, &m, sizeof m);
+	int r = write_scratch(t, s + OFF_DATA, token, sizeof token);
+	if (r == 0)
+		r = write_scratch(t, s + OFF_IOV, &iov, sizeof iov);
+	return r ? r : write_scratch(t, s + OFF_MSG, &m, sizeof m);
 }
 
 static void close_rights(struct msghdr *m)
@@ -574,9 +581,12 @@ static int fetch_by_injection(struct tracee *t, int progfd, int *fd)
 	h->cmsg_level = SOL_SOCKET;
 	h->cmsg_type = SCM_RIGHTS;
 	memcpy(CMSG_DATA(h), &progfd, sizeof progfd);
-	long n = -EFAULT;
-	if (write_scratch(t, s + OFF_ADDR, &chan_addr, chan_len) == 0 &&
-	    write_scratch(t, s + OFF_CTRL, u.buf, sizeof u.buf) == 0 && write_msghdr(t, s, chan_len, sizeof u.buf) == 0)
+	long n = write_scratch(t, s + OFF_ADDR, &chan_addr, chan_len);
+	if (n == 0)
+		n = write_scratch(t, s + OFF_CTRL, u.buf, sizeof u.buf);
+	if (n == 0)
+		n = write_msghdr(t, s, chan_len, sizeof u.buf);
+	if (n == 0)
 		n = inject(t, SYS_sendmsg, (uint64_t)p, s + OFF_MSG, MSG_DONTWAIT | MSG_NOSIGNAL, 0, 0, 0);
 	long closed = n == INJ_GONE ? INJ_GONE : inject(t, SYS_close, (uint64_t)p, 0, 0, 0, 0, 0);
 	if (n == INJ_GONE || closed == INJ_GONE)

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -589,6 +590,25 @@ def test_exec_from_another_thread(progs, httpd, bodies, tmp_path, mech):
                      "127.0.0.1", str(httpd.port), "small", str(out)], env=mech_env(mech))
     assert r.rc == 0 and one(r)["errno"] is None, r
     assert out.read_bytes() == bodies.data["small"]
+
+
+@MECHS
+def test_execute_only_program_fails_closed(progs, httpd, tmp_path, mech):
+    """A program its user may not read (mode 0111, run as nobody) is not dumpable: the supervisor
+    may not look into it (ptrace: its memory, with the tracer attached since before the exec), so
+    its connect() fails with EPERM - never direct (a direct connect to httpd would work)."""
+    d = tempfile.mkdtemp(prefix="sfy-supx-")
+    try:
+        os.chmod(d, 0o1777)
+        xonly = os.path.join(d, "client")
+        shutil.copy(progs["client"], xonly)
+        os.chmod(xonly, 0o111)
+        r = support.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", SUPERVISE, "-x",
+                         "socks5://127.0.0.1:1", "-n", "", "--", xonly, "get", "127.0.0.1", str(httpd.port), "small",
+                         os.path.join(d, "out")], env=mech_env(mech, HOME=d))
+        assert r.rc == 1 and '"step": "connect", "errno": "EPERM"' in r.out, r
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @MECHS
