@@ -75,15 +75,16 @@ def by_name(dnsnet):
 
 # ---- socks5 hops ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("n", [2, 3])
-def test_static_and_go_through_socks5_hops_by_name(dnsnet, hops, counters, progs, goget, bodies, tmp_path, n):
+@pytest.mark.parametrize("n, mech", [(2, "notify"), (3, "notify"), (3, "ptrace")])
+def test_static_and_go_through_socks5_hops_by_name(dnsnet, hops, counters, progs, goget, bodies, tmp_path, n, mech):
     h1, h2, h3 = hops
     chain = chain_of(hops, n)
-    r, out = fetch_static(dnsnet, chain, progs, tmp_path)
+    env = support.base_env(SOCKSIFY_SUPERVISE_MECH=mech)
+    r, out = fetch_static(dnsnet, chain, progs, tmp_path, env=env)
     assert r.rc == 0 and one(r)["errno"] is None, r
     assert out.read_bytes() == bodies.data["body"]
     assert "via %s" % chain.replace("alice:s3cret", "alice:***") in r.err, r  # -v: the path, no password
-    g = supervised(dnsnet, chain, [goget, dnsnet.url("small")])
+    g = supervised(dnsnet, chain, [goget, dnsnet.url("small")], env=env)
     assert g.rc == 0 and lines(g)[0]["sha256"] == bodies.sha("small"), g
     # each hop CONNECTed to the next one by name, and only the last one to the target, by name
     if n == 3:

@@ -19,7 +19,7 @@ import pytest
 import support
 from dnsnet import TARGET_NAME, dnsnet, dnsnet_module  # noqa: F401 (fixtures)
 from support import needs
-from test_supervise import PROGS, SUPERVISE, build, build_go, counters, exe_of, lines, one, proxy, supervised  # noqa: F401
+from test_supervise import MECHS, PROGS, SUPERVISE, build, build_go, counters, exe_of, lines, one, proxy, supervised  # noqa: F401
 from udpnet import danted_p, microsocks_p, ns_socket, udpnet  # noqa: F401 (fixtures)
 
 pytestmark = [
@@ -75,11 +75,12 @@ def udp_sessions(proxy, count=1):
 
 # ---- (a) static C programs, by name ------------------------------------------------------------
 
+@MECHS
 @pytest.mark.parametrize("libc", LIBCS)
-def test_static_sendto_recvfrom_by_name(dnsnet, udpnet, proxy, counters, udpprogs, libc):
+def test_static_sendto_recvfrom_by_name(dnsnet, udpnet, proxy, counters, udpprogs, libc, mech):
     """Unconnected: sendto(fake address of the name) and recvfrom() naming that same address as
     the source of each echo (checked byte for byte by the program)."""
-    r = supervised(dnsnet, proxy.url(), [prog(udpprogs, libc), "sendto", TARGET_NAME, udpnet.echo_port, 5])
+    r = supervised(dnsnet, proxy.url(), [prog(udpprogs, libc), "sendto", TARGET_NAME, udpnet.echo_port, 5], mech=mech)
     res = one(r)
     assert (res["errno"], res["ok"]) == (None, 5), r
     assert in_fake(host_port(res["addr"])[0]) and res["src"] == res["addr"], r
@@ -88,11 +89,12 @@ def test_static_sendto_recvfrom_by_name(dnsnet, udpnet, proxy, counters, udpprog
     assert_clean(dnsnet, counters, "the %s program" % libc)
 
 
+@MECHS
 @pytest.mark.parametrize("libc", LIBCS)
-def test_static_connect_send_recv_by_name(dnsnet, udpnet, proxy, counters, udpprogs, libc):
+def test_static_connect_send_recv_by_name(dnsnet, udpnet, proxy, counters, udpprogs, libc, mech):
     """connect() then plain send()/recv() (not trapped: the socket is connected to the peer's
     loopback stand-in); getpeername() names the fake address connected to."""
-    r = supervised(dnsnet, proxy.url(), [prog(udpprogs, libc), "connect", TARGET_NAME, udpnet.echo_port, 5])
+    r = supervised(dnsnet, proxy.url(), [prog(udpprogs, libc), "connect", TARGET_NAME, udpnet.echo_port, 5], mech=mech)
     res = one(r)
     assert (res["errno"], res["ok"]) == (None, 5), r
     assert in_fake(host_port(res["addr"])[0]) and res["peer"] == res["addr"], r
@@ -126,11 +128,12 @@ def test_gso_send_is_split_into_datagrams(dnsnet, udpnet, proxy, counters, udppr
 
 # ---- (b) Go --------------------------------------------------------------------------------------
 
+@MECHS
 @pytest.mark.parametrize("mode", ["dial", "listen"])
-def test_go_by_name(dnsnet, udpnet, proxy, counters, udpgo, mode):
+def test_go_by_name(dnsnet, udpnet, proxy, counters, udpgo, mode, mech):
     """net.Dial("udp", name:port) + Write/Read, and net.ListenUDP + WriteTo/ReadFromUDP: the echoes
     come back, and the peer Go reports is the (fake) address it resolved."""
-    r = supervised(dnsnet, proxy.url(), [udpgo, mode, "%s:%d" % (TARGET_NAME, udpnet.echo_port), 5])
+    r = supervised(dnsnet, proxy.url(), [udpgo, mode, "%s:%d" % (TARGET_NAME, udpnet.echo_port), 5], mech=mech)
     res = lines(r)[0]
     assert (res["error"], res["ok"]) == ("", 5), r
     assert in_fake(host_port(res["sent_to"])[0]) and res["remote"] == res["sent_to"], r
