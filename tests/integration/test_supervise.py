@@ -481,6 +481,14 @@ def exe_of(pid):
         return None
 
 
+def kill_group(p):
+    """Ends a test's process group (started with start_new_session), whatever is left of it."""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 @MECHS
 def test_supervisor_killed_fails_closed(progs, tmp_path, mech):
     """SIGKILL to the supervisor process (the child of socksify-supervise that serves the
@@ -515,10 +523,7 @@ def test_supervisor_killed_fails_closed(progs, tmp_path, mech):
         assert "supervisor process has died" in p.stderr.read()
         assert not accepted(target), "the program reached the target directly"
     finally:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_group(p)
         target.close()
 
 
@@ -557,10 +562,7 @@ def test_descendants_outliving_the_program_stay_covered(progs, httpd, socks5d, b
 
         support.wait_until(lambda: not left(), 10, lambda: "the supervisor process stayed: %r" % left())
     finally:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_group(p)
 
 
 @MECHS
@@ -634,10 +636,7 @@ def test_job_control_stop_and_continue(mech):
         out, err = p.communicate(timeout=10)
         assert (p.returncode, out) == (0, "resumed\n"), (p.returncode, out, err)
     finally:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_group(p)
 
 
 @MECHS

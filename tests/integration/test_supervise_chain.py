@@ -69,6 +69,17 @@ def fetch_static(dnsnet, url, progs, tmp_path, env=None, opts=()):
     return r, out
 
 
+def fetch_static_and_go(dnsnet, url, progs, goget, bodies, tmp_path, env=None):
+    """The static C client and the Go program each fetch by name through url; returns the
+    supervisor's result for the C client (its -v log)."""
+    r, out = fetch_static(dnsnet, url, progs, tmp_path, env=env)
+    assert r.rc == 0 and one(r)["errno"] is None, r
+    assert out.read_bytes() == bodies.data["body"]
+    g = supervised(dnsnet, url, [goget, dnsnet.url("small")], env=env)
+    assert g.rc == 0 and lines(g)[0]["sha256"] == bodies.sha("small"), g
+    return r
+
+
 def by_name(dnsnet):
     return "%s:%d" % (TARGET_NAME, dnsnet.http_port)
 
@@ -80,12 +91,8 @@ def test_static_and_go_through_socks5_hops_by_name(dnsnet, hops, counters, progs
     h1, h2, h3 = hops
     chain = chain_of(hops, n)
     env = support.base_env(SOCKSIFY_SUPERVISE_MECH=mech)
-    r, out = fetch_static(dnsnet, chain, progs, tmp_path, env=env)
-    assert r.rc == 0 and one(r)["errno"] is None, r
-    assert out.read_bytes() == bodies.data["body"]
+    r = fetch_static_and_go(dnsnet, chain, progs, goget, bodies, tmp_path, env=env)
     assert "via %s" % chain.replace("alice:s3cret", "alice:***") in r.err, r  # -v: the path, no password
-    g = supervised(dnsnet, chain, [goget, dnsnet.url("small")], env=env)
-    assert g.rc == 0 and lines(g)[0]["sha256"] == bodies.sha("small"), g
     # each hop CONNECTed to the next one by name, and only the last one to the target, by name
     if n == 3:
         h1.wait_session("localhost:%d" % h2.port, count=2)
@@ -103,11 +110,7 @@ def test_static_and_go_through_socks5_hops_by_name(dnsnet, hops, counters, progs
 def test_socks5_then_http_hop(dnsnet, proxy, tinyproxy_in_p, counters, progs, goget, bodies, tmp_path):
     server, port = tinyproxy_in_p
     chain = "%s,http://localhost:%d" % (hop(proxy), port)
-    r, out = fetch_static(dnsnet, chain, progs, tmp_path)
-    assert r.rc == 0 and one(r)["errno"] is None, r
-    assert out.read_bytes() == bodies.data["body"]
-    g = supervised(dnsnet, chain, [goget, dnsnet.url("small")])
-    assert g.rc == 0 and lines(g)[0]["sha256"] == bodies.sha("small"), g
+    fetch_static_and_go(dnsnet, chain, progs, goget, bodies, tmp_path)
     proxy.wait_session("localhost:%d" % port, count=2)
     server.wait_log(r"Request \(file descriptor \d+\): CONNECT %s HTTP/1\.1" % re.escape(by_name(dnsnet)),
                     count=2)
@@ -118,11 +121,7 @@ def test_socks5_then_http_hop(dnsnet, proxy, tinyproxy_in_p, counters, progs, go
 def test_socks5_then_socks4a_hop_by_name(dnsnet, proxy, socks4a_in_p, counters, progs, goget, bodies, tmp_path):
     peer, port = socks4a_in_p
     chain = "%s,socks4a://bob@localhost:%d" % (hop(proxy), port)
-    r, out = fetch_static(dnsnet, chain, progs, tmp_path)
-    assert r.rc == 0 and one(r)["errno"] is None, r
-    assert out.read_bytes() == bodies.data["body"]
-    g = supervised(dnsnet, chain, [goget, dnsnet.url("small")])
-    assert g.rc == 0 and lines(g)[0]["sha256"] == bodies.sha("small"), g
+    fetch_static_and_go(dnsnet, chain, progs, goget, bodies, tmp_path)
     proxy.wait_session("localhost:%d" % port, count=2)
     peer.wait_log(r"connect user=bob target=%s kind=4a result=ok" % re.escape(by_name(dnsnet)), count=2)
     dnsnet.trap.assert_empty("socks5 then socks4a")

@@ -25,6 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "errname.h"
+
 static const char *mode, *host, *port, *path, *out;
 static char addr_text[INET6_ADDRSTRLEN] = "", peer_text[INET6_ADDRSTRLEN] = "";
 
@@ -46,21 +48,6 @@ static void note_peer(int s, const struct sockaddr *to)
 		text_of((struct sockaddr *)&ss, peer_text);
 	else
 		strcpy(peer_text, "none");
-}
-
-static const char *errname(int e)
-{
-	static const struct {
-		int e;
-		const char *n;
-	} t[] = { { ECONNREFUSED, "ECONNREFUSED" }, { ENOSYS, "ENOSYS" }, { ENETUNREACH, "ENETUNREACH" },
-		  { EPERM, "EPERM" }, { EHOSTUNREACH, "EHOSTUNREACH" }, { ETIMEDOUT, "ETIMEDOUT" },
-		  { EACCES, "EACCES" }, { EAFNOSUPPORT, "EAFNOSUPPORT" }, { EINVAL, "EINVAL" },
-		  { EOPNOTSUPP, "EOPNOTSUPP" } };
-	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-		if (t[i].e == e)
-			return t[i].n;
-	return "EOTHER";
 }
 
 static void report(const char *step, int err, long bytes)

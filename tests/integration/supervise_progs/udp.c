@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errname.h"
+
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
@@ -45,21 +47,6 @@ static void text_of(const struct sockaddr *sa, char *buf)
 		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
 	}
 	snprintf(buf, 80, sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip, port);
-}
-
-static const char *errname(int e)
-{
-	static const struct {
-		int e;
-		const char *n;
-	} t[] = { { ECONNREFUSED, "ECONNREFUSED" }, { ENOSYS, "ENOSYS" }, { ENETUNREACH, "ENETUNREACH" },
-		  { EPERM, "EPERM" }, { EHOSTUNREACH, "EHOSTUNREACH" }, { ETIMEDOUT, "ETIMEDOUT" },
-		  { EACCES, "EACCES" }, { EAFNOSUPPORT, "EAFNOSUPPORT" }, { EINVAL, "EINVAL" },
-		  { EOPNOTSUPP, "EOPNOTSUPP" }, { EBADMSG, "EBADMSG" }, { ENOBUFS, "ENOBUFS" } };
-	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-		if (t[i].e == e)
-			return t[i].n;
-	return "EOTHER";
 }
 
 static int report(const char *step, int err, long ok)
