@@ -31,6 +31,7 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -557,6 +558,24 @@ static void drain_chan(void)
 		;
 }
 
+/* A unix datagram socket made in the thread, for our messages: its fd, -errno or INJ_GONE. A
+ * process at its RLIMIT_NOFILE gets it with the soft limit one higher for that moment: the
+ * program's own call (connect, sendmsg...) needs no fd, so EMFILE is not its error. */
+static long inject_unix_socket(struct tracee *t)
+{
+	long p = inject(t, SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, 0, 0, 0);
+	struct rlimit old, more;
+	if (p != -EMFILE || prlimit(t->tgid, RLIMIT_NOFILE, NULL, &old) < 0 || old.rlim_cur >= old.rlim_max)
+		return p;
+	more = old;
+	more.rlim_cur++;
+	if (prlimit(t->tgid, RLIMIT_NOFILE, &more, NULL) < 0)
+		return p;
+	p = inject(t, SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, 0, 0, 0);
+	prlimit(t->tgid, RLIMIT_NOFILE, &old, NULL);
+	return p;
+}
+
 /* Our copy of the program's fd args[0] (SCM_RIGHTS from a socket made in the thread): 0 or
  * an errno for the program (EBADF: not an fd). */
 static int fetch_by_injection(struct tracee *t, int progfd, int *fd)
@@ -566,7 +585,7 @@ static int fetch_by_injection(struct tracee *t, int progfd, int *fd)
 	if (err)
 		return err;
 	drain_chan();
-	long p = inject(t, SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, 0, 0, 0);
+	long p = inject_unix_socket(t);
 	if (p == INJ_GONE)
 		return ESRCH;
 	if (p < 0)

@@ -203,6 +203,19 @@ def test_static_client_ipv6_literal(dnsnet, proxy, counters, progs, bodies, tmp_
     counters.assert_nothing_direct()
 
 
+@MECHS
+def test_connect_with_no_fd_free(dnsnet, proxy, counters, progs, bodies, tmp_path, mech):
+    """connect() allocates no fd, so a program at its RLIMIT_NOFILE connects as without us (ptrace
+    fetches the socket with a socket() injected into the program: EMFILE there is not the
+    program's error)."""
+    out = tmp_path / "out"
+    r = supervised(dnsnet, proxy.url(), [progs["client"], "fdlimit", TARGET_NAME, dnsnet.http_port, "small", out],
+                   mech=mech)
+    assert one(r)["errno"] is None, r
+    assert out.read_bytes() == bodies.data["small"]
+    counters.assert_nothing_direct()
+
+
 @pytest.mark.parametrize("mode", ["get", "thread"])
 @MECHS
 def test_ipv4_socket_ipv6_proxy_gets_a_new_socket(dnsnet, proxy, counters, progs, bodies, tmp_path, mode, mech):

@@ -9,6 +9,7 @@
  *     epoll   a non-blocking socket added to epoll BEFORE connect(), then the GET driven by
  *             epoll_wait() (the case the LD_PRELOAD library cannot cover)
  *     udp     sendto() one datagram to HOST:PORT (a numeric address)
+ *     fdlimit "get" with no fd free at connect() (RLIMIT_NOFILE lowered to just after the socket)
  * Prints one JSON line: {"mode": ..., "errno": null|"ENAME", "step": ..., "bytes": N, "addr": the
  * address connected to, "peer": what getpeername() said after connect}. */
 #define _GNU_SOURCE
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +30,7 @@
 #include "errname.h"
 
 static const char *mode, *host, *port, *path, *out;
+static int at_fd_limit; /* mode fdlimit */
 static char addr_text[INET6_ADDRSTRLEN] = "", peer_text[INET6_ADDRSTRLEN] = "";
 
 static void text_of(const struct sockaddr *sa, char *buf)
@@ -73,8 +76,18 @@ static int fetch(void)
 		return 1;
 	}
 	int s = socket(res->ai_family, SOCK_STREAM, 0);
-	if (s < 0 || connect(s, res->ai_addr, res->ai_addrlen) < 0) {
-		report(s < 0 ? "socket" : "connect", errno, 0);
+	struct rlimit full, none_free;
+	if (at_fd_limit && s >= 0 && getrlimit(RLIMIT_NOFILE, &full) == 0) {
+		none_free = full;
+		none_free.rlim_cur = (rlim_t)s + 1;
+		setrlimit(RLIMIT_NOFILE, &none_free);
+	}
+	int connected = s < 0 ? -1 : connect(s, res->ai_addr, res->ai_addrlen);
+	int err = errno;
+	if (at_fd_limit && s >= 0)
+		setrlimit(RLIMIT_NOFILE, &full); /* fopen() needs one */
+	if (connected < 0) {
+		report(s < 0 ? "socket" : "connect", err, 0);
 		return 1;
 	}
 	note_peer(s, res->ai_addr);
@@ -190,6 +203,10 @@ int main(int argc, char **argv)
 		return fetch();
 	if (strcmp(mode, "epoll") == 0)
 		return fetch_epoll();
+	if (strcmp(mode, "fdlimit") == 0) {
+		at_fd_limit = 1;
+		return fetch();
+	}
 	if (strcmp(mode, "wait") == 0) {
 		char line[16];
 		if (!fgets(line, sizeof line, stdin))
