@@ -667,7 +667,10 @@ static int addfd_by_injection(struct tracee *t, int srcfd, int newfd, int cloexe
 				got = -1;
 			}
 		}
-		r = got >= 0 ? 0 : -EPROTO;
+		if (got < 0 && read_scratch(t, s + OFF_MSG, &m, sizeof m) == 0 && (m.msg_flags & MSG_CTRUNC))
+			r = -EMFILE; /* the kernel dropped the fd: no number left for it */
+		else
+			r = got >= 0 ? 0 : -EPROTO;
 	}
 	if (r == 0 && got != newfd) {
 		r = inject(t, SYS_dup3, (uint64_t)got, (uint64_t)newfd, cloexec ? O_CLOEXEC : 0, 0, 0, 0);
@@ -756,6 +759,17 @@ static int addfd_now(pid_t tid, uint64_t id, int srcfd, int newfd, int cloexec)
 	if (!t || t->pending != id)
 		return -ESRCH;
 	int r = addfd_by_injection(t, srcfd, newfd, cloexec);
+	struct rlimit lim, more;
+	if (r == -EMFILE && prlimit(t->tgid, RLIMIT_NOFILE, NULL, &lim) == 0 &&
+	    lim.rlim_cur < lim.rlim_max && lim.rlim_max - lim.rlim_cur >= 2) {
+		/* at its RLIMIT_NOFILE: our two injected fds, for the moment (as inject_unix_socket) */
+		more = lim;
+		more.rlim_cur += 2;
+		if (prlimit(t->tgid, RLIMIT_NOFILE, &more, NULL) == 0) {
+			r = addfd_by_injection(t, srcfd, newfd, cloexec);
+			prlimit(t->tgid, RLIMIT_NOFILE, &lim, NULL);
+		}
+	}
 	if (r == -ESRCH)
 		set_pending(t, 0);
 	else

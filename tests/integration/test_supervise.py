@@ -216,6 +216,18 @@ def test_connect_with_no_fd_free(dnsnet, proxy, counters, progs, bodies, tmp_pat
     counters.assert_nothing_direct()
 
 
+@MECHS
+def test_new_socket_installed_with_no_fd_free(dnsnet, proxy, counters, progs, bodies, tmp_path, mech):
+    """The same where the supervisor installs a socket of its own over the program's fd (an IPv4
+    socket, an IPv6 proxy): ptrace's injected calls need no fd of the program's limit either."""
+    out = tmp_path / "out"
+    r = supervised(dnsnet, proxy.url(1), [progs["client"], "fdlimit", dnsnet.target4, dnsnet.http_port, "small", out],
+                   mech=mech)
+    assert one(r)["errno"] is None, r
+    assert out.read_bytes() == bodies.data["small"]
+    counters.assert_nothing_direct()
+
+
 @pytest.mark.parametrize("mode", ["get", "thread"])
 @MECHS
 def test_ipv4_socket_ipv6_proxy_gets_a_new_socket(dnsnet, proxy, counters, progs, bodies, tmp_path, mode, mech):
