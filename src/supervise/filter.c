@@ -10,9 +10,10 @@
  * not memory, so there is nothing to race). Decided here, as registers suffice:
  *  - socket(): AF_UNIX, AF_NETLINK, AF_INET and AF_INET6 only (no AF_PACKET, no other
  *    family a datagram could leave by); no SOCK_RAW/SOCK_PACKET inet sockets;
- *  - setsockopt() of a source route (IP_OPTIONS, IPV6_RTHDR, IPV6_2292RTHDR): EPERM, as the
- *    kernel would send by way of the route's first hop, also what the supervisor sends from
- *    the program's socket (a proxy connect, a datagram to the DNS responder);
+ *  - setsockopt() of a source route (IP_OPTIONS, IPV6_RTHDR, IPV6_2292RTHDR, and
+ *    IPV6_2292PKTOPTIONS, which may carry one): EPERM, as the kernel would send by way of
+ *    the route's first hop, also what the supervisor sends from the program's socket (a
+ *    proxy connect, a datagram to the DNS responder);
  *  - io_uring_setup: ENOSYS (a ring's connect or sendmsg would never reach this filter);
  *  - x32 system calls (the 0x40000000 bit) fail with EPERM; i386 ones (int 0x80 in a 64-bit
  *    process, or a 32-bit program) may do anything but sockets: socketcall and the socket
@@ -107,7 +108,8 @@ static const struct ins program[] = {
 	IF_EQ(IPPROTO_IPV6, NEXT, L_ALLOW),
 	LD(ARG_LO(2)),
 	IF_EQ(IPV6_RTHDR, L_EPERM, NEXT),
-	IF_EQ(IPV6_2292RTHDR, L_EPERM, L_ALLOW),
+	IF_EQ(IPV6_2292RTHDR, L_EPERM, NEXT),
+	IF_EQ(IPV6_2292PKTOPTIONS, L_EPERM, L_ALLOW), /* sticky control data: a routing header too */
 
 	AT(L_I386),
 	IF_EQ(AUDIT_ARCH_I386, NEXT, L_KILL),
