@@ -10,6 +10,10 @@
  * not memory, so there is nothing to race). Decided here, as registers suffice:
  *  - socket(): AF_UNIX, AF_NETLINK, AF_INET and AF_INET6 only (no AF_PACKET, no other
  *    family a datagram could leave by); no SOCK_RAW/SOCK_PACKET inet sockets;
+ *  - setsockopt() of a source route (IP_OPTIONS, IPV6_RTHDR, IPV6_2292RTHDR, and
+ *    IPV6_2292PKTOPTIONS, which may carry one): EPERM, as the kernel would send by way of
+ *    the route's first hop, also what the supervisor sends from the program's socket (a
+ *    proxy connect, a datagram to the DNS responder);
  *  - io_uring_setup: ENOSYS (a ring's connect or sendmsg would never reach this filter);
  *  - x32 system calls (the 0x40000000 bit) fail with EPERM; i386 ones (int 0x80 in a 64-bit
  *    process, or a 32-bit program) may do anything but sockets: socketcall and the socket
@@ -18,6 +22,7 @@
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -44,7 +49,7 @@
 #define ARG_HI(i) (offsetof(struct seccomp_data, args) + 8 * (i) + 4)
 
 /* A BPF program written with labels: jumps name a label (or NEXT), resolved when built. */
-enum label { NEXT, L_ALLOW, L_TRAP, L_EPERM, L_ENOSYS, L_KILL, L_SENDTO, L_SOCKET, L_INET, L_I386, L_N };
+enum label { NEXT, L_ALLOW, L_TRAP, L_EPERM, L_ENOSYS, L_KILL, L_SENDTO, L_SOCKET, L_INET, L_SOCKOPT, L_SOCKOPT6, L_I386, L_N };
 struct ins {
 	uint16_t code;
 	uint32_t k;
@@ -72,6 +77,7 @@ static const struct ins program[] = {
 	IF_EQ(__NR_sendto, L_SENDTO, NEXT),
 	IF_EQ(__NR_recvfrom, L_SENDTO, NEXT), /* with a source address: see sockets_recvfrom */
 	IF_EQ(__NR_socket, L_SOCKET, NEXT),
+	IF_EQ(__NR_setsockopt, L_SOCKOPT, NEXT),
 	IF_EQ(NR_IO_URING_SETUP, L_ENOSYS, L_ALLOW),
 
 	AT(L_SENDTO),
@@ -92,6 +98,18 @@ static const struct ins program[] = {
 	AND(0xf),
 	IF_EQ(SOCK_RAW, L_EPERM, NEXT),
 	IF_EQ(SOCK_PACKET, L_EPERM, L_ALLOW),
+
+	AT(L_SOCKOPT), /* source routes: the kernel would send by way of their first hop, off the host */
+	LD(ARG_LO(1)), /* level */
+	IF_EQ(IPPROTO_IP, NEXT, L_SOCKOPT6),
+	LD(ARG_LO(2)), /* optname */
+	IF_EQ(IP_OPTIONS, L_EPERM, L_ALLOW),
+	AT(L_SOCKOPT6),
+	IF_EQ(IPPROTO_IPV6, NEXT, L_ALLOW),
+	LD(ARG_LO(2)),
+	IF_EQ(IPV6_RTHDR, L_EPERM, NEXT),
+	IF_EQ(IPV6_2292RTHDR, L_EPERM, NEXT),
+	IF_EQ(IPV6_2292PKTOPTIONS, L_EPERM, L_ALLOW), /* sticky control data: a routing header too */
 
 	AT(L_I386),
 	IF_EQ(AUDIT_ARCH_I386, NEXT, L_KILL),

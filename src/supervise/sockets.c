@@ -595,6 +595,18 @@ static size_t gso_size(const struct call *c, const struct datagram *d)
 	return getsockopt(c->fd, SOL_UDP, UDP_SEGMENT, &seg, &l) == 0 && seg > 0 ? (size_t)seg : 0;
 }
 
+/* Whether d's control data holds a source route (IPv4 options, an IPv6 routing header): the
+ * kernel would send it by way of the route's first hop, wherever the destination is. */
+static int has_source_route(const struct datagram *d)
+{
+	struct msghdr m = { .msg_control = (void *)d->control, .msg_controllen = d->controllen };
+	for (struct cmsghdr *h = d->controllen ? CMSG_FIRSTHDR(&m) : NULL; h; h = CMSG_NXTHDR(&m, h))
+		if ((h->cmsg_level == SOL_IP && h->cmsg_type == IP_RETOPTS) ||
+		    (h->cmsg_level == SOL_IPV6 && (h->cmsg_type == IPV6_RTHDR || h->cmsg_type == IPV6_2292RTHDR)))
+			return 1;
+	return 0;
+}
+
 /* d through the socket's UDP association, one datagram per GSO segment; other control data is
  * not passed on (it would be about our socket to the relay). */
 static ssize_t send_proxied(const struct call *c, const struct datagram *d, int can_wait)
@@ -633,6 +645,10 @@ static ssize_t send_datagram(const struct call *c, struct datagram *d, int flags
 				n = -ENOBUFS; /* the relay socket is full: what a blocking UDP send may say */
 			return n;
 		}
+	}
+	if (has_source_route(d)) {
+		log_error("a datagram with a source route in its control data refused (it would leave by way of the route)");
+		return -EPERM;
 	}
 	struct iovec iov = { d->data, d->len };
 	struct msghdr m = {

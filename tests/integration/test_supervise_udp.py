@@ -282,6 +282,19 @@ def test_proxy_without_udp_associate(dnsnet, udpnet, microsocks_p, counters, udp
     assert_clean(dnsnet, counters, "a proxy without UDP")
 
 
+@MECHS
+@pytest.mark.parametrize("mode", ["srcroute", "srcroute-cmsg"])
+def test_source_route_refused(dnsnet, udpnet, proxy, counters, udpprogs, mode, mech):
+    """An IPv4 source route (IP_OPTIONS set on the socket, or IP_RETOPTS in sendmsg's control
+    data) makes the kernel send by way of the route's first hop: a datagram the supervisor sends
+    from the program's socket (here to the DNS responder, port 53) would leave C for a host on
+    C's link. Refused with EPERM; nothing leaves C."""
+    hop = str(ipaddress.ip_address(dnsnet.p4) + 2)
+    r = supervised(dnsnet, proxy.url(), [udpprogs["glibc"], mode, dnsnet.target4, 53, 1, hop], mech=mech)
+    counters.assert_nothing_direct()
+    assert one(r)["errno"] == "EPERM", r
+
+
 def test_proxy_down(dnsnet, udpnet, counters, udpprogs):
     url = "socks5://%s:1" % dnsnet.p4
     for mode in ("sendto", "connect"):

@@ -6,6 +6,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -55,6 +56,12 @@ static uint32_t decide(uint32_t arch, int nr, uint64_t a0, uint64_t a1, uint64_t
 	return run(&d);
 }
 
+static uint32_t decide_sockopt(int level, int optname)
+{
+	struct seccomp_data d = { .nr = __NR_setsockopt, .arch = AUDIT_ARCH_X86_64, .args = { 3, level, optname, 0, 8, 0 } };
+	return run(&d);
+}
+
 #define X64 AUDIT_ARCH_X86_64
 #define I386 AUDIT_ARCH_I386
 #define ALLOW SECCOMP_RET_ALLOW
@@ -97,6 +104,16 @@ static void check_filter(uint32_t trap)
 	CHECK_INT(decide(X64, __NR_socket, AF_INET, SOCK_PACKET, 0), DENY(EPERM));
 	CHECK_INT(decide(X64, __NR_socket, AF_PACKET, SOCK_RAW, 0), DENY(EAFNOSUPPORT));
 	CHECK_INT(decide(X64, __NR_socket, AF_INET | (1ull << 32), SOCK_STREAM, 0), ALLOW); /* int: low half */
+
+	/* setsockopt(): source routes refused, everything else allowed */
+	CHECK_INT(decide_sockopt(IPPROTO_IP, IP_OPTIONS), DENY(EPERM));
+	CHECK_INT(decide_sockopt(IPPROTO_IPV6, IPV6_RTHDR), DENY(EPERM));
+	CHECK_INT(decide_sockopt(IPPROTO_IPV6, IPV6_2292RTHDR), DENY(EPERM));
+	CHECK_INT(decide_sockopt(IPPROTO_IPV6, IPV6_2292PKTOPTIONS), DENY(EPERM));
+	CHECK_INT(decide_sockopt(IPPROTO_IP, IP_TOS), ALLOW);
+	CHECK_INT(decide_sockopt(IPPROTO_IPV6, IPV6_V6ONLY), ALLOW);
+	CHECK_INT(decide_sockopt(SOL_SOCKET, SO_REUSEADDR), ALLOW);
+	CHECK_INT(decide_sockopt(IPPROTO_TCP, IP_OPTIONS), ALLOW); /* TCP's option 4 is TCP_KEEPIDLE */
 	/* io_uring would carry connects past the filter */
 	CHECK_INT(decide(X64, 425, 0, 0, 0), DENY(ENOSYS));
 	/* x32 numbers, and anything at or above its bit */

@@ -221,6 +221,29 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(mode, "untilfail") == 0)
 		return until_fail(s, res, n);
+	if (strcmp(mode, "srcroute") == 0 || strcmp(mode, "srcroute-cmsg") == 0) {
+		/* an IPv4 loose source route by way of argv[5] (on the socket, or in the control data) */
+		unsigned char opt[8] = { 1, 0x83, 7, 4 };
+		char control[CMSG_SPACE(sizeof opt)] = { 0 };
+		struct iovec iov = { "x", 1 };
+		struct msghdr m = { .msg_name = res->ai_addr, .msg_namelen = res->ai_addrlen, .msg_iov = &iov, .msg_iovlen = 1 };
+		inet_pton(AF_INET, argc > 5 ? argv[5] : "127.0.0.1", opt + 4);
+		if (strcmp(mode, "srcroute") == 0) {
+			if (setsockopt(s, IPPROTO_IP, IP_OPTIONS, opt, sizeof opt) < 0)
+				return report("setsockopt", errno, 0);
+		} else {
+			struct cmsghdr *h = (struct cmsghdr *)control;
+			h->cmsg_level = IPPROTO_IP;
+			h->cmsg_type = IP_RETOPTS;
+			h->cmsg_len = CMSG_LEN(sizeof opt);
+			memcpy(CMSG_DATA(h), opt, sizeof opt);
+			m.msg_control = control;
+			m.msg_controllen = sizeof control;
+		}
+		if (sendmsg(s, &m, 0) < 0)
+			return report("sendmsg", errno, 0);
+		return report("done", 0, 1);
+	}
 	if (strcmp(mode, "gso") == 0) {
 		for (; ok < n; ok++) {
 			int err = gso_exchange(s, res, (int)ok);
