@@ -877,7 +877,7 @@ static void on_seccomp(struct tracee *t)
 
 /* A new thread or process: traced already (the options are inherited); its first stop may
  * come before or after this event of its parent's. */
-static void on_new(struct tracee *parent)
+static void on_new(struct tracee *parent, int event)
 {
 	unsigned long msg;
 	if (ptrace(PTRACE_GETEVENTMSG, parent->tid, 0, &msg) < 0)
@@ -887,7 +887,11 @@ static void on_new(struct tracee *parent)
 		return;
 	pid_t tgid = proc_tgid_of(tid);
 	tracee_add(tid, tgid);
-	if (tgid == tid || tgid <= 0) { /* a process: the parent's scratch page is there too (a copy, or shared) */
+	/* A vfork child shares the parent's memory, so its scratch page too. A forked child has a copy
+	 * of the page only if the parent mapped it before the fork, which another thread of the parent
+	 * may have done after it: the child maps a page of its own when it first needs one, rather than
+	 * the supervisor writing at an address that may be unmapped, or something else, in the child. */
+	if (event == PTRACE_EVENT_VFORK && (tgid == tid || tgid <= 0)) {
 		struct scratch *s = *scratch_link(parent->tgid);
 		if (s)
 			scratch_set(tid, s->addr);
@@ -962,7 +966,7 @@ static void on_status(pid_t tid, int status)
 	case PTRACE_EVENT_CLONE:
 	case PTRACE_EVENT_FORK:
 	case PTRACE_EVENT_VFORK:
-		on_new(t);
+		on_new(t, ev);
 		break;
 	case PTRACE_EVENT_EXEC:
 		on_exec(t);
