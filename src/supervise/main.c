@@ -193,8 +193,13 @@ static void configure(const struct options *o)
 		die(2, "no proxy given: use -x socks5://host:port or set SOCKSIFY_PROXY");
 	real_init(); /* libc's functions, for the library's parser and hop machine */
 	config_read_env(&lib);
-	if (!lib.proxy_ok) /* the parser logged why (unless -q) */
-		die(2, "no usable proxy%s%s", lib.proxy_text[0] ? ": " : " (see above)", lib.proxy_text);
+	if (!lib.proxy_ok) { /* the parser logged why, unless -q: the message says it again */
+		struct proxy_chain chain;
+		char err[200];
+		if (proxy_chain_parse(proxy, &chain, err, sizeof err) < 0)
+			die(2, "bad proxy URL: %s", err);
+		die(2, "no usable proxy: %s (its host cannot be resolved)", lib.proxy_text);
+	}
 	c->lib = &lib;
 	const char *dns = env_or(o->dns_server, "SOCKSIFY_DNS_SERVER", NULL);
 	if (dns && *dns)

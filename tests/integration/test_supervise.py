@@ -740,6 +740,11 @@ def test_usage_errors():
     assert r.rc == 2 and "no proxy" in r.err, r
     r = support.run([SUPERVISE, "-x", "socks5://h:99999", "--", "true"], env=support.base_env())
     assert r.rc == 2 and "bad port" in r.err, r
+    # -q silences the parser's log line: the message itself says what is wrong
+    r = support.run([SUPERVISE, "-q", "-x", "sock5://127.0.0.1:1", "--", "true"], env=support.base_env())
+    assert r.rc == 2 and "bad proxy URL: unsupported scheme 'sock5'" in r.err, r
+    r = support.run([SUPERVISE, "-q", "-x", "socks5://no-such-host.invalid:1", "--", "true"], env=support.base_env())
+    assert r.rc == 2 and "no-such-host.invalid:1 (its host cannot be resolved)" in r.err, r
     r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", "/nonexistent/prog"], env=support.base_env())
     assert r.rc == 127, r
     r = support.run([SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", "sh", "-c", "exit 7"], env=support.base_env())
