@@ -206,7 +206,7 @@ static ssize_t parse_plain_host(const char *s, size_t n, char *host, char *err, 
 	host[len] = '\0';
 	/* "1.2.3.999" or "1234" would be half-parsed by inet_aton as a number; refuse. */
 	if (only_digits_and_dots && inet_pton(AF_INET, host, &a4) != 1)
-		return parse_error(err, errlen, "bad IPv4 address '%s'", host);
+		return parse_error(err, errlen, "bad IPv4 address '%.*s'", quote_len(len), host);
 	return (ssize_t)len;
 }
 
