@@ -44,6 +44,7 @@
 #endif
 #define MAX_DATAGRAM 65535
 #define MAX_MMSG 1024 /* UIO_MAXIOV: the kernel's own limit for vlen and iovlen */
+#define SIN6_LEN_RFC2133 24 /* a sockaddr_in6 without sin6_scope_id: the kernel takes it */
 
 static int is_tcp(const struct call *c)
 {
@@ -198,10 +199,15 @@ static int read_sockaddr(const struct call *c, uint64_t addr, uint64_t len, stru
 	if (r < 0)
 		return -r;
 	*sslen = (socklen_t)len;
-	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		*sslen = sizeof(struct sockaddr_in);
 		return 0;
-	if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+	}
+	/* as the kernel, also the RFC 2133 size (no sin6_scope_id: 0, the memset's) */
+	if (ss->ss_family == AF_INET6 && len >= SIN6_LEN_RFC2133) {
+		*sslen = sizeof(struct sockaddr_in6);
 		return c->family == AF_INET6 ? 0 : EAFNOSUPPORT;
+	}
 	if (ss->ss_family == AF_UNSPEC)
 		return 0;
 	return ss->ss_family == AF_INET || ss->ss_family == AF_INET6 ? EINVAL : EAFNOSUPPORT;

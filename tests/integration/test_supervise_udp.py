@@ -49,6 +49,14 @@ def prog(udpprogs, libc):
 
 
 @pytest.fixture(scope="module")
+def addrs(tmp_path_factory):
+    """supervise_progs/addrs.c: address forms and blocking sends."""
+    exe = str(tmp_path_factory.mktemp("supaddrs") / "addrs")
+    build(["gcc", "-static", "-O2", "-o", exe, os.path.join(PROGS, "addrs.c")], "addrs")
+    return exe
+
+
+@pytest.fixture(scope="module")
 def udpgo(tmp_path_factory):
     return build_go(tmp_path_factory, "udpgo")
 
@@ -164,6 +172,17 @@ def test_ipv6_literal(dnsnet, udpnet, proxy, counters, udpprogs, mode):
     assert (res["errno"], res["ok"], res["addr"]) == (None, 3, want), r
     assert res["src" if mode == "sendto" else "peer"] == want, r
     assert_clean(dnsnet, counters, "IPv6 literal")
+
+
+# ---- (d2) address forms as the kernel takes and gives them ----------------------------------------
+
+@MECHS
+def test_rfc2133_sized_sockaddr_in6_accepted(dnsnet, udpnet, proxy, counters, addrs, mech):
+    """A 24-byte sockaddr_in6 (SIN6_LEN_RFC2133: no scope id), which the kernel takes, as
+    sendto()'s and connect()'s destination: the echoes come back through the proxy."""
+    r = supervised(dnsnet, proxy.url(), [addrs, "rfc2133", udpnet.target6, udpnet.echo_port], mech=mech)
+    assert (one(r)["errno"], one(r)["ok"]) == (None, 2), r
+    assert_clean(dnsnet, counters, "a 24-byte sockaddr_in6")
 
 
 # ---- (e) a hostile relay -------------------------------------------------------------------------

@@ -14,7 +14,8 @@ static const char *errname(int e)
 	} t[] = { { ECONNREFUSED, "ECONNREFUSED" }, { ENOSYS, "ENOSYS" }, { ENETUNREACH, "ENETUNREACH" },
 		  { EPERM, "EPERM" }, { EHOSTUNREACH, "EHOSTUNREACH" }, { ETIMEDOUT, "ETIMEDOUT" },
 		  { EACCES, "EACCES" }, { EAFNOSUPPORT, "EAFNOSUPPORT" }, { EINVAL, "EINVAL" },
-		  { EOPNOTSUPP, "EOPNOTSUPP" }, { EBADMSG, "EBADMSG" }, { ENOBUFS, "ENOBUFS" } };
+		  { EOPNOTSUPP, "EOPNOTSUPP" }, { EBADMSG, "EBADMSG" }, { ENOBUFS, "ENOBUFS" },
+		  { EAGAIN, "EAGAIN" } };
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
 		if (t[i].e == e)
 			return t[i].n;
