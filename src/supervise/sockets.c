@@ -307,6 +307,16 @@ static struct inode_table peers = { PTHREAD_MUTEX_INITIALIZER, PEER_SLOTS, peer_
 static struct inode_slot dns_socket_slots[DNS_SOCKET_SLOTS];
 static struct inode_table dns_sockets = { PTHREAD_MUTEX_INITIALIZER, DNS_SOCKET_SLOTS, dns_socket_slots };
 
+/* The peer of a proxied socket (fd: ours, the program's or the one installed over it), as
+ * getpeername() reports it on the socket the program made: an IPv4 one v4-mapped on an IPv6
+ * socket, as the kernel does (a socket installed over an IPv4 one is IPv6, the program's was not). */
+static void remember_peer(const struct call *c, int fd, const struct sockaddr_storage *sa, socklen_t len)
+{
+	struct sockaddr_storage shown = *sa;
+	len = (socklen_t)endpoint_in_family(&shown, len, c->family);
+	inode_table_remember(&peers, fd, &shown, len);
+}
+
 static int v6only(int fd)
 {
 	int on = 0;
@@ -415,7 +425,7 @@ static void tcp_connect_worker(struct call *c)
 	}
 	if (!err) { /* a failure was logged by proxy_connect(), with the hop to blame */
 		log_info("connect to %s via %s: ok", text, sup_config.lib->proxy_text);
-		inode_table_remember(&peers, new_fd >= 0 ? new_fd : c->fd, &job->ss, job->len);
+		remember_peer(c, new_fd >= 0 ? new_fd : c->fd, &job->ss, job->len);
 	}
 	if (new_fd >= 0)
 		close(new_fd);
@@ -438,7 +448,7 @@ static int udp_connect_proxied(struct call *c, const struct sockaddr_storage *ss
 		return err;
 	err = connect_as_program(c, (struct sockaddr *)&standin, slen);
 	if (!err)
-		inode_table_remember(&peers, c->fd, ss, len);
+		remember_peer(c, c->fd, ss, len);
 	return err;
 }
 
@@ -839,7 +849,7 @@ void sockets_getpeername(struct call *c)
 
 /* The source a received datagram is reported with: the nameserver the program asked for the
  * responder's answers (ns, when nslen), the peer a stand-in of the socket's association stands
- * for, else the kernel's. */
+ * for, else the kernel's; an IPv4 one on an IPv6 socket v4-mapped, as the kernel reports it. */
 static void report_source(const struct call *c, const struct sockaddr_storage *ns, socklen_t nslen,
 			  struct sockaddr_storage *src, socklen_t *srclen)
 {
@@ -849,9 +859,10 @@ static void report_source(const struct call *c, const struct sockaddr_storage *n
 	    *srclen == resplen && memcmp(src, &resp, resplen) == 0) {
 		*src = *ns; /* the answer of the nameserver it asked */
 		*srclen = nslen;
-		return;
+	} else {
+		udp_source_of(c->fd, src, srclen);
 	}
-	udp_source_of(c->fd, src, srclen);
+	*srclen = (socklen_t)endpoint_in_family(src, *srclen, c->family);
 }
 
 /* The deadline of a blocking receive on the socket (SO_RCVTIMEO), or -1 for none. */
@@ -907,7 +918,9 @@ static void recvfrom_now(struct call *c, const struct sockaddr_storage *ns, sock
 	int r = notify_write_mem(c, c->args[1], buf, copied);
 	if (!r)
 		r = notify_read_mem(c, c->args[5], &room, sizeof room);
-	if (!r && room > 0)
+	if (!r && room < 0)
+		r = -EINVAL; /* as the kernel: the datagram is taken all the same */
+	if (!r && room > 0) /* cut to the room, the full length reported */
 		r = notify_write_mem(c, c->args[4], &src, (size_t)room < srclen ? (size_t)room : srclen);
 	if (!r) {
 		int32_t full = (int32_t)srclen;

@@ -177,6 +177,22 @@ def test_ipv6_literal(dnsnet, udpnet, proxy, counters, udpprogs, mode):
 # ---- (d2) address forms as the kernel takes and gives them ----------------------------------------
 
 @MECHS
+@pytest.mark.parametrize("form", ["in", "mapped"])
+def test_dual_stack_socket_reports_v4_mapped(dnsnet, udpnet, proxy, counters, addrs, form, mech):
+    """An IPv6 socket (not V6ONLY) sends to an IPv4 peer, named by a sockaddr_in or v4-mapped:
+    recvfrom() and getpeername() report the peer as the kernel does on an IPv6 socket,
+    [::ffff:a.b.c.d] in a sockaddr_in6 (28 bytes), also when the room given is a sockaddr_in's
+    (cut to it, the full length reported)."""
+    r = supervised(dnsnet, proxy.url(), [addrs, "dual", udpnet.target4, udpnet.echo_port, form], mech=mech)
+    res = one(r)
+    want = "[::ffff:%s]:%d" % (udpnet.target4, udpnet.echo_port)
+    assert (res["errno"], res["ok"]) == (None, 3), r
+    assert (res["src"], res["srclen"], res["srccut"]) == (want, 28, 28), r
+    assert (res["peer"], res["peerlen"], res["peercut"]) == (want, 28, 28), r
+    assert_clean(dnsnet, counters, "a dual-stack socket to an IPv4 peer")
+
+
+@MECHS
 def test_rfc2133_sized_sockaddr_in6_accepted(dnsnet, udpnet, proxy, counters, addrs, mech):
     """A 24-byte sockaddr_in6 (SIN6_LEN_RFC2133: no scope id), which the kernel takes, as
     sendto()'s and connect()'s destination: the echoes come back through the proxy."""
