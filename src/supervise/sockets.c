@@ -623,6 +623,45 @@ static int has_source_route(const struct datagram *d)
 	return 0;
 }
 
+/* The deadline of a blocking receive or send on the socket (opt: SO_RCVTIMEO, SO_SNDTIMEO), or -1
+ * for none. */
+static int64_t timeout_deadline(int fd, int opt)
+{
+	struct timeval tv;
+	socklen_t l = sizeof tv;
+	if (getsockopt(fd, SOL_SOCKET, opt, &tv, &l) < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0))
+		return -1;
+	return now_ms() + (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* m sent from the program's socket as the kernel would send it. When its send buffer is full and
+ * the program would wait (a blocking socket, no MSG_DONTWAIT), the event loop must not: it gets
+ * SUP_MUST_WAIT, and a worker (can_wait) waits for room until SO_SNDTIMEO (EAGAIN, as the kernel)
+ * or the caller is gone (-ESRCH). The count, or -errno. */
+static ssize_t send_as_program(const struct call *c, const struct msghdr *m, int flags, int can_wait)
+{
+	ssize_t r = sendmsg(c->fd, m, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (r >= 0 || errno != EAGAIN || (flags & MSG_DONTWAIT))
+		return r < 0 ? -errno : r;
+	int fl = fcntl(c->fd, F_GETFL);
+	if (fl < 0 || (fl & O_NONBLOCK))
+		return -EAGAIN;
+	if (!can_wait)
+		return SUP_MUST_WAIT;
+	int64_t deadline = timeout_deadline(c->fd, SO_SNDTIMEO);
+	for (;;) {
+		int64_t left = deadline < 0 ? 500 : deadline - now_ms();
+		if (left <= 0)
+			return -EAGAIN;
+		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+		if (poll(&p, 1, left < 500 ? (int)left : 500) == 0 && !notify_still_valid(c))
+			return -ESRCH; /* the caller is gone */
+		r = sendmsg(c->fd, m, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r >= 0 || errno != EAGAIN)
+			return r < 0 ? -errno : r;
+	}
+}
+
 /* d through the socket's UDP association, one datagram per GSO segment; other control data is
  * not passed on (it would be about our socket to the relay). */
 static ssize_t send_proxied(const struct call *c, const struct datagram *d, int can_wait)
@@ -641,8 +680,9 @@ static ssize_t send_proxied(const struct call *c, const struct datagram *d, int 
 
 /* Sends d: from the program's socket if its destination may be reached directly (the DNS
  * responder, SOCKSIFY_NO_PROXY, the proxy's host), else through the socket's UDP association.
- * Returns the count, -errno or SUP_MUST_WAIT. With no name, the socket's peer, set by a connect()
- * the supervisor vetted (a stand-in of the association for a proxied peer). */
+ * Returns the count, -errno or SUP_MUST_WAIT (an association to make, or a full send buffer to wait
+ * for). With no name, the socket's peer, set by a connect() the supervisor vetted (a stand-in of
+ * the association for a proxied peer). */
 static ssize_t send_datagram(const struct call *c, struct datagram *d, int flags, int can_wait)
 {
 	if (d->namelen) {
@@ -675,8 +715,7 @@ static ssize_t send_datagram(const struct call *c, struct datagram *d, int flags
 		.msg_control = d->controllen ? d->control : NULL,
 		.msg_controllen = d->controllen,
 	};
-	ssize_t r = sendmsg(c->fd, &m, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
-	return r < 0 ? -errno : r;
+	return send_as_program(c, &m, flags, can_wait);
 }
 
 /* TCP: the kernel ignores the address; only a Fast Open connect would use it. */
@@ -705,7 +744,8 @@ static int udp_send_ours(struct call *c, int flags)
 	return 1;
 }
 
-/* Runs carry(c, can_wait) now and, when it needs a UDP association made first, again in a worker.
+/* Runs carry(c, can_wait) now and, when it needs a UDP association made first or must wait for
+ * room in a blocking socket's send buffer, again in a worker.
  * Each carry reads the program's memory itself: the worker acts on its own copy. */
 static ssize_t sendto_carry(struct call *c, int can_wait);
 static ssize_t sendmsg_carry(struct call *c, int can_wait);
@@ -789,8 +829,8 @@ void sockets_sendmsg(struct call *c)
 
 /* Each message as sendmsg(), its msg_len written back; stops at the first failure, as the kernel
  * does (the count so far, or the error when it is the first). A message that needs an
- * association made ends the call there too (a short count: the program sends the rest again),
- * or, the first, sends the call to a worker. */
+ * association made or must wait for room ends the call there too (a short count: the program
+ * sends the rest again), or, the first, sends the call to a worker. */
 static ssize_t sendmmsg_carry(struct call *c, int can_wait)
 {
 	int flags = (int)c->args[3];
@@ -865,16 +905,6 @@ static void report_source(const struct call *c, const struct sockaddr_storage *n
 	*srclen = (socklen_t)endpoint_in_family(src, *srclen, c->family);
 }
 
-/* The deadline of a blocking receive on the socket (SO_RCVTIMEO), or -1 for none. */
-static int64_t receive_deadline(int fd)
-{
-	struct timeval tv;
-	socklen_t l = sizeof tv;
-	if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &l) < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0))
-		return -1;
-	return now_ms() + (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 /* recvfrom() with a source address on a socket of ours (a DNS socket of musl's, or one with a
  * UDP association): the supervisor receives the datagram itself and reports its source (see
  * report_source); a blocking one waits here, in a worker, until a datagram, SO_RCVTIMEO, or the
@@ -890,7 +920,7 @@ static void recvfrom_now(struct call *c, const struct sockaddr_storage *ns, sock
 		finish(c, ENOMEM);
 		return;
 	}
-	int64_t deadline = wait ? receive_deadline(c->fd) : -1;
+	int64_t deadline = wait ? timeout_deadline(c->fd, SO_RCVTIMEO) : -1;
 	ssize_t n;
 	for (;;) {
 		n = recvfrom(c->fd, buf, cap, flags | MSG_DONTWAIT, (struct sockaddr *)&src, &srclen);

@@ -19,7 +19,7 @@ import pytest
 import support
 from dnsnet import TARGET_NAME, dnsnet, dnsnet_module  # noqa: F401 (fixtures)
 from support import needs
-from test_supervise import MECHS, PROGS, SUPERVISE, build, build_go, counters, exe_of, lines, one, proxy, supervised  # noqa: F401
+from test_supervise import MECHS, PROGS, SUPERVISE, build, build_go, counters, exe_of, lines, mech_env, one, proxy, supervised  # noqa: F401
 from udpnet import danted_p, microsocks_p, ns_socket, udpnet  # noqa: F401 (fixtures)
 
 pytestmark = [
@@ -199,6 +199,38 @@ def test_rfc2133_sized_sockaddr_in6_accepted(dnsnet, udpnet, proxy, counters, ad
     r = supervised(dnsnet, proxy.url(), [addrs, "rfc2133", udpnet.target6, udpnet.echo_port], mech=mech)
     assert (one(r)["errno"], one(r)["ok"]) == (None, 2), r
     assert_clean(dnsnet, counters, "a 24-byte sockaddr_in6")
+
+
+@pytest.fixture
+def slow_lo(tmp_path):
+    """A namespace of its own whose loopback sends at 1 Mbit/s (tbf): a socket's send buffer
+    fills, as on a slow link."""
+    if not support.tool("tc"):
+        pytest.skip("not installed: tc (iproute2)")
+    ns = "sfysup-slow-%d" % os.getpid()
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", "1mbit",
+                        "burst", "4k", "latency", "5s"], check=True)
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+@MECHS
+@pytest.mark.parametrize("how", ["sendto", "sendmsg"])
+def test_direct_send_on_a_full_blocking_socket_waits(slow_lo, addrs, how, mech):
+    """Datagrams to SOCKSIFY_NO_PROXY (loopback), which the supervisor sends from the program's
+    socket: on a blocking socket whose send buffer is full each send waits for room, as the
+    kernel's would (not EAGAIN), without holding up the supervisor (a worker waits)."""
+    args = ["ip", "netns", "exec", slow_lo, SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", addrs, "block",
+            "127.0.0.1", "0", "60", how]
+    r = support.run(args, env=mech_env(mech, SOCKSIFY_NO_PROXY="127.0.0.0/8"), timeout=60)
+    res = one(r)
+    assert (res["errno"], res["ok"]) == (None, 60), r
+    assert r.elapsed > 0.3, r  # 84 kB at 1 Mbit/s: it did wait
 
 
 # ---- (e) a hostile relay -------------------------------------------------------------------------
