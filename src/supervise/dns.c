@@ -8,8 +8,8 @@
  * resolved here by the system resolver, and an excluded name's addresses then connect
  * direct, as in the library (preload/dns.c, direct.c). Other queries go, over TCP,
  * through a SOCKS5 CONNECT to --dns-server when one is configured, and are REFUSED when
- * not. UDP is served from the event loop; TCP connections and forwarded queries in
- * threads of their own (they wait on the proxy). */
+ * not. UDP is served from the event loop, queries that wait on a resolver by a few threads
+ * (RESOLVERS); TCP connections in threads of their own. */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -223,6 +224,7 @@ static ssize_t answer_fully(const uint8_t *q, size_t len, uint8_t *out, size_t c
 }
 
 struct udp_job {
+	struct udp_job *next;
 	int fd;
 	struct sockaddr_storage from;
 	socklen_t fromlen;
@@ -236,15 +238,95 @@ static void send_udp_answer(int fd, uint8_t *a, size_t n, const struct sockaddr_
 	sendto(fd, a, n, MSG_DONTWAIT, (const struct sockaddr *)to, tolen);
 }
 
-static void *udp_answer_thread(void *arg)
+/* UDP queries that wait on a resolver (the system's, or the proxy for a forwarded one) are
+ * answered by at most RESOLVERS threads; the others wait in a queue (a program's resolver waits
+ * for its answer and asks again after a few seconds: a late answer is better than SERVFAIL, which
+ * glibc and Go take as a failure of the name). A query already queued (the same bytes from the
+ * same socket: a retry) is not queued again; beyond QUEUED_MAX queries one is dropped, as a
+ * datagram may be (the program asks again). Idle threads end after RESOLVER_IDLE_SECONDS. */
+#define RESOLVERS 8
+#define QUEUED_MAX 512
+#define RESOLVER_IDLE_SECONDS 5
+
+static pthread_mutex_t rq_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rq_wake = PTHREAD_COND_INITIALIZER;
+static struct udp_job *rq_head, *rq_tail;
+static int rq_queued, rq_threads, rq_idle;
+
+static void *resolver_main(void *arg)
 {
-	struct udp_job *j = arg;
-	uint8_t out[65535];
-	ssize_t n = answer_fully(j->q, j->len, out, sizeof out);
-	if (n > 0)
-		send_udp_answer(j->fd, out, (size_t)n, &j->from, j->fromlen);
+	uint8_t *out = malloc(65535);
+	(void)arg;
+	pthread_mutex_lock(&rq_lock);
+	for (;;) {
+		while (!rq_head) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += RESOLVER_IDLE_SECONDS;
+			rq_idle++;
+			int rc = pthread_cond_timedwait(&rq_wake, &rq_lock, &until);
+			rq_idle--;
+			if (rc == ETIMEDOUT && !rq_head) {
+				rq_threads--;
+				pthread_mutex_unlock(&rq_lock);
+				free(out);
+				return NULL;
+			}
+		}
+		struct udp_job *j = rq_head;
+		rq_head = j->next;
+		if (!rq_head)
+			rq_tail = NULL;
+		rq_queued--;
+		pthread_mutex_unlock(&rq_lock);
+		ssize_t n = out ? answer_fully(j->q, j->len, out, 65535) : -1;
+		if (n > 0)
+			send_udp_answer(j->fd, out, (size_t)n, &j->from, j->fromlen);
+		free(j);
+		pthread_mutex_lock(&rq_lock);
+	}
+}
+
+static int same_query(const struct udp_job *a, const struct udp_job *b)
+{
+	return a->fd == b->fd && a->fromlen == b->fromlen && memcmp(&a->from, &b->from, a->fromlen) == 0 &&
+	       a->len == b->len && memcmp(a->q, b->q, a->len) == 0;
+}
+
+/* Queues j for a resolver thread (started if none is idle and fewer than RESOLVERS run); j is
+ * freed here when it is not queued. */
+static void resolve_later(struct udp_job *j)
+{
+	pthread_mutex_lock(&rq_lock);
+	int dup = 0;
+	for (struct udp_job *k = rq_head; k && !dup; k = k->next)
+		dup = same_query(k, j);
+	int full = !dup && rq_queued >= QUEUED_MAX;
+	if (full)
+		log_debug("DNS query dropped: %d queries wait for a resolver already", rq_queued);
+	if (!dup && !full) {
+		j->next = NULL;
+		if (rq_tail)
+			rq_tail->next = j;
+		else
+			rq_head = j;
+		rq_tail = j;
+		rq_queued++;
+		j = NULL;
+	}
+	int start = rq_queued > rq_idle && rq_threads < RESOLVERS;
+	if (start)
+		rq_threads++;
+	else
+		pthread_cond_signal(&rq_wake);
+	pthread_mutex_unlock(&rq_lock);
 	free(j);
-	return NULL;
+	if (start && thread_start_detached(resolver_main, NULL, 512 * 1024) != 0) {
+		/* the query stays queued for a thread that runs, or the next query starts one */
+		pthread_mutex_lock(&rq_lock);
+		rq_threads--;
+		pthread_mutex_unlock(&rq_lock);
+	}
 }
 
 static void serve_udp(int fd)
@@ -268,8 +350,7 @@ static void serve_udp(int fd)
 			j->fromlen = fromlen;
 			j->len = (size_t)len;
 			memcpy(j->q, q, (size_t)len);
-			if (thread_start_detached(udp_answer_thread, j, 512 * 1024) != 0)
-				free(j); /* out of threads: the program's resolver times out and retries */
+			resolve_later(j);
 		}
 	}
 }

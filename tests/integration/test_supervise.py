@@ -12,8 +12,10 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -367,6 +369,88 @@ def test_other_queries_go_through_the_proxy_to_dns_server(dnsnet, proxy, counter
     assert "other.sfy.test" not in open(log).read()
     dnsnet.trap.assert_empty("TXT lookups")
     counters.assert_nothing_direct()
+
+
+@pytest.fixture
+def slow_dns_ns():
+    """A namespace of its own whose resolv.conf names 127.0.0.1, where a DNS server answers every
+    A query with 10.9.9.9 after 100 ms (queries at once are answered at once: one timer each)."""
+    from dnsnet import ns_socket
+    ns = "sfysup-sdns-%d" % os.getpid()
+    etc = "/etc/netns/" + ns
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    os.makedirs(etc, exist_ok=True)
+    with open(etc + "/resolv.conf", "w") as f:
+        f.write("nameserver 127.0.0.1\noptions timeout:5 attempts:2\n")
+    server = None
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        server = ns_socket(ns)
+        server.bind(("127.0.0.1", 53))
+        asked = []
+
+        def answer(msg, peer):
+            reply = struct.pack("!HHHHHH", struct.unpack("!H", msg[:2])[0], 0x8180, 1, 1, 0, 0) + msg[12:]
+            reply += struct.pack("!HHHIH", 0xC00C, 1, 1, 5, 4) + socket.inet_aton("10.9.9.9")
+            try:
+                server.sendto(reply, peer)
+            except OSError:
+                pass
+
+        def serve():
+            while True:
+                try:
+                    msg, peer = server.recvfrom(4096)
+                except OSError:
+                    return
+                asked.append(msg)
+                if struct.unpack("!H", msg[-4:-2])[0] == 1:  # A; nothing for the rest
+                    t = threading.Timer(0.1, answer, (msg, peer))
+                    t.daemon = True
+                    t.start()
+
+        threading.Thread(target=serve, daemon=True).start()
+        yield ns, asked
+    finally:
+        if server:
+            server.close()
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(etc, ignore_errors=True)
+
+
+@MECHS
+def test_no_proxy_name_burst_uses_few_resolver_threads(slow_dns_ns, mech):
+    """200 A queries at once for SOCKSIFY_NO_PROXY names (each resolved by the supervisor with the
+    system resolver: 100 ms here): at most 8 resolver threads run at a time (counted in
+    /proc/PID/task of the supervisor), the other queries wait their turn, and every answer comes
+    back."""
+    ns, asked = slow_dns_ns
+    args = ["ip", "netns", "exec", ns, SUPERVISE, "-x", "socks5://127.0.0.1:1", "--", PYTHON,
+            os.path.join(PROGS, "dnsburst.py"), "200", "burst.test"]
+    p = subprocess.Popen(args, env=mech_env(mech, SOCKSIFY_NO_PROXY=".burst.test"), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    most = 0
+    try:
+        sup = None
+        while p.poll() is None:
+            if sup is None:
+                sup = next((k for k in children_of(p.pid) if exe_of(k) == SUPERVISE), None)
+            if sup is not None:
+                try:
+                    most = max(most, len(os.listdir("/proc/%d/task" % sup)))
+                except FileNotFoundError:
+                    pass
+            time.sleep(0.005)
+        out, err = p.communicate(timeout=60)
+    finally:
+        kill_group(p)
+    assert p.returncode == 0, (out, err)
+    support.assert_no_sanitizer_report(err, "the supervisor of a DNS burst")
+    assert json.loads(out)["ok"] == 200, (out, err)
+    assert len(asked) >= 200, "the names were not resolved by the system resolver"
+    # the event loop, the resolvers, a worker or two (the connect to port 53 needs none)
+    assert 0 < most <= 1 + 8 + 2, "the supervisor ran %d threads at once" % most
 
 
 @MECHS
