@@ -345,15 +345,19 @@ static struct assoc *assoc_get(const struct call *c, int can_wait, int *err)
 	fresh->wrelay = (struct watch){ W_RELAY, fresh, NULL };
 	if (watch_add(fresh->ctrl, &fresh->wctrl, EPOLLIN | EPOLLRDHUP) < 0 ||
 	    watch_add(fresh->relay, &fresh->wrelay, EPOLLIN) < 0) {
+		/* Not freed here: once the control connection is in the epoll set, the relay thread may
+		 * have an event of it in hand (epoll_wait returned it before we took the lock). It is
+		 * published dead instead: the relay thread skips its events and frees it, with none left. */
 		*err = errno;
-		pthread_mutex_unlock(&udp_lock);
-		assoc_free(fresh);
-		return NULL;
+		fresh->dead = 1;
 	}
 	fresh->next = buckets[ino % BUCKETS];
 	buckets[ino % BUCKETS] = fresh;
 	nassoc++;
-	return fresh;
+	if (!fresh->dead)
+		return fresh;
+	pthread_mutex_unlock(&udp_lock);
+	return NULL;
 }
 
 /* ---- stand-ins --------------------------------------------------------------------------- */

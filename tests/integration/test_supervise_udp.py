@@ -255,10 +255,11 @@ class FakeUdpProxy:
     datagram (wrapped with the destination as its source). Before each echo, when hostile, it
     sends the client: garbage, a fragment (FRAG 1) and, from another socket, a well-formed
     datagram (a stranger). end_after=N: after N echoes it closes the control connection and its
-    listener (new associations are refused)."""
+    listener (new associations are refused). end_at_once: it ends each control connection right
+    after its reply."""
 
-    def __init__(self, net, hostile=True, end_after=None):
-        self.hostile, self.end_after = hostile, end_after
+    def __init__(self, net, hostile=True, end_after=None, end_at_once=False):
+        self.hostile, self.end_after, self.end_at_once = hostile, end_after, end_at_once
         self.tcp = ns_socket(net.p, socket.AF_INET, socket.SOCK_STREAM)
         self.tcp.bind((net.p4, 0))
         self.tcp.listen(16)
@@ -286,6 +287,8 @@ class FakeUdpProxy:
                 self.ctrl.append(c)  # before the reply: no datagram can come before it is known
                 c.sendall(b"\x05\x00\x00\x01" + socket.inet_aton(self.udp.getsockname()[0]) +
                           struct.pack("!H", self.udp.getsockname()[1]))
+                if self.end_at_once:
+                    c.shutdown(socket.SHUT_WR)
             except (OSError, EOFError):
                 c.close()
 
@@ -383,6 +386,28 @@ def test_association_ended_next_send_fails(dnsnet, udpnet, counters, udpprogs):
     finally:
         fake.close()
     assert_clean(dnsnet, counters, "an association the proxy ended")
+
+
+def test_relay_socket_not_watched_association_dropped_safely(dnsnet, udpnet, counters, udpprogs, tmp_path):
+    """Adding the relay socket to the relay thread's epoll set fails (supervise_progs/epollfail.c,
+    preloaded into the supervisor: ENOSPC, after a pause) while the proxy has already ended the
+    control connection, added just before: the relay thread holds that event. The send fails,
+    and the association given up is left to the relay thread to free, after it skipped the event
+    (freed at once, the thread read it after free: its log then said the proxy ended it, or
+    ASan saw a heap-use-after-free)."""
+    shim = str(tmp_path / "epollfail.so")
+    build(["gcc", "-shared", "-fPIC", "-O2", "-o", shim, os.path.join(PROGS, "epollfail.c"), "-ldl"], "epollfail")
+    env = support.base_env()
+    env["LD_PRELOAD"] = ":".join(filter(None, [env.get("LD_PRELOAD"), shim]))
+    fake = FakeUdpProxy(dnsnet, hostile=False, end_at_once=True)
+    try:
+        r = supervised(dnsnet, fake.url, [udpprogs["glibc"], "sendto", TARGET_NAME, 9, 1], env=env)
+        assert one(r)["errno"] is not None, r
+    finally:
+        fake.close()
+    assert "the proxy ended a UDP association" not in r.err, r
+    support.assert_no_sanitizer_report(r.err, "the supervisor")
+    assert_clean(dnsnet, counters, "an association not watched")
 
 
 # ---- (g) many datagrams --------------------------------------------------------------------------
