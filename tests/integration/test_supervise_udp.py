@@ -212,8 +212,10 @@ def slow_lo(tmp_path):
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
         subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-        subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", "1mbit",
-                        "burst", "4k", "latency", "5s"], check=True)
+        tc = subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate",
+                             "1mbit", "burst", "4k", "latency", "5s"], capture_output=True, text=True)
+        if tc.returncode != 0:  # a kernel without sch_tbf
+            pytest.skip("tc cannot add a tbf qdisc here: " + tc.stderr.strip())
         yield ns
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
