@@ -234,7 +234,7 @@ int main(int argc, char **argv)
 	if (rc == 0) {
 		announce_listeners(&w[0].srv);
 		log_debug("ready: workers=%d max-conns=%ld fd-limit=%ld auth=%s", nworkers, sh.max_conns, fd_limit,
-			  cfg.nusers ? "username/password" : "none");
+			  cfg.auth_any ? "any username/password" : cfg.nusers ? "username/password" : "none");
 		for (int i = 0; i < nworkers; i++)
 			slots[i] = &w[i].srv.status;
 		sig = wait_for_stop(sfd, &sh, slots, nworkers);

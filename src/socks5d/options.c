@@ -33,6 +33,10 @@ static void usage(FILE *f)
 	      "      --users FILE            users from FILE, one USER:PASS a line, # comments;\n"
 	      "                              FILE must be owned by us or root and not readable\n"
 	      "                              or writable by group or others (chmod 600)\n"
+	      "      --auth-any              require an RFC 1929 login but accept any user and\n"
+	      "                              password, logging the user (as Tor does, whose\n"
+	      "                              circuits follow the login: socksify -i); no access\n"
+	      "                              control, so a non-loopback listener needs --allow-open\n"
 	      "      --allow-open            allow a non-loopback listener without a login\n"
 	      "                              (refused otherwise: anyone reaching it could use us)\n"
 	      "\n"
@@ -407,6 +411,7 @@ enum {
 	OPT_USERS = 256,
 	OPT_RUN_AS,
 	OPT_ALLOW_OPEN,
+	OPT_AUTH_ANY,
 	OPT_ALLOW_TO,
 	OPT_DENY_TO,
 	OPT_ALLOW_FROM,
@@ -426,6 +431,7 @@ static const struct option long_options[] = {
 	{ "login", required_argument, NULL, 'u' },
 	{ "user", required_argument, NULL, OPT_RUN_AS },
 	{ "allow-open", no_argument, NULL, OPT_ALLOW_OPEN },
+	{ "auth-any", no_argument, NULL, OPT_AUTH_ANY },
 	{ "allow-to", required_argument, NULL, OPT_ALLOW_TO },
 	{ "deny-to", required_argument, NULL, OPT_DENY_TO },
 	{ "allow-from", required_argument, NULL, OPT_ALLOW_FROM },
@@ -471,6 +477,9 @@ static int apply_option(struct config *cfg, int opt, const char *arg)
 		return OPTIONS_OK;
 	case OPT_ALLOW_OPEN:
 		cfg->allow_open = true;
+		return OPTIONS_OK;
+	case OPT_AUTH_ANY:
+		cfg->auth_any = true;
 		return OPTIONS_OK;
 	case OPT_ALLOW_TO:
 	case OPT_DENY_TO:

@@ -73,7 +73,7 @@ void session_reply_and_linger(struct server *srv, struct conn *c, uint8_t rep, e
 
 static uint8_t choose_method(const struct config *cfg, const struct socks5_greeting *g)
 {
-	uint8_t want = cfg->nusers ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NOAUTH;
+	uint8_t want = cfg->nusers || cfg->auth_any ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NOAUTH;
 	for (unsigned i = 0; i < g->nmethods; i++)
 		if (g->methods[i] == want)
 			return want;
@@ -136,16 +136,16 @@ static int handle_auth(struct server *srv, struct conn *c)
 	/* The password leaves our memory as soon as it is checked. */
 	explicit_bzero(c->hs->in, (size_t)n);
 	hs_consume(c, (size_t)n);
-	const struct user *u = auth_check(srv->cfg, &cred);
+	bool ok = srv->cfg->auth_any || auth_check(srv->cfg, &cred) != NULL;
 	explicit_bzero(cred.pass, sizeof cred.pass);
 	c->user = escaped_copy(cred.user, cred.ulen);
 
-	uint8_t status = u ? SOCKS5_AUTH_SUCCESS : SOCKS5_AUTH_FAILURE;
+	uint8_t status = ok ? SOCKS5_AUTH_SUCCESS : SOCKS5_AUTH_FAILURE;
 	if (queue_reply(srv, c, msg, socks5_encode_auth_reply(msg, sizeof msg, status)) < 0) {
 		conn_close(srv, c, true);
 		return HS_DONE;
 	}
-	if (!u) {
+	if (!ok) {
 		/* RFC 1929: on failure the server MUST close the connection. */
 		enter_linger(srv, c, RES_AUTH_FAILED);
 		return HS_DONE;

@@ -59,6 +59,7 @@ struct config {
 	struct user *users; /* RFC 1929 is required iff nusers > 0 */
 	size_t nusers;
 	bool allow_open; /* a non-loopback listener without auth is allowed */
+	bool auth_any; /* --auth-any: RFC 1929 required, any login accepted (and logged) */
 	struct target_rule *target_rules;
 	size_t ntarget_rules;
 	struct netlist *allow_from; /* NULL: every client */
