@@ -14,6 +14,15 @@ enum proxy_scheme {
 };
 
 #define PROXY_CHAIN_MAX 8 /* hops in a chain */
+#define PROXY_CHAIN_LEN_DEFAULT 1 /* SOCKSIFY_CHAIN_LEN unset: proxychains' chain_len default */
+
+/* SOCKSIFY_CHAIN: how a connection's path is taken from the chain's hops. */
+enum proxy_chain_mode {
+	PROXY_CHAIN_STRICT, /* every hop, in order; any dead hop fails the connect (default) */
+	PROXY_CHAIN_FAILOVER, /* dead hops are left out, in order; at least one must be alive */
+	PROXY_CHAIN_RANDOM, /* chain_len hops picked at random, in random order */
+	PROXY_CHAIN_ROUND_ROBIN, /* chain_len consecutive hops, each connection starting one further */
+};
 
 struct proxy_url {
 	enum proxy_scheme scheme;
@@ -46,6 +55,13 @@ int proxy_chain_parse(const char *s, struct proxy_chain *out, char *err, size_t 
 
 /* The whole chain, hops separated by ',', passwords hidden; truncated to cap. */
 char *proxy_chain_format_safe(const struct proxy_chain *c, char *buf, size_t cap);
+
+/* "strict", "failover", "random", "round_robin" (also "round-robin"): the
+ * proxy_chain_mode, or -1 for anything else (NULL and "" included). */
+int proxy_chain_mode_parse(const char *s);
+
+/* A chain length, "1".."8" (PROXY_CHAIN_MAX) in decimal: the number, or -1. */
+int proxy_chain_len_parse(const char *s);
 
 /* "socks5", "socks5h", "socks4", "socks4a", "http". */
 const char *proxy_scheme_name(enum proxy_scheme s);

@@ -402,3 +402,29 @@ char *proxy_chain_format_safe(const struct proxy_chain *c, char *buf, size_t cap
 		snprintf(buf, cap, "(none)");
 	return buf;
 }
+
+int proxy_chain_mode_parse(const char *s)
+{
+	static const char *const names[] = { "strict", "failover", "random", "round_robin" };
+	if (!s)
+		return -1;
+	if (strcmp(s, "round-robin") == 0)
+		return PROXY_CHAIN_ROUND_ROBIN;
+	for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+int proxy_chain_len_parse(const char *s)
+{
+	int n = 0;
+	if (!s || !*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || n > PROXY_CHAIN_MAX)
+			return -1;
+		n = n * 10 + (*s - '0');
+	}
+	return n >= 1 && n <= PROXY_CHAIN_MAX ? n : -1;
+}

@@ -405,6 +405,34 @@ static void test_chain(void)
 	CHECK_INT(proxy_chain_parse("a,b:x", NULL, NULL, 0), -1);
 }
 
+static void test_chain_mode_and_len(void)
+{
+	CHECK_INT(proxy_chain_mode_parse("strict"), PROXY_CHAIN_STRICT);
+	CHECK_INT(proxy_chain_mode_parse("failover"), PROXY_CHAIN_FAILOVER);
+	CHECK_INT(proxy_chain_mode_parse("random"), PROXY_CHAIN_RANDOM);
+	CHECK_INT(proxy_chain_mode_parse("round_robin"), PROXY_CHAIN_ROUND_ROBIN);
+	CHECK_INT(proxy_chain_mode_parse("round-robin"), PROXY_CHAIN_ROUND_ROBIN);
+	CHECK_INT(proxy_chain_mode_parse("Random"), -1);
+	CHECK_INT(proxy_chain_mode_parse("random_chain"), -1);
+	CHECK_INT(proxy_chain_mode_parse(""), -1);
+	CHECK_INT(proxy_chain_mode_parse(NULL), -1);
+
+	CHECK_INT(PROXY_CHAIN_LEN_DEFAULT, 1); /* proxychains' default chain_len */
+	CHECK_INT(proxy_chain_len_parse("1"), 1);
+	CHECK_INT(proxy_chain_len_parse("2"), 2);
+	CHECK_INT(proxy_chain_len_parse("8"), 8);
+	CHECK_INT(proxy_chain_len_parse("08"), 8);
+	CHECK_INT(proxy_chain_len_parse("9"), -1);
+	CHECK_INT(proxy_chain_len_parse("0"), -1);
+	CHECK_INT(proxy_chain_len_parse("-1"), -1);
+	CHECK_INT(proxy_chain_len_parse("+2"), -1);
+	CHECK_INT(proxy_chain_len_parse(" 2"), -1);
+	CHECK_INT(proxy_chain_len_parse("2x"), -1);
+	CHECK_INT(proxy_chain_len_parse("99999999999999999999"), -1);
+	CHECK_INT(proxy_chain_len_parse(""), -1);
+	CHECK_INT(proxy_chain_len_parse(NULL), -1);
+}
+
 int main(void)
 {
 	test_plain();
@@ -416,5 +444,6 @@ int main(void)
 	test_format_safe();
 	test_other_kinds();
 	test_chain();
+	test_chain_mode_and_len();
 	return unit_report();
 }
