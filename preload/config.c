@@ -147,14 +147,21 @@ static void config_pipeline(struct config *c)
 
 static void config_chain_mode(struct config *c)
 {
-	const char *s = getenv("SOCKSIFY_CHAIN");
+	const char *s = getenv("SOCKSIFY_CHAIN"), *len = getenv("SOCKSIFY_CHAIN_LEN"), *iso = getenv("SOCKSIFY_ISOLATE");
 	c->chain_mode = CONFIG_CHAIN_STRICT;
-	if (!s || !*s || strcmp(s, "strict") == 0)
-		return;
-	if (strcmp(s, "failover") == 0)
-		c->chain_mode = CONFIG_CHAIN_FAILOVER;
-	else
-		log_error("SOCKSIFY_CHAIN='%s' is not strict or failover; using strict", s);
+	c->chain_len = PROXY_CHAIN_LEN_DEFAULT;
+	if (s && *s && (c->chain_mode = proxy_chain_mode_parse(s)) < 0) {
+		c->chain_mode = CONFIG_CHAIN_STRICT;
+		log_error("SOCKSIFY_CHAIN='%s' is not strict, failover, random or round_robin; using strict", s);
+	}
+	if (len && *len && (c->chain_len = proxy_chain_len_parse(len)) < 0) {
+		c->chain_len = PROXY_CHAIN_LEN_DEFAULT;
+		log_error("SOCKSIFY_CHAIN_LEN='%s' is not a number of hops from 1 to %d; using %d", len,
+			  PROXY_CHAIN_MAX, PROXY_CHAIN_LEN_DEFAULT);
+	}
+	c->isolate = iso && (strcmp(iso, "1") == 0 || strcmp(iso, "on") == 0);
+	if (iso && *iso && !c->isolate && strcmp(iso, "0") != 0 && strcmp(iso, "off") != 0)
+		log_error("SOCKSIFY_ISOLATE='%s' is not 1 or 0; not isolating", iso);
 }
 
 static void config_bind(struct config *c)
@@ -200,7 +207,10 @@ void config_read_env(struct config *c)
 		return;
 	c->proxy_ok = 1;
 	log_debug("proxy %s%s, timeout %d ms, %zu exclusions", c->proxy_text,
-		  c->chain.n < 2 ? "" : c->chain_mode == CONFIG_CHAIN_FAILOVER ? " (failover chain)" : " (strict chain)",
+		  c->chain.n < 2 ? "" : c->chain_mode == CONFIG_CHAIN_FAILOVER ? " (failover chain)"
+				      : c->chain_mode == CONFIG_CHAIN_RANDOM ? " (random chain)"
+				      : c->chain_mode == CONFIG_CHAIN_ROUND_ROBIN ? " (round_robin chain)"
+										  : " (strict chain)",
 		  c->timeout_ms, c->no_proxy.n);
 }
 

@@ -19,9 +19,11 @@ enum {
 	CONFIG_PIPELINE_AUTO, /* pipelined until a proxy stalls on it, then never again (default) */
 };
 
-enum {
-	CONFIG_CHAIN_STRICT, /* every hop, in order; any dead hop fails the connect (default) */
-	CONFIG_CHAIN_FAILOVER, /* dead hops are left out, in order; at least one must be alive */
+enum { /* SOCKSIFY_CHAIN, as proxyurl.h parses it */
+	CONFIG_CHAIN_STRICT = PROXY_CHAIN_STRICT,
+	CONFIG_CHAIN_FAILOVER = PROXY_CHAIN_FAILOVER,
+	CONFIG_CHAIN_RANDOM = PROXY_CHAIN_RANDOM,
+	CONFIG_CHAIN_ROUND_ROBIN = PROXY_CHAIN_ROUND_ROBIN,
 };
 
 struct config {
@@ -29,6 +31,8 @@ struct config {
 	struct proxy_url url; /* the first hop (the only one, but for a chain) */
 	struct proxy_chain chain; /* SOCKSIFY_PROXY's hops; chain.hop[0] == url */
 	int chain_mode; /* SOCKSIFY_CHAIN: CONFIG_CHAIN_* */
+	int chain_len; /* SOCKSIFY_CHAIN_LEN: hops per connection, random and round_robin */
+	int isolate; /* SOCKSIFY_ISOLATE=1: socks5 hops without a login get one per process */
 	struct sockaddr_storage proxy_addr; /* the first hop's, resolved once */
 	socklen_t proxy_addrlen;
 	char proxy_text[1024]; /* for log lines, passwords hidden: the hops, comma-separated */

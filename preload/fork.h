@@ -8,5 +8,6 @@ enum fork_phase { FORK_PREPARE, FORK_PARENT, FORK_CHILD };
 void fdtable_fork(enum fork_phase phase);
 void direct_fork(enum fork_phase phase);
 void dns_fork(enum fork_phase phase);
+void handshake_fork(enum fork_phase phase); /* SOCKSIFY_ISOLATE's login: a child makes its own */
 
 #endif

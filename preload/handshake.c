@@ -6,13 +6,17 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
+#include "fork.h"
 #include "log.h"
 #include "real.h"
 
@@ -22,6 +26,17 @@ static atomic_int pipeline_refused;
 /* Failover: until when (CLOCK_MONOTONIC ms) each chain position counts as dead;
  * one owner per slot: these atomics. Dead hops are tried last, not never. */
 static atomic_llong dead_until[PROXY_CHAIN_MAX];
+
+/* round_robin: the next connection's start; one owner: this atomic (a forked child goes on from its copy). */
+static atomic_uint round_robin_next;
+
+/* SOCKSIFY_ISOLATE: the login of this process, made at its first use (again in
+ * a forked child: the pid differs). Written under the lock, then read-only. */
+static struct {
+	char user[64], pass[33];
+} isolation;
+static atomic_int isolation_pid;
+static pthread_mutex_t isolation_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* How long a pipelined CONNECT may wait for its reply after the method choice
  * arrived: several greeting round trips, and never less than this. */
@@ -35,9 +50,74 @@ static const struct proxy_url *chain_hops(const struct config *c, int *n)
 	return c->chain.n ? c->chain.hop : &c->url;
 }
 
+/* A socks5 hop without a login that SOCKSIFY_ISOLATE gives this process's. */
+static int isolated(const struct config *c, const struct proxy_url *u)
+{
+	return c->isolate && !u->has_auth && proxy_url_is_socks5(u);
+}
+
+static void isolation_make(pid_t pid)
+{
+	uint8_t r[16];
+	static const char hex[] = "0123456789abcdef";
+	ssize_t got = getrandom(r, sizeof r, 0);
+	if (got != (ssize_t)sizeof r) { /* no getrandom (old kernel): unique still, if guessable */
+		long long t = monotonic_ms() ^ (long long)pid << 32;
+		for (size_t i = 0; i < sizeof r; i++)
+			r[i] = (uint8_t)(t >> (i % 8 * 8)) ^ (uint8_t)i;
+	}
+	for (size_t i = 0; i < sizeof r; i++) {
+		isolation.pass[2 * i] = hex[r[i] >> 4];
+		isolation.pass[2 * i + 1] = hex[r[i] & 15];
+	}
+	isolation.pass[2 * sizeof r] = '\0';
+	snprintf(isolation.user, sizeof isolation.user, "socksify-%d-%lld", (int)pid, (long long)time(NULL));
+	log_info("isolation: socks5 hops without a login get user '%s' in this process", isolation.user);
+}
+
+/* This process's isolation login (user, password), made on first use. */
+static void isolation_get(const char **user, const char **pass)
+{
+	pid_t pid = getpid();
+	if (atomic_load_explicit(&isolation_pid, memory_order_acquire) != pid) {
+		pthread_mutex_lock(&isolation_lock);
+		if (atomic_load_explicit(&isolation_pid, memory_order_relaxed) != pid) {
+			isolation_make(pid);
+			atomic_store_explicit(&isolation_pid, pid, memory_order_release);
+		}
+		pthread_mutex_unlock(&isolation_lock);
+	}
+	*user = isolation.user;
+	*pass = isolation.pass;
+}
+
+void handshake_fork(enum fork_phase phase)
+{
+	if (phase == FORK_PREPARE)
+		pthread_mutex_lock(&isolation_lock);
+	else if (phase == FORK_PARENT)
+		pthread_mutex_unlock(&isolation_lock);
+	else
+		pthread_mutex_init(&isolation_lock, NULL);
+}
+
+/* The login for socks5 hop u: its own, or the isolation one; 0 when none. */
+static int hop_login(const struct config *c, const struct proxy_url *u, const char **user, const char **pass)
+{
+	if (u->has_auth) {
+		*user = u->user;
+		*pass = u->pass;
+		return 1;
+	}
+	if (!isolated(c, u))
+		return 0;
+	isolation_get(user, pass);
+	return 1;
+}
+
 static int may_pipeline(const struct config *c, uint8_t cmd)
 {
-	if (cmd != SOCKS5_CMD_CONNECT || c->url.has_auth || c->pipeline == CONFIG_PIPELINE_OFF)
+	if (cmd != SOCKS5_CMD_CONNECT || c->url.has_auth || isolated(c, &c->url) || c->pipeline == CONFIG_PIPELINE_OFF)
 		return 0;
 	return c->pipeline == CONFIG_PIPELINE_ON || !atomic_load_explicit(&pipeline_refused, memory_order_relaxed);
 }
@@ -146,23 +226,54 @@ int handshake_single_socks5(const struct config *cfg, char *why, size_t cap)
 	return 0;
 }
 
-/* The path: the chain's positions in order, without those found dead in this
- * connect and, if that leaves any, without those remembered dead. */
+/* random and round_robin: a path of chain_len hops; else all of them. */
+static int selects(const struct config *c)
+{
+	return c->chain_mode == CONFIG_CHAIN_RANDOM || c->chain_mode == CONFIG_CHAIN_ROUND_ROBIN;
+}
+
+/* The order in which chain positions are taken: in order, from the
+ * round_robin start, or (random) shuffled with bytes from getrandom. */
+static void hop_order(const struct handshake *hs, int n, uint8_t *order)
+{
+	uint8_t r[PROXY_CHAIN_MAX];
+	for (int i = 0; i < n; i++)
+		order[i] = (uint8_t)((i + hs->rr_start) % n);
+	if (hs->cfg->chain_mode != CONFIG_CHAIN_RANDOM)
+		return;
+	if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) /* old kernel, or too early in boot: the clock */
+		for (int i = 0; i < n; i++)
+			r[i] = (uint8_t)(monotonic_ms() >> i ^ (unsigned)i * 37u);
+	for (int i = n - 1; i > 0; i--) { /* Fisher-Yates; the modulo bias of a byte is harmless here */
+		int j = r[i] % (i + 1);
+		uint8_t t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+}
+
+/* The path: the chain's positions in order (random, round_robin: chain_len of
+ * them in their order), without those found dead in this connect and, if that
+ * leaves enough, without those remembered dead. */
 static int build_path(struct handshake *hs)
 {
 	int n;
+	uint8_t order[PROXY_CHAIN_MAX];
 	chain_hops(hs->cfg, &n);
+	int take = selects(hs->cfg) ? hs->cfg->chain_len : n, need = selects(hs->cfg) ? take : 1;
 	long long now = hs->failover ? monotonic_ms() : 0;
+	hop_order(hs, n, order);
 	for (int pass = 0; pass < 2; pass++) {
 		hs->nhops = 0;
-		for (int i = 0; i < n; i++) {
+		for (int k = 0; k < n && hs->nhops < take; k++) {
+			int i = order[k];
 			if (hs->excluded >> i & 1)
 				continue;
 			if (pass == 0 && hs->failover && atomic_load_explicit(&dead_until[i], memory_order_relaxed) > now)
 				continue;
 			hs->path[hs->nhops++] = (uint8_t)i;
 		}
-		if (hs->nhops)
+		if (hs->nhops >= need)
 			return 1;
 	}
 	return 0;
@@ -220,7 +331,7 @@ void handshake_init(struct handshake *hs, const struct config *cfg, const struct
 	hs->out_len = hs->out_off = hs->in_len = 0;
 	hs->blame = -1;
 	chain_hops(cfg, &hs->nchain);
-	hs->failover = hs->nchain > 1 && cfg->chain_mode == CONFIG_CHAIN_FAILOVER;
+	hs->failover = hs->nchain > 1 && cfg->chain_mode != CONFIG_CHAIN_STRICT;
 	hs->pipelined = hs->nchain == 1 && may_pipeline(cfg, cmd);
 	if (cmd != SOCKS5_CMD_CONNECT && !handshake_single_socks5(cfg, why, sizeof why)) {
 		fail_request(hs, EOPNOTSUPP, "%s", "");
@@ -233,9 +344,23 @@ void handshake_init(struct handshake *hs, const struct config *cfg, const struct
 		hs->hop_url = chain_hops(cfg, &hs->nchain);
 		return;
 	}
+	if (selects(cfg) && cfg->chain_len > hs->nchain) {
+		fail_request(hs, ECONNREFUSED, "%s", "");
+		set_why(hs, "SOCKSIFY_CHAIN_LEN=%d, but SOCKSIFY_PROXY has only %d hops", cfg->chain_len, hs->nchain);
+		return;
+	}
+	if (cfg->chain_mode == CONFIG_CHAIN_ROUND_ROBIN)
+		hs->rr_start = (int)(atomic_fetch_add_explicit(&round_robin_next, 1, memory_order_relaxed) % (unsigned)hs->nchain);
 	if (!choose_path(hs)) { /* only when no hop could be resolved to start from */
 		fail_request(hs, ECONNREFUSED, "%s", "");
 		set_why(hs, "%s", "no hop of the chain can be reached (none resolves)");
+	} else if (selects(cfg) && log_get_level() >= LOG_LVL_DEBUG) {
+		char path[2 * PROXY_CHAIN_MAX + 1]; /* "3,1": hop numbers have one digit */
+		size_t off = 0;
+		for (int i = 0; i < hs->nhops; i++)
+			off += (size_t)snprintf(path + off, sizeof path - off, "%s%d", i ? "," : "", hs->path[i] + 1);
+		log_debug("%s chain: this connection goes through hops %s",
+			  cfg->chain_mode == CONFIG_CHAIN_RANDOM ? "random" : "round_robin", path);
 	}
 }
 
@@ -257,7 +382,8 @@ static enum hs_result queue_greeting(struct handshake *hs)
 {
 	static const uint8_t noauth[] = { SOCKS5_METHOD_NOAUTH };
 	static const uint8_t both[] = { SOCKS5_METHOD_NOAUTH, SOCKS5_METHOD_USERPASS };
-	int auth = hs->hop_url->has_auth;
+	const char *user, *pass;
+	int auth = hop_login(hs->cfg, hs->hop_url, &user, &pass);
 	ssize_t n = socks5_encode_greeting(hs->out, sizeof hs->out, auth ? both : noauth, auth ? 2 : 1);
 	if (n < 0)
 		return fail(hs, ECONNREFUSED, "%s", "cannot encode the greeting");
@@ -349,9 +475,9 @@ static enum hs_result start_hop(struct handshake *hs)
 
 static enum hs_result queue_auth(struct handshake *hs)
 {
-	const struct proxy_url *u = hs->hop_url;
-	ssize_t n = socks5_encode_auth_request(hs->out, sizeof hs->out, u->user, strlen(u->user), u->pass,
-					       strlen(u->pass));
+	const char *user = "", *pass = "";
+	hop_login(hs->cfg, hs->hop_url, &user, &pass);
+	ssize_t n = socks5_encode_auth_request(hs->out, sizeof hs->out, user, strlen(user), pass, strlen(pass));
 	if (n < 0)
 		return fail_request(hs, EACCES, "%s", "cannot encode the username/password");
 	queue(hs, n, HS_RECV_AUTH);
@@ -465,21 +591,25 @@ static ssize_t decode_http(struct handshake *hs, const uint8_t *b, size_t len)
 
 static enum hs_result on_method(struct handshake *hs)
 {
+	const char *user, *pass;
+	int login = hop_login(hs->cfg, hs->hop_url, &user, &pass);
 	if (hs->rep == SOCKS5_METHOD_NOAUTH)
 		return queue_request(hs);
-	if (hs->rep == SOCKS5_METHOD_USERPASS && hs->hop_url->has_auth)
+	if (hs->rep == SOCKS5_METHOD_USERPASS && login)
 		return queue_auth(hs);
 	if (hs->rep == SOCKS5_METHOD_NONE_ACCEPTABLE)
 		return fail(hs, EACCES, "%s",
-			    hs->hop_url->has_auth ? "proxy accepts none of our methods (no-auth, username/password)"
+			    login ? "proxy accepts none of our methods (no-auth, username/password)"
 						  : "proxy requires authentication; put user:pass@ in the proxy URL");
 	return fail(hs, ECONNREFUSED, "%s", "proxy chose a method we did not offer");
 }
 
 static enum hs_result on_auth(struct handshake *hs)
 {
+	const char *user = "", *pass;
+	hop_login(hs->cfg, hs->hop_url, &user, &pass);
 	if (hs->rep != SOCKS5_AUTH_SUCCESS)
-		return fail(hs, EACCES, "proxy rejected username/password for user '%.60s'", hs->hop_url->user);
+		return fail(hs, EACCES, "proxy rejected username/password for user '%.60s'", user);
 	return queue_request(hs);
 }
 
@@ -666,13 +796,20 @@ static int failover(struct handshake *hs, int fd)
 	atomic_store_explicit(&dead_until[dead], monotonic_ms() + HS_DEAD_HOP_MS, memory_order_relaxed);
 	hs->excluded |= 1u << dead;
 	hop_name(hs, dead, hop, sizeof hop);
+	const char *mode = hs->cfg->chain_mode == CONFIG_CHAIN_RANDOM	     ? "random"
+			   : hs->cfg->chain_mode == CONFIG_CHAIN_ROUND_ROBIN ? "round_robin"
+									     : "failover";
 	if (!choose_path(hs)) {
 		char last[sizeof hs->why];
 		snprintf(last, sizeof last, "%s", hs->why);
-		set_why(hs, "every hop of the failover chain is dead; the last: %s", last);
+		if (selects(hs->cfg))
+			set_why(hs, "fewer than SOCKSIFY_CHAIN_LEN=%d hops of the %s chain are alive; the last dead: %s",
+				hs->cfg->chain_len, mode, last);
+		else
+			set_why(hs, "every hop of the failover chain is dead; the last: %s", last);
 		return 0;
 	}
-	log_warn("failover: %s is dead (%s); trying the chain without it", hop, hs->why);
+	log_warn("%s: %s is dead (%s); trying the chain without it", mode, hop, hs->why);
 	handshake_dissolve(fd);
 	hs->state = HS_CONNECT;
 	hs->out_len = hs->out_off = hs->in_len = 0;
@@ -717,9 +854,15 @@ static int awaits_target_reply(const struct handshake *hs)
 	       (hs->state == HS_RECV_REPLY || hs->state == HS_RECV_SOCKS4 || hs->state == HS_RECV_HTTP);
 }
 
+/* The hops a connection goes through: the chain, or (random, round_robin) chain_len of them. */
+static int path_len(const struct handshake *hs)
+{
+	return selects(hs->cfg) ? hs->cfg->chain_len : hs->nchain;
+}
+
 static int hop_budget_ms(const struct handshake *hs)
 {
-	int ms = hs->cfg->timeout_ms / hs->nchain;
+	int ms = hs->cfg->timeout_ms / path_len(hs);
 	return ms > 100 ? ms : 100;
 }
 
@@ -751,7 +894,7 @@ int handshake_check_timer(struct handshake *hs, long long now_ms)
 	if (!hop || now_ms < hop)
 		return 0;
 	char t[100];
-	snprintf(t, sizeof t, "no answer within %d ms (SOCKSIFY_TIMEOUT / %d hops)", hop_budget_ms(hs), hs->nchain);
+	snprintf(t, sizeof t, "no answer within %d ms (SOCKSIFY_TIMEOUT / %d hops)", hop_budget_ms(hs), path_len(hs));
 	if (hs->state == HS_RECV_REPLY || hs->state == HS_RECV_SOCKS4 || hs->state == HS_RECV_HTTP)
 		fail_reply(hs, ETIMEDOUT, t); /* its CONNECT to the next hop hangs: that hop is the silent one */
 	else

@@ -12,6 +12,11 @@
  * by the hop before it, or silent for SOCKSIFY_TIMEOUT / hops) is left out and
  * the chain rebuilt on a fresh connection of the same fd; dead hops are
  * remembered by the process for a while (HS_DEAD_HOP_MS) and tried last.
+ * SOCKSIFY_CHAIN=random and round_robin take SOCKSIFY_CHAIN_LEN hops for each
+ * connection (random ones in random order; consecutive ones from a start that
+ * moves one hop on per connection), and drop dead hops as failover does.
+ * With SOCKSIFY_ISOLATE=1, a socks5 hop without a login is given this
+ * process's own (a new one after fork), so that Tor isolates its circuits.
  *
  * handshake_step() does only non-blocking I/O and says what it waits for, so
  * the same machine can be driven by a blocking loop with a deadline (today,
@@ -66,7 +71,8 @@ struct handshake {
 	long long sent_ms; /* when the greeting was queued */
 	long long stall_at_ms; /* pipelined, method chosen: give up waiting for the reply then (0: never) */
 	int nchain; /* hops in the configured chain (1: a single proxy) */
-	int failover; /* SOCKSIFY_CHAIN=failover, and a chain */
+	int failover; /* a chain whose dead hops are dropped: SOCKSIFY_CHAIN=failover, random, round_robin */
+	int rr_start; /* round_robin: the chain position this connection starts from */
 	int nhops, hop; /* hops on the path in use; the one being spoken to (0: connected to) */
 	uint8_t path[PROXY_CHAIN_MAX]; /* the path: chain positions (failover leaves dead hops out) */
 	unsigned excluded; /* chain positions found dead during this connect */

@@ -7,7 +7,7 @@
 #include "fork.h"
 #include "real.h"
 
-/* Locks in one order: hosts cache, direct ring, fd table, pending connects. */
+/* Locks in one order: hosts cache, direct ring, fd table, pending connects, isolation login. */
 static void fork_prepare(void)
 {
 	fakedns_before_fork(); /* takes the fd table's lock itself: before any is held */
@@ -15,10 +15,12 @@ static void fork_prepare(void)
 	direct_fork(FORK_PREPARE);
 	fdtable_fork(FORK_PREPARE);
 	async_fork(FORK_PREPARE);
+	handshake_fork(FORK_PREPARE);
 }
 
 static void fork_parent(void)
 {
+	handshake_fork(FORK_PARENT);
 	async_fork(FORK_PARENT);
 	fdtable_fork(FORK_PARENT);
 	direct_fork(FORK_PARENT);
@@ -27,6 +29,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	handshake_fork(FORK_CHILD);
 	async_fork(FORK_CHILD);
 	fdtable_fork(FORK_CHILD);
 	direct_fork(FORK_CHILD);

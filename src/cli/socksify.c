@@ -38,8 +38,16 @@ static const char usage_text[] =
 	"                        IPv6 as socks5://[::1]:1080). Default: $SOCKSIFY_PROXY\n"
 	"                        Also socks4://, socks4a://, http:// (HTTP CONNECT), and chains:\n"
 	"                        URL,URL,... (up to 8 hops; the first is connected to directly)\n"
-	"      --chain MODE      strict (default: every hop, in order) or failover (dead hops are\n"
-	"                        skipped, in order; at least one must be alive)\n"
+	"      --chain MODE      strict (default: every hop, in order), failover (dead hops are\n"
+	"                        skipped, in order; at least one must be alive), random (each\n"
+	"                        connection: --chain-len hops picked at random, in random order)\n"
+	"                        or round_robin (--chain-len consecutive hops, each connection\n"
+	"                        starting one hop further, wrapping); random and round_robin\n"
+	"                        skip dead hops as failover does\n"
+	"      --chain-len N     hops per connection for random and round_robin (default 1)\n"
+	"  -i, --isolate         every socks5 hop without a login gets a username/password of\n"
+	"                        the process's own (a new one after fork): Tor gives each\n"
+	"                        process its own circuit (torsocks' IsolatePID)\n"
 	"  -t, --timeout SECS    deadline for reaching the proxy and its answer (default 10)\n"
 	"  -n, --no-proxy LIST   addresses/CIDRs that go direct, comma separated\n"
 	"                        (default 127.0.0.0/8,::1; \"\" sends everything to the proxy)\n"
@@ -64,14 +72,14 @@ static const char usage_text[] =
 	"  -h, --help            show this help\n"
 	"  -V, --version         show the version\n"
 	"\n"
-	"Environment: SOCKSIFY_PROXY, SOCKSIFY_CHAIN, SOCKSIFY_TIMEOUT, SOCKSIFY_NO_PROXY, SOCKSIFY_LOG\n"
+	"Environment: SOCKSIFY_PROXY, SOCKSIFY_CHAIN, SOCKSIFY_CHAIN_LEN, SOCKSIFY_ISOLATE, SOCKSIFY_TIMEOUT, SOCKSIFY_NO_PROXY, SOCKSIFY_LOG\n"
 	"(none|error|warn|info|debug), SOCKSIFY_LOG_FILE, SOCKSIFY_BIND, SOCKSIFY_LIB (library to preload),\n"
 	"SOCKSIFY_SUPERVISE (auto|always|never), SOCKSIFY_SUPERVISE_BIN (the supervisor to run),\n"
 	"SOCKSIFY_SUPERVISE_MECH (auto|notify|ptrace: how the supervisor traps the calls).\n"
 	"Options win over the environment, which wins over the config files: /etc/socksify.conf,\n"
 	"then $XDG_CONFIG_HOME/socksify/config (~/.config/...); 'key = value' lines, keys\n"
-	"proxy, chain, timeout, no-proxy, log, log-file, pipeline (auto|on|off), dns (remote|local), bind (on|off),\n"
-	"supervise (auto|always|never).\n"
+	"proxy, chain, chain-len, isolate (on|off), timeout, no-proxy, log, log-file, pipeline (auto|on|off),\n"
+	"dns (remote|local), bind (on|off), supervise (auto|always|never).\n"
 	"\n"
 	"Shell mode: '. socksify on [OPTIONS]' socksifies every command the current shell runs\n"
 	"(bash, dash, zsh); '. socksify off' undoes it. Static, setuid and Go programs run from\n"
@@ -142,6 +150,7 @@ static int parse_options(char **argv, struct options *o)
 		{ "-n", "--no-proxy", "SOCKSIFY_NO_PROXY" },
 		{ NULL, "--log-file", "SOCKSIFY_LOG_FILE" },
 		{ NULL, "--chain", "SOCKSIFY_CHAIN" },
+		{ NULL, "--chain-len", "SOCKSIFY_CHAIN_LEN" },
 		{ NULL, "--supervise", "SOCKSIFY_SUPERVISE" },
 	};
 	int i = 1;
@@ -169,6 +178,8 @@ static int parse_options(char **argv, struct options *o)
 			o->shell_env = 1;
 		} else if (strcmp(a, "--bind") == 0) {
 			set("SOCKSIFY_BIND", "1");
+		} else if (strcmp(a, "-i") == 0 || strcmp(a, "--isolate") == 0) {
+			set("SOCKSIFY_ISOLATE", "1");
 		} else if (strcmp(a, "--force") == 0) {
 			o->force = 1;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -347,6 +358,7 @@ static const struct {
 	{ "log", "SOCKSIFY_LOG" },	     { "log-file", "SOCKSIFY_LOG_FILE" }, { "pipeline", "SOCKSIFY_PIPELINE" },
 	{ "dns", "SOCKSIFY_DNS" },	     { "chain", "SOCKSIFY_CHAIN" },
 	{ "bind", "SOCKSIFY_BIND" },	     { "supervise", "SOCKSIFY_SUPERVISE" },
+	{ "chain-len", "SOCKSIFY_CHAIN_LEN" }, { "isolate", "SOCKSIFY_ISOLATE" },
 };
 #define N_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -364,7 +376,6 @@ static const char *config_value_error(const char *key, const char *v, int *passw
 	static const char *const logs[] = { "none", "error", "warn", "info", "debug", NULL };
 	static const char *const pipelines[] = { "auto", "on", "off", "1", "0", NULL };
 	static const char *const dnses[] = { "remote", "local", NULL };
-	static const char *const chains[] = { "strict", "failover", NULL };
 	static struct proxy_chain chain;
 	static const char *const binds[] = { "on", "off", "1", "0", NULL };
 	static const char *const supervises[] = { "auto", "always", "never", NULL };
@@ -374,8 +385,12 @@ static const char *config_value_error(const char *key, const char *v, int *passw
 			return err;
 		for (size_t i = 0; i < chain.n; i++)
 			*password |= chain.hop[i].pass[0] != '\0';
-	} else if (strcmp(key, "chain") == 0 && !one_of(v, chains)) {
-		return "strict or failover";
+	} else if (strcmp(key, "chain") == 0 && proxy_chain_mode_parse(v) < 0) {
+		return "strict, failover, random or round_robin";
+	} else if (strcmp(key, "chain-len") == 0 && proxy_chain_len_parse(v) < 0) {
+		return "a number of hops from 1 to 8";
+	} else if (strcmp(key, "isolate") == 0 && !one_of(v, binds)) {
+		return "on or off";
 	} else if (strcmp(key, "timeout") == 0) {
 		double t = strtod(v, &end);
 		if (!*v || *end || !(t > 0 && t <= 86400))
@@ -438,8 +453,8 @@ static void config_read(const char *path, int named, char *values[])
 		while (k < N_CONFIG_KEYS && strcmp(key, config_keys[k].key) != 0)
 			k++;
 		if (k == N_CONFIG_KEYS)
-			die(2, "%s:%d: unknown key '%s' (known: proxy, chain, timeout, no-proxy, log, log-file, pipeline, dns, bind, "
-			    "supervise)",
+			die(2, "%s:%d: unknown key '%s' (known: proxy, chain, chain-len, isolate, timeout, no-proxy, log, log-file, "
+			    "pipeline, dns, bind, supervise)",
 			    path, lineno, key);
 		if ((why = config_value_error(key, value, &password, err, sizeof err)))
 			die(2, "%s:%d: bad %s%s%s%s: %s", path, lineno, key, k ? " '" : "", k ? value : "", k ? "'" : "",
@@ -694,9 +709,16 @@ int main(int argc, char **argv)
 		die(2, "cannot read the library '%s'", lib);
 	if (proxy_chain_parse(proxy, &chain, err, sizeof err) < 0)
 		die(2, "bad proxy URL '%s': %s", proxy, err);
-	const char *mode = getenv("SOCKSIFY_CHAIN");
-	if (mode && *mode && strcmp(mode, "strict") != 0 && strcmp(mode, "failover") != 0)
-		die(2, "bad chain mode '%s' (strict or failover)", mode);
+	const char *mode = getenv("SOCKSIFY_CHAIN"), *len = getenv("SOCKSIFY_CHAIN_LEN");
+	int m = mode && *mode ? proxy_chain_mode_parse(mode) : PROXY_CHAIN_STRICT;
+	int hops = len && *len ? proxy_chain_len_parse(len) : PROXY_CHAIN_LEN_DEFAULT;
+	if (m < 0)
+		die(2, "bad chain mode '%s' (strict, failover, random or round_robin)", mode);
+	if (hops < 0)
+		die(2, "bad chain length '%s' (a number of hops from 1 to %d)", len, PROXY_CHAIN_MAX);
+	if ((m == PROXY_CHAIN_RANDOM || m == PROXY_CHAIN_ROUND_ROBIN) && (size_t)hops > chain.n)
+		die(2, "chain length %d is more than the %zu hop%s of the proxy chain", hops, chain.n,
+		    chain.n == 1 ? "" : "s");
 	enum supervise_mode sup = supervise_mode();
 	if (o.shell_env)
 		return shell_env(argv + first, before, lib);

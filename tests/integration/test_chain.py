@@ -221,8 +221,8 @@ def test_failover_target_refused_is_not_a_dead_hop(three):
 
 
 def test_bad_chain_mode_is_a_usage_error(built):
-    r = socksify("socks5://127.0.0.1:1,socks5://127.0.0.1:2", ["true"], opts=["--chain", "random"])
-    assert r.rc == 2 and "bad chain mode 'random'" in r.err, r
+    r = socksify("socks5://127.0.0.1:1,socks5://127.0.0.1:2", ["true"], opts=["--chain", "dynamic"])
+    assert r.rc == 2 and "bad chain mode 'dynamic' (strict, failover, random or round_robin)" in r.err, r
 
 
 def test_check_says_only_the_first_hop_is_checked(three):

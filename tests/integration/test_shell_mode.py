@@ -101,7 +101,7 @@ def test_named_config_is_the_only_one_read(built, tmp_path, how):
     ("dns = both", "bad dns 'both'"),
     ("proxy = ftp://h:1", "bad proxy"),
     ("proxy = socks5://a:1,socks5://b:0", "bad proxy"),
-    ("chain = random", "bad chain 'random'"),
+    ("chain = dynamic", "bad chain 'dynamic': strict, failover, random or round_robin"),
 ])
 def test_bad_config_line_names_file_and_line(built, tmp_path, line, says):
     env = config_env(tmp_path, "# fine\nlog = info\n\n%s\n" % line)

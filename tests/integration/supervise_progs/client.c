@@ -4,6 +4,7 @@
  *   client MODE HOST PORT PATH OUT
  *     get     getaddrinfo(HOST) + connect + GET /PATH, the body into OUT
  *     thread  the same in a second thread
+ *     twice   "get" twice in a row (two JSON lines)
  *     fork    the same in a forked child (the parent waits and reports)
  *     wait    reads a line from stdin first, then does "get"
  *     epoll   a non-blocking socket added to epoll BEFORE connect(), then the GET driven by
@@ -203,6 +204,10 @@ int main(int argc, char **argv)
 		return fetch();
 	if (strcmp(mode, "epoll") == 0)
 		return fetch_epoll();
+	if (strcmp(mode, "twice") == 0) {
+		int rc = fetch();
+		return rc ? rc : fetch();
+	}
 	if (strcmp(mode, "fdlimit") == 0) {
 		at_fd_limit = 1;
 		return fetch();
