@@ -27,7 +27,8 @@ static atomic_int pipeline_refused;
  * one owner per slot: these atomics. Dead hops are tried last, not never. */
 static atomic_llong dead_until[PROXY_CHAIN_MAX];
 
-/* round_robin: the next connection's start; one owner: this atomic (a forked child goes on from its copy). */
+/* round_robin: the next connection's start, chain_len hops after this one's (proxychains' round_robin_chain:
+ * the hop after the previous chain's last); one owner: this atomic (a forked child goes on from its copy). */
 static atomic_uint round_robin_next;
 
 /* SOCKSIFY_ISOLATE: the login of this process, made at its first use (again in
@@ -350,7 +351,8 @@ void handshake_init(struct handshake *hs, const struct config *cfg, const struct
 		return;
 	}
 	if (cfg->chain_mode == CONFIG_CHAIN_ROUND_ROBIN)
-		hs->rr_start = (int)(atomic_fetch_add_explicit(&round_robin_next, 1, memory_order_relaxed) % (unsigned)hs->nchain);
+		hs->rr_start = (int)(atomic_fetch_add_explicit(&round_robin_next, (unsigned)cfg->chain_len, memory_order_relaxed) %
+				     (unsigned)hs->nchain);
 	if (!choose_path(hs)) { /* only when no hop could be resolved to start from */
 		fail_request(hs, ECONNREFUSED, "%s", "");
 		set_why(hs, "%s", "no hop of the chain can be reached (none resolves)");

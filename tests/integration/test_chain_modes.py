@@ -151,19 +151,20 @@ def test_random_chain_len_1_is_one_random_hop_per_connection(hops3, targets):
 
 @pytest.mark.parametrize("length", [1, 2])
 def test_round_robin_rotates_the_start(hops3, targets, length):
-    """Connection i starts at hop i mod 3 and takes length consecutive hops, wrapping."""
+    """Connection i takes length consecutive hops, wrapping, starting after the previous one's last
+    (proxychains' round_robin_chain): at hop i*length mod 3."""
     ports = targets(6)
     r = seq(",".join(hop(h) for h in hops3), ports, env("round_robin", length, SOCKSIFY_LOG="debug"))
     paths = re.findall(r"round_robin chain: this connection goes through hops (\S+)", r.err)
-    assert paths == [",".join(str((i + k) % 3 + 1) for k in range(length)) for i in range(6)], r
+    assert paths == [",".join(str((i * length + k) % 3 + 1) for k in range(length)) for i in range(6)], r
     wait_sessions(hops3, 6 * length, "%d per connection" % length)
     for i, p in enumerate(ports):
-        first, last = i % 3, (i + length - 1) % 3
+        first, last = i * length % 3, (i * length + length - 1) % 3
         assert targets_of(hops3[last]).count("127.0.0.1:%d" % p) == 1, (i, [targets_of(h) for h in hops3])
         if length == 2:
             assert "127.0.0.1:%d" % hops3[last].port in targets_of(hops3[first])
     for i, h in enumerate(hops3):  # in each hop's log, its connections in order
-        want = ["127.0.0.1:%d" % p for j, p in enumerate(ports) if (j + length - 1) % 3 == i]
+        want = ["127.0.0.1:%d" % p for j, p in enumerate(ports) if (j * length + length - 1) % 3 == i]
         assert [t for t in targets_of(h) if int(t.rsplit(":", 1)[1]) in ports] == want, (i, targets_of(h))
 
 
