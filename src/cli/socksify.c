@@ -42,7 +42,7 @@ static const char usage_text[] =
 	"                        skipped, in order; at least one must be alive), random (each\n"
 	"                        connection: --chain-len hops picked at random, in random order)\n"
 	"                        or round_robin (--chain-len consecutive hops, each connection\n"
-	"                        starting one hop further, wrapping); random and round_robin\n"
+	"                        starting after the last one's, wrapping); random and round_robin\n"
 	"                        skip dead hops as failover does\n"
 	"      --chain-len N     hops per connection for random and round_robin (default 1)\n"
 	"  -i, --isolate         every socks5 hop without a login gets a username/password of\n"
