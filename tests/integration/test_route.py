@@ -244,6 +244,17 @@ def test_static_program_under_the_supervisor_uses_the_route(dnsnet, ab_in_p, tmp
                    env=env, timeout=60)
     assert r.rc == 0, r
     a.wait_session("%s:%d" % (dnsnet.target4, dnsnet.http_port))
+    # UDP: a datagram routed to B fails (the association is with A); one routed direct goes
+    # direct, and C has no route to the target: ENETUNREACH (through A it would be sent)
+    udp = [client, "udp", dnsnet.target4, "9", "-", "-"]
+    for route, want in (("%s=%s" % (dnsnet.target4, b.url()), ("EOPNOTSUPP", "ENOTSUP")),
+                        ("%s:9=direct" % dnsnet.target4, ("ENETUNREACH",))):
+        r = dnsnet.run(dnsnet.c, args[:5] + udp, env=support.base_env(SOCKSIFY_ROUTE=route), timeout=60)
+        res = [json.loads(l) for l in r.out.splitlines() if l.startswith("{")]
+        assert res and res[0]["step"] == "sendto" and res[0]["errno"] in want, r
+        if "direct" not in route:
+            assert "route 1 (%s) sends it through another proxy" % dnsnet.target4 in r.err, r
+    assert " cmd=udp" not in a.log() + b.log()
     # a route's malformed: the supervisor refuses to start
     r = dnsnet.run(dnsnet.c, args, env=support.base_env(SOCKSIFY_ROUTE="sfy.test"), timeout=60)
     assert r.rc == 2 and "bad SOCKSIFY_ROUTE: route 1: no '='" in r.err, r
