@@ -66,7 +66,8 @@ $(SERVER): $(SERVER_OBJ) $(CORE_OBJ)
 # can install it first), since glibc's own start-up costs ~1 ms on a VM (its CPU feature probing
 # traps to the hypervisor). Built from its sources directly, as it may use another libc than the
 # objects; with the sanitizers, with glibc and ASan.
-LAUNCHER_SRC := $(CLI_SRC) src/proxyurl.c src/parse_error.c src/socks5.c src/socks5_addr.c
+LAUNCHER_SRC := $(CLI_SRC) src/proxyurl.c src/parse_error.c src/socks5.c src/socks5_addr.c src/routelist.c src/netlist.c \
+	src/namelist.c
 LAUNCHER_FLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) -Iinclude -Isrc/cli $(CFLAGS) -o $@ $(LAUNCHER_SRC)
 
 $(LAUNCHER): $(LAUNCHER_SRC) $(wildcard src/cli/*.h) $(wildcard include/*.h)
@@ -235,7 +236,7 @@ SUPERVISE_SRC := $(wildcard src/supervise/*.c)
 SUPERVISE_OBJ := $(SUPERVISE_SRC:%.c=$(BUILD)/obj/%.o)
 # The library's proxy client (the hop machine) and settings parser, the very objects the
 # library links: the supervisor's real.c gives them libc's functions as their real_* ones.
-SUPERVISE_LIB_OBJ := $(addprefix $(BUILD)/obj/preload/,handshake.o config.o direct.o)
+SUPERVISE_LIB_OBJ := $(addprefix $(BUILD)/obj/preload/,handshake.o config.o direct.o route.o)
 all: $(SUPERVISE)
 $(BUILD)/obj/src/supervise/%.o: ALL_CFLAGS += -Isrc/supervise -Ipreload
 $(SUPERVISE_OBJ): $(wildcard src/supervise/*.h)

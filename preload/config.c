@@ -13,6 +13,7 @@
 #include "endpoint.h"
 #include "log.h"
 #include "real.h"
+#include "route.h"
 
 static struct config config;
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
@@ -51,7 +52,7 @@ static int parse_timeout_ms(const char *s)
 	return (int)(secs * 1000 + 0.5);
 }
 
-static int resolve_proxy(struct config *c)
+int resolve_proxy(struct config *c)
 {
 	/* No AI_ADDRCONFIG: glibc's check for it takes a lock that a forked child of
 	 * a threaded program may find held forever, and settings can load in such a child. */
@@ -191,6 +192,7 @@ void config_read_env(struct config *c)
 	config_pipeline(c);
 	config_chain_mode(c);
 	config_bind(c);
+	int routes_bad = route_read_env(c) < 0;
 
 	const char *p = getenv("SOCKSIFY_PROXY");
 	if (!p || !*p) {
@@ -205,7 +207,7 @@ void config_read_env(struct config *c)
 	proxy_chain_format_safe(&c->chain, c->proxy_text, sizeof c->proxy_text);
 	if (resolve_proxy(c) < 0)
 		return;
-	c->proxy_ok = 1;
+	c->proxy_ok = !routes_bad; /* a malformed SOCKSIFY_ROUTE fails closed */
 	log_debug("proxy %s%s, timeout %d ms, %zu exclusions", c->proxy_text,
 		  c->chain.n < 2 ? "" : c->chain_mode == CONFIG_CHAIN_FAILOVER ? " (failover chain)"
 				      : c->chain_mode == CONFIG_CHAIN_RANDOM ? " (random chain)"
@@ -228,12 +230,15 @@ const struct config *config_get(void)
 
 int config_resolves_locally(const struct config *c, const char *name)
 {
-	return !c->dns_remote || namelist_match(&c->no_proxy_names, name);
+	return !c->dns_remote || namelist_match(&c->no_proxy_names, name) ||
+	       (c->routes && route_name_is_direct(c, name));
 }
 
 int config_is_direct(const struct config *c, const struct sockaddr *sa, socklen_t len)
 {
 	if (c->proxy_ok && endpoint_same(sa, len, (const struct sockaddr *)&c->proxy_addr, c->proxy_addrlen))
+		return 1;
+	if (c->routes && route_is_proxy(c, sa, len))
 		return 1;
 	return netlist_match(&c->no_proxy, sa) || direct_has(sa, len);
 }

@@ -7,6 +7,7 @@
 #include "namelist.h"
 #include "netlist.h"
 #include "proxyurl.h"
+#include "routelist.h"
 
 #define CONFIG_DEFAULT_TIMEOUT_MS 10000
 #define CONFIG_DEFAULT_NO_PROXY "127.0.0.0/8,::1"
@@ -43,6 +44,7 @@ struct config {
 	int dns_remote; /* SOCKSIFY_DNS: 1 remote (default), 0 local */
 	struct netlist_entry fake4, fake6; /* where fake addresses come from */
 	int bind; /* SOCKSIFY_BIND=1: listen() becomes a SOCKS5 BIND (bind.c) */
+	const struct routelist *routes; /* SOCKSIFY_ROUTE (route.c), NULL when unset */
 };
 
 /* The settings; loaded on first use, then read-only (one owner: config_once). */
@@ -53,10 +55,15 @@ const struct config *config_get(void);
  * its own way, calls it directly: one parser for the library and the supervisor. */
 void config_read_env(struct config *c);
 
-/* 1 when name must be resolved by the system resolver: SOCKSIFY_DNS=local, or SOCKSIFY_NO_PROXY names it. */
+/* Resolves c->url (the first hop), locally, into c->proxy_addr; logs a failure. Returns 0 or -1. */
+int resolve_proxy(struct config *c);
+
+/* 1 when name must be resolved by the system resolver: SOCKSIFY_DNS=local, or SOCKSIFY_NO_PROXY names it,
+ * or a SOCKSIFY_ROUTE route sends it direct. */
 int config_resolves_locally(const struct config *c, const char *name);
 
-/* 1 when a connection to sa must go direct: excluded by SOCKSIFY_NO_PROXY, or the proxy itself. */
+/* 1 when a connection to sa must go direct: excluded by SOCKSIFY_NO_PROXY, or the proxy itself
+ * (or a route's). */
 int config_is_direct(const struct config *c, const struct sockaddr *sa, socklen_t len);
 
 #endif

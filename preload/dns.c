@@ -30,6 +30,7 @@
 #include "hostsfile.h"
 #include "log.h"
 #include "real.h"
+#include "route.h"
 
 #define MAX_ADDRS 16
 
@@ -293,7 +294,7 @@ EXPORT int getaddrinfo(const char *node, const char *service, const struct addri
 	const struct config *c = config_get();
 	if (config_resolves_locally(c, node)) {
 		int rc = REAL(getaddrinfo)(node, service, hints, res);
-		if (rc == 0 && namelist_match(&c->no_proxy_names, node))
+		if (rc == 0 && (namelist_match(&c->no_proxy_names, node) || (c->routes && route_name_is_direct(c, node))))
 			direct_note_addrinfo(*res); /* an excluded name: its addresses connect direct */
 		return rc;
 	}
@@ -386,7 +387,8 @@ static int hostbyname(const char *name, int af, struct hostent *ret, char *buf, 
 /* After the system resolver answered: an excluded name's addresses connect direct. */
 static void note_if_excluded(const char *name, const struct hostent *he)
 {
-	if (name && he && namelist_match(&config_get()->no_proxy_names, name))
+	const struct config *c = config_get();
+	if (name && he && (namelist_match(&c->no_proxy_names, name) || (c->routes && route_name_is_direct(c, name))))
 		direct_note_hostent(he);
 }
 

@@ -15,6 +15,7 @@
 #include "handshake.h"
 #include "log.h"
 #include "real.h"
+#include "route.h"
 #include "sock.h"
 
 /* The proxy's address in the socket's family: an IPv6 socket reaches an IPv4
@@ -163,6 +164,29 @@ int sock_inet_type(int fd, int *domain)
 	return type == SOCK_STREAM || type == SOCK_DGRAM ? type : 0;
 }
 
+/* SOCKSIFY_ROUTE: the settings a connection to addr goes with (a fake address's by
+ * its name), or NULL for direct; NULL with *err set when it can go nowhere. */
+static const struct config *tcp_route(const struct config *c, const struct sockaddr *addr, socklen_t len, int *err)
+{
+	struct socks5_addr target;
+	char name[256];
+	int index, fake = 0;
+	*err = 0;
+	if (fakedns_is_fake_sockaddr(addr)) {
+		socks5_addr_from_sockaddr(&target, addr, len);
+		fake = fakedns_lookup(&target, name);
+		if (fake <= 0)
+			return c; /* connect_via_proxy refuses a stale fake address */
+	}
+	const struct config *rc = route_choose(c, addr, fake ? name : NULL, &index);
+	if (!rc && fake) { /* a name routed direct is resolved locally; this one was not */
+		log_error("connect to %s refused: route %d (%s) says direct, but the name has no real address here",
+			  name, index + 1, route_dests(c, index));
+		*err = EHOSTUNREACH;
+	}
+	return rc;
+}
+
 int tcp_connect(int fd, int domain, const struct sockaddr *addr, socklen_t len)
 {
 	int saved = errno;
@@ -175,7 +199,14 @@ int tcp_connect(int fd, int domain, const struct sockaddr *addr, socklen_t len)
 	/* A fake address means a name: it can only be reached through the proxy. */
 	if (fdtable_kind_checked(fd) != FD_UNMANAGED || (!fakedns_is_fake_sockaddr(addr) && config_is_direct(c, addr, len)))
 		return REAL(connect)(fd, addr, len);
-	int err = connect_via_proxy(fd, domain, addr, len, c);
+	int err;
+	if (c->routes && !(c = tcp_route(c, addr, len, &err))) {
+		if (!err)
+			return REAL(connect)(fd, addr, len);
+		errno = err;
+		return -1;
+	}
+	err = connect_via_proxy(fd, domain, addr, len, c);
 	errno = err ? err : saved;
 	return err ? -1 : 0;
 }

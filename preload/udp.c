@@ -27,6 +27,7 @@
 #include "iov.h"
 #include "log.h"
 #include "real.h"
+#include "route.h"
 #include "sock.h"
 
 #define RECV_BUF (65536 + SOCKS5_UDP_HEADER_MAX)
@@ -51,9 +52,50 @@ static uint8_t *recv_buffer(void)
 	return b;
 }
 
+/* SOCKSIFY_ROUTE: the route for a datagram to sa (a fake address's by its name), as route_choose. */
+static const struct config *udp_route(const struct config *c, const struct sockaddr *sa, socklen_t len, int *index,
+				      char name[256])
+{
+	struct socks5_addr a;
+	int fake = 0;
+	name[0] = '\0';
+	if (fakedns_is_fake_sockaddr(sa)) {
+		socks5_addr_from_sockaddr(&a, sa, len);
+		if ((fake = fakedns_lookup(&a, name)) <= 0) {
+			*index = -1;
+			return c; /* udp_send refuses a stale fake address */
+		}
+	}
+	return route_choose(c, sa, fake ? name : NULL, index);
+}
+
 static int is_proxied_dest(const struct config *c, const struct sockaddr *sa, socklen_t len)
 {
-	return fakedns_is_fake_sockaddr(sa) || !config_is_direct(c, sa, len);
+	if (fakedns_is_fake_sockaddr(sa))
+		return 1;
+	if (config_is_direct(c, sa, len))
+		return 0;
+	int index;
+	char name[256];
+	return !c->routes || udp_route(c, sa, len, &index, name) != NULL; /* a route may say direct */
+}
+
+/* A datagram whose route names another proxy than SOCKSIFY_PROXY: a socket has one
+ * association, with that proxy; it never goes through another proxy, nor direct. 0 or EOPNOTSUPP. */
+static int udp_route_refuses(const struct config *c, const struct sockaddr *sa, socklen_t len)
+{
+	int index;
+	char name[256], text[300];
+	if (udp_route(c, sa, len, &index, name) == c)
+		return 0;
+	struct socks5_addr a;
+	socks5_addr_from_sockaddr(&a, sa, len);
+	if (name[0])
+		socks5_addr_set_domain(&a, name, a.port);
+	socks5_addr_format(&a, text, sizeof text);
+	log_error("datagram to %s refused: route %d (%s) sends it %s; UDP goes through SOCKSIFY_PROXY only", text,
+		  index + 1, route_dests(c, index), c->routes->r[index].direct ? "direct" : "through another proxy");
+	return EOPNOTSUPP;
 }
 
 static int is_direct_source(const struct config *c, const struct sockaddr_storage *ss, socklen_t len)
@@ -85,6 +127,11 @@ int udp_connect(int fd, int domain, const struct sockaddr *addr, socklen_t len)
 		if (fdtable_kind(fd) != FD_UNMANAGED)
 			fdtable_set_udp(fd, NULL, 0);
 		return REAL(connect)(fd, addr, len);
+	}
+	int err = c->routes ? udp_route_refuses(c, addr, len) : 0;
+	if (err) {
+		errno = err;
+		return -1;
 	}
 	/* Undo a real connect() made earlier: the socket must be able to reach the relay. */
 	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
@@ -172,6 +219,13 @@ static ssize_t udp_send(int fd, const struct msghdr *msg, int flags, int trusted
 		if (fi.assoc)
 			assoc_unref(fi.assoc);
 		return REAL(sendmsg)(fd, msg, flags); /* direct, or the kernel's own error */
+	}
+	int err = c->routes ? udp_route_refuses(c, dest, dlen) : 0;
+	if (err) {
+		if (fi.assoc)
+			assoc_unref(fi.assoc);
+		errno = err;
+		return -1;
 	}
 	if ((size_t)msg->msg_iovlen >= IOV_MAX) {
 		if (fi.assoc)

@@ -18,6 +18,7 @@
 #include "dnstable.h"
 #include "exekind.h"
 #include "proxyurl.h"
+#include "routelist.h"
 
 #define VERSION "0.1.0"
 #define LIBNAME "libsocksify.so"
@@ -51,6 +52,10 @@ static const char usage_text[] =
 	"  -t, --timeout SECS    deadline for reaching the proxy and its answer (default 10)\n"
 	"  -n, --no-proxy LIST   addresses/CIDRs that go direct, comma separated\n"
 	"                        (default 127.0.0.0/8,::1; \"\" sends everything to the proxy)\n"
+	"      --route DESTS=PROXY  DESTS (a list as for --no-proxy: addresses, CIDRs, names)\n"
+	"                        go through PROXY (a URL or chain, or the word direct) instead\n"
+	"                        of --proxy; repeatable, the first matching route wins\n"
+	"                        (SOCKSIFY_ROUTE: routes separated by ';')\n"
 	"  -v, --verbose         log each proxied connection (-vv: debug)\n"
 	"  -q, --quiet           log nothing, not even errors\n"
 	"      --log-file FILE   append log lines to FILE instead of stderr\n"
@@ -72,14 +77,16 @@ static const char usage_text[] =
 	"  -h, --help            show this help\n"
 	"  -V, --version         show the version\n"
 	"\n"
-	"Environment: SOCKSIFY_PROXY, SOCKSIFY_CHAIN, SOCKSIFY_CHAIN_LEN, SOCKSIFY_ISOLATE, SOCKSIFY_TIMEOUT, SOCKSIFY_NO_PROXY, SOCKSIFY_LOG\n"
+	"Environment: SOCKSIFY_PROXY, SOCKSIFY_CHAIN, SOCKSIFY_CHAIN_LEN, SOCKSIFY_ISOLATE, SOCKSIFY_TIMEOUT, SOCKSIFY_NO_PROXY,\n"
+	"SOCKSIFY_ROUTE, SOCKSIFY_LOG "
 	"(none|error|warn|info|debug), SOCKSIFY_LOG_FILE, SOCKSIFY_BIND, SOCKSIFY_LIB (library to preload),\n"
 	"SOCKSIFY_SUPERVISE (auto|always|never), SOCKSIFY_SUPERVISE_BIN (the supervisor to run),\n"
 	"SOCKSIFY_SUPERVISE_MECH (auto|notify|ptrace: how the supervisor traps the calls).\n"
 	"Options win over the environment, which wins over the config files: /etc/socksify.conf,\n"
 	"then $XDG_CONFIG_HOME/socksify/config (~/.config/...); 'key = value' lines, keys\n"
 	"proxy, chain, chain-len, isolate (on|off), timeout, no-proxy, log, log-file, pipeline (auto|on|off),\n"
-	"dns (remote|local), bind (on|off), supervise (auto|always|never).\n"
+	"dns (remote|local), bind (on|off), supervise (auto|always|never), route (DESTS=PROXY; one route a line,\n"
+	"repeatable).\n"
 	"\n"
 	"Shell mode: '. socksify on [OPTIONS]' socksifies every command the current shell runs\n"
 	"(bash, dash, zsh); '. socksify off' undoes it. Static, setuid and Go programs run from\n"
@@ -111,7 +118,7 @@ static void set(const char *name, const char *value)
 }
 
 struct options {
-	int verbose, quiet, force, check, shell_env;
+	int verbose, quiet, force, check, shell_env, routes;
 	const char *check_target, *config;
 };
 
@@ -137,6 +144,23 @@ static int is_option(const char *arg, const char *shortname, const char *longnam
 		return 1;
 	}
 	return 0;
+}
+
+/* --route: the first replaces SOCKSIFY_ROUTE, the next ones are appended to it. */
+static void add_route(const char *route, int append)
+{
+	const char *old = append ? getenv("SOCKSIFY_ROUTE") : NULL;
+	if (!old || !*old) {
+		set("SOCKSIFY_ROUTE", route);
+		return;
+	}
+	size_t n = strlen(old) + strlen(route) + 2;
+	char *both = malloc(n);
+	if (!both)
+		die(2, "out of memory");
+	snprintf(both, n, "%s;%s", old, route);
+	set("SOCKSIFY_ROUTE", both);
+	free(both);
 }
 
 /* Sets the environment from the options; returns the index of the command word. */
@@ -168,6 +192,8 @@ static int parse_options(char **argv, struct options *o)
 			o->verbose += 2;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
 			o->quiet = 1;
+		} else if (is_option(a, NULL, "--route", &eq)) {
+			add_route(option_value(argv, &i, eq), o->routes++ > 0);
 		} else if (strcmp(a, "--check") == 0) {
 			o->check = 1;
 		} else if (is_option(a, NULL, "--check-target", &eq)) {
@@ -359,6 +385,7 @@ static const struct {
 	{ "dns", "SOCKSIFY_DNS" },	     { "chain", "SOCKSIFY_CHAIN" },
 	{ "bind", "SOCKSIFY_BIND" },	     { "supervise", "SOCKSIFY_SUPERVISE" },
 	{ "chain-len", "SOCKSIFY_CHAIN_LEN" }, { "isolate", "SOCKSIFY_ISOLATE" },
+	{ "route", "SOCKSIFY_ROUTE" },
 };
 #define N_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -377,6 +404,7 @@ static const char *config_value_error(const char *key, const char *v, int *passw
 	static const char *const pipelines[] = { "auto", "on", "off", "1", "0", NULL };
 	static const char *const dnses[] = { "remote", "local", NULL };
 	static struct proxy_chain chain;
+	static struct routelist routes;
 	static const char *const binds[] = { "on", "off", "1", "0", NULL };
 	static const char *const supervises[] = { "auto", "always", "never", NULL };
 	char *end;
@@ -385,6 +413,12 @@ static const char *config_value_error(const char *key, const char *v, int *passw
 			return err;
 		for (size_t i = 0; i < chain.n; i++)
 			*password |= chain.hop[i].pass[0] != '\0';
+	} else if (strcmp(key, "route") == 0) {
+		if (routelist_parse(v, &routes, err, cap) < 0)
+			return err;
+		for (size_t r = 0; r < routes.n; r++)
+			for (size_t i = 0; i < routes.r[r].chain.n; i++)
+				*password |= routes.r[r].chain.hop[i].pass[0] != '\0';
 	} else if (strcmp(key, "chain") == 0 && proxy_chain_mode_parse(v) < 0) {
 		return "strict, failover, random or round_robin";
 	} else if (strcmp(key, "chain-len") == 0 && proxy_chain_len_parse(v) < 0) {
@@ -430,7 +464,7 @@ static char *trim(char *s)
 static void config_read(const char *path, int named, char *values[])
 {
 	char line[4096], err[200];
-	int lineno = 0, password = 0;
+	int lineno = 0, password = 0, routes = 0;
 	struct stat st;
 	FILE *f = fopen(path, "re");
 	if (!f) {
@@ -449,16 +483,28 @@ static void config_read(const char *path, int named, char *values[])
 			die(2, "%s:%d: expected 'key = value', not '%s'", path, lineno, s);
 		*eq = '\0';
 		const char *key = trim(s), *value = trim(eq + 1), *why;
+		int is_route = strcmp(key, "route") == 0;
 		size_t k = 0;
 		while (k < N_CONFIG_KEYS && strcmp(key, config_keys[k].key) != 0)
 			k++;
 		if (k == N_CONFIG_KEYS)
 			die(2, "%s:%d: unknown key '%s' (known: proxy, chain, chain-len, isolate, timeout, no-proxy, log, log-file, "
-			    "pipeline, dns, bind, supervise)",
+			    "pipeline, dns, bind, supervise, route)",
 			    path, lineno, key);
 		if ((why = config_value_error(key, value, &password, err, sizeof err)))
-			die(2, "%s:%d: bad %s%s%s%s: %s", path, lineno, key, k ? " '" : "", k ? value : "", k ? "'" : "",
+			die(2, "%s:%d: bad %s%s%s%s: %s", path, lineno, key, k && !is_route ? " '" : "",
+			    k && !is_route ? value : "", k && !is_route ? "'" : "",
 			    why); /* a proxy URL may hold a password: not echoed */
+		if (is_route && routes++ > 0) { /* route lines add up (a later file's replace them) */
+			size_t n = strlen(values[k]) + strlen(value) + 2;
+			char *both = malloc(n);
+			if (!both)
+				die(2, "out of memory");
+			snprintf(both, n, "%s;%s", values[k], value);
+			free(values[k]);
+			values[k] = both;
+			continue;
+		}
 		free(values[k]);
 		if (!(values[k] = strdup(value)))
 			die(2, "out of memory");
@@ -656,6 +702,21 @@ __attribute__((noreturn)) static void supervise(const char *argv0, const char *c
 	die(126, "refusing to run %s: %s, and the supervisor %s cannot run: %s", cmd, reason, sup, strerror(errno));
 }
 
+/* SOCKSIFY_ROUTE's syntax (the library would fail every proxied connection on a bad one);
+ * with report, a line saying how many routes there are. */
+static void check_routes(int report)
+{
+	static struct routelist routes;
+	char err[400];
+	const char *r = getenv("SOCKSIFY_ROUTE");
+	if (!r || !*r)
+		return;
+	if (routelist_parse(r, &routes, err, sizeof err) < 0)
+		die(2, "bad SOCKSIFY_ROUTE: %s", err); /* not echoed: a proxy URL may hold a password */
+	if (report)
+		printf("routes: %zu, well formed (their proxies are not checked)\n", routes.n);
+}
+
 /* --check: the proxy URL and -t as for a run, no command. */
 static int check(const char *proxy, const struct options *o, const char *extra)
 {
@@ -667,6 +728,7 @@ static int check(const char *proxy, const struct options *o, const char *extra)
 		die(2, "--check takes no command ('%s')", extra);
 	if (proxy_chain_parse(proxy, &chain, err, sizeof err) < 0)
 		die(2, "bad proxy URL '%s': %s", proxy, err);
+	check_routes(1);
 	if (t && *t) {
 		timeout = strtod(t, &end);
 		if (*end || !(timeout > 0 && timeout <= 86400))
@@ -709,6 +771,7 @@ int main(int argc, char **argv)
 		die(2, "cannot read the library '%s'", lib);
 	if (proxy_chain_parse(proxy, &chain, err, sizeof err) < 0)
 		die(2, "bad proxy URL '%s': %s", proxy, err);
+	check_routes(0);
 	const char *mode = getenv("SOCKSIFY_CHAIN"), *len = getenv("SOCKSIFY_CHAIN_LEN");
 	int m = mode && *mode ? proxy_chain_mode_parse(mode) : PROXY_CHAIN_STRICT;
 	int hops = len && *len ? proxy_chain_len_parse(len) : PROXY_CHAIN_LEN_DEFAULT;

@@ -25,6 +25,7 @@
 #include "direct.h"
 #include "dnsmsg.h"
 #include "log.h"
+#include "route.h"
 #include "supervise.h"
 
 #define FAKE_TTL 60
@@ -197,10 +198,11 @@ static ssize_t answer_locally(const struct dns_question *qs, const uint8_t *q, u
 		log_debug("DNS %s: the system resolver says %s", qs->name, gai_strerror(rc));
 		return dnsmsg_build_answer(out, cap, qs, q, rcode_of_gai(rc), NULL, 0, 0);
 	}
-	int direct = namelist_match(&sup_config.lib->no_proxy_names, qs->name);
+	const struct config *c = sup_config.lib;
+	int direct = namelist_match(&c->no_proxy_names, qs->name) || (c->routes && route_name_is_direct(c, qs->name));
 	if (direct)
 		direct_note_addrinfo(res); /* what config_is_direct() finds at connect time */
-	log_debug("DNS %s: resolved here (%s)", qs->name, direct ? "SOCKSIFY_NO_PROXY: connected direct"
+	log_debug("DNS %s: resolved here (%s)", qs->name, direct ? "SOCKSIFY_NO_PROXY or a direct route: connected direct"
 								  : "SOCKSIFY_DNS=local");
 	const void *a = family == AF_INET ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
 					  : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;

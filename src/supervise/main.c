@@ -197,8 +197,12 @@ static void configure(const struct options *o)
 	if (!lib.proxy_ok) { /* the parser logged why, unless -q: the message says it again */
 		struct proxy_chain chain;
 		char err[200];
+		static struct routelist routes;
+		const char *route = getenv("SOCKSIFY_ROUTE");
 		if (proxy_chain_parse(proxy, &chain, err, sizeof err) < 0)
 			die(2, "bad proxy URL: %s", err);
+		if (route && routelist_parse(route, &routes, err, sizeof err) < 0)
+			die(2, "bad SOCKSIFY_ROUTE: %s", err);
 		die(2, "no usable proxy: %s (its host cannot be resolved)", lib.proxy_text);
 	}
 	c->lib = &lib;

@@ -72,22 +72,25 @@ int write_all(int fd, const void *buf, size_t n, int64_t deadline_ms)
 }
 
 /* The first hop's address as a socket of family reaches it (v4-mapped for an IPv6 socket). */
-static socklen_t proxy_addr_for(int family, struct sockaddr_storage *pa)
+static socklen_t proxy_addr_for(const struct config *c, int family, struct sockaddr_storage *pa)
 {
-	const struct config *c = sup_config.lib;
 	*pa = c->proxy_addr;
 	return (socklen_t)endpoint_in_family(pa, c->proxy_addrlen, family);
 }
 
 int proxy_connect(int fd, const struct socks5_addr *dst, int64_t deadline_ms)
 {
-	const struct config *c = sup_config.lib;
+	return proxy_connect_via(sup_config.lib, fd, dst, deadline_ms);
+}
+
+int proxy_connect_via(const struct config *c, int fd, const struct socks5_addr *dst, int64_t deadline_ms)
+{
 	char text[300];
 	int family = 0;
 	socklen_t l = sizeof family;
 	getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &l);
 	struct sockaddr_storage pa;
-	socklen_t palen = proxy_addr_for(family, &pa);
+	socklen_t palen = proxy_addr_for(c, family, &pa);
 	struct handshake hs;
 	handshake_init(&hs, c, (struct sockaddr *)&pa, palen, SOCKS5_CMD_CONNECT, dst);
 	int err = handshake_run(&hs, fd, deadline_ms);

@@ -37,6 +37,7 @@
 #include "config.h"
 #include "endpoint.h"
 #include "log.h"
+#include "route.h"
 #include "supervise.h"
 
 #ifndef IPPROTO_MPTCP
@@ -237,6 +238,35 @@ static int is_direct_udp(const struct sockaddr_storage *ss, socklen_t len)
 	       memcmp(a.ip, p.ip, sizeof a.ip) == 0;
 }
 
+/* SOCKSIFY_ROUTE for a datagram to ss (a fake address: by its name): 0 its route is
+ * SOCKSIFY_PROXY's (or none matches), 1 direct, -EOPNOTSUPP another proxy's (logged): a
+ * socket has one association, with SOCKSIFY_PROXY, and a datagram never goes through
+ * another proxy than its route's, nor direct when it has one. */
+static int udp_route(const struct sockaddr_storage *ss, socklen_t len)
+{
+	const struct config *lib = sup_config.lib;
+	struct socks5_addr dst;
+	char name[FAKE_NAME_MAX + 1], text[300];
+	int route;
+	if (!lib->routes)
+		return 0;
+	socks5_addr_from_sockaddr(&dst, (const struct sockaddr *)ss, len);
+	int fake = sup_fake_lookup(&dst, name);
+	if (fake < 0)
+		return 0; /* stale: refused on the proxied path */
+	const struct config *rc = route_choose(lib, (const struct sockaddr *)ss, fake ? name : NULL, &route);
+	if (rc == lib)
+		return 0;
+	if (!rc && !fake)
+		return 1;
+	if (fake)
+		socks5_addr_set_domain(&dst, name, dst.port);
+	socks5_addr_format(&dst, text, sizeof text);
+	log_error("datagram to %s refused: route %d (%s) sends it %s; UDP goes through SOCKSIFY_PROXY only", text,
+		  route + 1, route_dests(lib, route), rc ? "through another proxy" : "direct");
+	return -EOPNOTSUPP;
+}
+
 /* An address per socket, keyed by the socket's inode (the same whatever fd number or process
  * holds it), direct-mapped: a socket whose slot was taken by a newer one is not found. */
 struct inode_slot {
@@ -341,9 +371,9 @@ struct dns_job {
 	socklen_t len;
 };
 
-static int socket_reaches_proxy(const struct call *c)
+static int socket_reaches_proxy(const struct call *c, const struct config *cfg)
 {
-	int pf = sup_config.lib->proxy_addr.ss_family;
+	int pf = cfg->proxy_addr.ss_family;
 	if (c->family == pf)
 		return 1;
 	return c->family == AF_INET6 && pf == AF_INET && !v6only(c->fd);
@@ -351,13 +381,13 @@ static int socket_reaches_proxy(const struct call *c)
 
 /* A new socket to the proxy, installed over the program's fd. 0 or an errno; our copy of the
  * socket in *out (the caller closes it) when it was installed. */
-static int proxy_on_new_socket(struct call *c, const struct socks5_addr *dst, int64_t deadline, int was_nonblock,
-			       int *out)
+static int proxy_on_new_socket(struct call *c, const struct config *cfg, const struct socks5_addr *dst,
+			       int64_t deadline, int was_nonblock, int *out)
 {
-	int s = socket(sup_config.lib->proxy_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int s = socket(cfg->proxy_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return errno;
-	int err = proxy_connect(s, dst, deadline);
+	int err = proxy_connect_via(cfg, s, dst, deadline);
 	if (!err && !was_nonblock)
 		fcntl(s, F_SETFL, fcntl(s, F_GETFL) & ~O_NONBLOCK);
 	if (!err) {
@@ -397,6 +427,23 @@ static void tcp_connect_worker(struct call *c)
 		finish(c, err);
 		return;
 	}
+	const struct config *cfg = sup_config.lib;
+	if (cfg->routes) { /* SOCKSIFY_ROUTE: a fake address by its name, a real one by itself */
+		int route;
+		cfg = route_choose(cfg, (struct sockaddr *)&job->ss, fake > 0 ? name : NULL, &route);
+		if (!cfg && fake > 0) { /* a name routed direct is resolved here, never faked */
+			log_error("connect to %s refused: route %d (%s) says direct, but the name has no real address here",
+				  name, route + 1, route_dests(sup_config.lib, route));
+			finish(c, EHOSTUNREACH);
+			return;
+		}
+		if (!cfg) {
+			err = connect_as_program(c, (struct sockaddr *)&job->ss, job->len);
+			log_debug("connect to %s: direct (route %d): %s", text, route + 1, err ? strerror(err) : "ok");
+			finish(c, err);
+			return;
+		}
+	}
 	socks5_addr_format(&dst, text, sizeof text);
 	struct sockaddr_storage peer;
 	socklen_t plen = sizeof peer;
@@ -404,14 +451,14 @@ static void tcp_connect_worker(struct call *c)
 		finish(c, EISCONN); /* connected already (by us): as the kernel says, and left as it is */
 		return;
 	}
-	int64_t deadline = now_ms() + sup_config.lib->timeout_ms;
+	int64_t deadline = now_ms() + cfg->timeout_ms;
 	int new_fd = -1;
 	int flags = fcntl(c->fd, F_GETFL);
 	int nonblock = flags >= 0 && (flags & O_NONBLOCK);
-	if (socket_reaches_proxy(c)) {
+	if (socket_reaches_proxy(c, cfg)) {
 		if (!nonblock)
 			fcntl(c->fd, F_SETFL, flags | O_NONBLOCK);
-		err = proxy_connect(c->fd, &dst, deadline);
+		err = proxy_connect_via(cfg, c->fd, &dst, deadline);
 		if (err) { /* disconnected again, as after a failed connect: the program may retry */
 			struct sockaddr unspec = { .sa_family = AF_UNSPEC };
 			connect(c->fd, &unspec, sizeof unspec);
@@ -420,11 +467,11 @@ static void tcp_connect_worker(struct call *c)
 			fcntl(c->fd, F_SETFL, flags);
 	} else {
 		int nfd = -1;
-		err = proxy_on_new_socket(c, &dst, deadline, nonblock, &nfd);
+		err = proxy_on_new_socket(c, cfg, &dst, deadline, nonblock, &nfd);
 		new_fd = nfd;
 	}
 	if (!err) { /* a failure was logged by proxy_connect(), with the hop to blame */
-		log_info("connect to %s via %s: ok", text, sup_config.lib->proxy_text);
+		log_info("connect to %s via %s: ok", text, cfg->proxy_text);
 		remember_peer(c, new_fd >= 0 ? new_fd : c->fd, &job->ss, job->len);
 	}
 	if (new_fd >= 0)
@@ -472,7 +519,12 @@ static void udp_connect(struct call *c, struct sockaddr_storage *ss, socklen_t l
 		finish(c, connect_as_program(c, (struct sockaddr *)&ra, ralen));
 		return;
 	}
-	if (is_direct_udp(ss, len)) {
+	int route = is_direct_udp(ss, len) ? 1 : udp_route(ss, len);
+	if (route < 0) {
+		finish(c, -route);
+		return;
+	}
+	if (route) {
 		finish(c, connect_as_program(c, (struct sockaddr *)ss, len));
 		return;
 	}
@@ -685,6 +737,7 @@ static ssize_t send_proxied(const struct call *c, const struct datagram *d, int 
  * the association for a proxied peer). */
 static ssize_t send_datagram(const struct call *c, struct datagram *d, int flags, int can_wait)
 {
+	int route;
 	if (d->namelen) {
 		if (port_of(&d->name) == 53) {
 			struct sockaddr_storage ra;
@@ -695,7 +748,9 @@ static ssize_t send_datagram(const struct call *c, struct datagram *d, int flags
 			log_debug("a DNS query sent to port 53 on an unconnected socket goes to the responder");
 			d->name = ra;
 			d->namelen = ralen;
-		} else if (!is_direct_udp(&d->name, d->namelen)) {
+		} else if (!is_direct_udp(&d->name, d->namelen) && (route = udp_route(&d->name, d->namelen)) != 1) {
+			if (route < 0)
+				return route;
 			ssize_t n = send_proxied(c, d, can_wait);
 			if (n == -EAGAIN && !(flags & MSG_DONTWAIT) && !(fcntl(c->fd, F_GETFL) & O_NONBLOCK))
 				n = -ENOBUFS; /* the relay socket is full: what a blocking UDP send may say */

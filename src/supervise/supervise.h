@@ -129,6 +129,8 @@ int thread_start_detached(void *(*fn)(void *), void *arg, size_t stack);
  * before deadline_ms (CLOCK_MONOTONIC), logging why not. Returns 0 or the errno the program
  * gets. */
 int proxy_connect(int fd, const struct socks5_addr *dst, int64_t deadline_ms);
+/* The same through c's proxy or chain (a SOCKSIFY_ROUTE route's settings, route.h). */
+int proxy_connect_via(const struct config *c, int fd, const struct socks5_addr *dst, int64_t deadline_ms);
 /* 1 when a connection to sa goes direct: SOCKSIFY_NO_PROXY (an address, or one of a name
  * resolved by dns.c), or the proxy itself. */
 int proxy_is_direct(const struct sockaddr *sa, socklen_t len);

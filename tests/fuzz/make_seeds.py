@@ -198,6 +198,16 @@ def no_proxy():
     ]
 
 
+def route():
+    return [
+        dest("v4", "10.1.2.3", 80) + b"10.0.0.0/8=socks5://10.0.0.1:1080;.corp.example=direct\0db.corp.example",
+        dest("v6", "::1", 22) + b" ::1 , [fd00::]/8:443 = socks5h://u:SECRET@[::1]:9050 \n*=http://p:3128\0x.y",
+        dest("mapped", "10.9.9.9", 8080) + b"*.onion=socks5://a:1,socks4a://b@c:2,http://d\0a.onion",
+        dest("v4", "192.0.2.1", 1) + b"10.0.0.0/8;=direct;x=;x=Direct;x=socks9://h\0",
+        dest("v4", "1.2.3.4", 5) + (";".join("10.%d.0.0/16=direct" % i for i in range(17))).encode() + b"\0",
+    ]
+
+
 def hosts():
     text = (b"# /etc/hosts\r\n"
             b"127.0.0.1\tlocalhost\r\n"
@@ -230,6 +240,7 @@ def write(target, seeds):
 def main():
     for target, make in [("client_reply", client_reply), ("server_request", server_request),
                          ("udp_header", udp_header), ("proxy_url", proxy_url), ("no_proxy", no_proxy),
+                         ("route", route),
                          ("hosts", hosts), ("socks4_reply", socks4_reply), ("http_head", http_head)]:
         write(target, make())
 
