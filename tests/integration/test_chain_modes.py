@@ -163,9 +163,10 @@ def test_round_robin_rotates_the_start(hops3, targets, length):
         assert targets_of(hops3[last]).count("127.0.0.1:%d" % p) == 1, (i, [targets_of(h) for h in hops3])
         if length == 2:
             assert "127.0.0.1:%d" % hops3[last].port in targets_of(hops3[first])
-    for i, h in enumerate(hops3):  # in each hop's log, its connections in order
+    for i, h in enumerate(hops3):  # each hop's log: its connections (logged as they end: sorted)
         want = ["127.0.0.1:%d" % p for j, p in enumerate(ports) if (j * length + length - 1) % 3 == i]
-        assert [t for t in targets_of(h) if int(t.rsplit(":", 1)[1]) in ports] == want, (i, targets_of(h))
+        got = [t for t in targets_of(h) if int(t.rsplit(":", 1)[1]) in ports]
+        assert sorted(got) == sorted(want), (i, targets_of(h))
 
 
 def test_round_robin_skips_a_dead_hop(hops3, targets):
@@ -179,8 +180,9 @@ def test_round_robin_skips_a_dead_hop(hops3, targets):
     assert r.out.split().count("ok") == 6, r
     wait_sessions([h1, h3], 6, "1 per connection")
     t = lambda i: "127.0.0.1:%d" % ports[i]  # noqa: E731
-    assert targets_of(h1) == [t(0), t(3)], targets_of(h1)
-    assert targets_of(h3) == [t(1), t(2), t(4), t(5)], targets_of(h3)  # the dead hop's turns go to the next
+    # which hop carried which connection (a hop logs a session when it ends: not always in order)
+    assert sorted(targets_of(h1)) == sorted([t(0), t(3)]), targets_of(h1)
+    assert sorted(targets_of(h3)) == sorted([t(1), t(2), t(4), t(5)]), targets_of(h3)  # the dead hop's turns go to the next
     assert "round_robin: hop 2 (socks5://127.0.0.1:%d) is dead" % dead in r.err, r
 
 
