@@ -103,7 +103,7 @@ struct udp_assoc *assoc_open(int fd, int domain, const struct config *c, int *er
 {
 	char relay_text[300], why[64];
 	if (!c->proxy_ok) {
-		log_error("UDP datagram refused: no usable proxy (see SOCKSIFY_PROXY above)");
+		log_error("UDP datagram refused: no usable proxy (see the SOCKSIFY_PROXY or SOCKSIFY_ROUTE error above)");
 		*err = ECONNREFUSED;
 		return NULL;
 	}

@@ -206,7 +206,7 @@ static int bind_listen(int fd, int domain, const struct config *c)
 	struct sockaddr_storage bnd;
 	socklen_t bndlen = 0;
 	if (!c->proxy_ok) {
-		log_error("listen refused: no usable proxy for a BIND (see SOCKSIFY_PROXY above)");
+		log_error("listen refused: no usable proxy for a BIND (see the SOCKSIFY_PROXY or SOCKSIFY_ROUTE error above)");
 		return -ECONNREFUSED;
 	}
 	pthread_once(&fork_once, fork_handlers);

@@ -90,7 +90,7 @@ static int connect_via_proxy(int fd, int domain, const struct sockaddr *addr, so
 		return EHOSTUNREACH;
 	}
 	if (!c->proxy_ok) {
-		log_error("connect to %s refused: no usable proxy (see SOCKSIFY_PROXY above)", tname);
+		log_error("connect to %s refused: no usable proxy (see the SOCKSIFY_PROXY or SOCKSIFY_ROUTE error above)", tname);
 		return ECONNREFUSED;
 	}
 

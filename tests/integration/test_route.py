@@ -114,6 +114,7 @@ def test_malformed_route_fails_closed(ab, httpd, how):
     want = {"no-equals": "SOCKSIFY_ROUTE: route 2: no '='", "bad-proxy": "SOCKSIFY_ROUTE: route 1 (127.0.0.1): ",
             "no-dests": "SOCKSIFY_ROUTE: route 1 (): no destinations"}[how]
     assert want in r.err and "connections will fail" in r.err, r
+    assert "no usable proxy (see the SOCKSIFY_PROXY or SOCKSIFY_ROUTE error above)" in r.err, r
     assert targets(a) == [] and targets(b) == []
     # the launcher refuses to start the program at all
     r = socksify(a.url(), pyclient("connect", "127.0.0.1", httpd.port), env=env_with(route))
