@@ -117,6 +117,30 @@ static void set(const char *name, const char *value)
 		die(2, "cannot set %s: %s", name, strerror(errno));
 }
 
+/* "a<sep>b" in a new string (the caller frees it). */
+static char *joined(const char *a, char sep, const char *b)
+{
+	size_t n = strlen(a) + 1 + strlen(b) + 1;
+	char *both = malloc(n);
+	if (!both)
+		die(2, "out of memory");
+	snprintf(both, n, "%s%c%s", a, sep, b);
+	return both;
+}
+
+/* Sets name to its value, then sep, then more; or to more alone when it is unset or empty. */
+static void set_appended(const char *name, char sep, const char *more)
+{
+	const char *old = getenv(name);
+	if (!old || !*old) {
+		set(name, more);
+		return;
+	}
+	char *both = joined(old, sep, more);
+	set(name, both);
+	free(both);
+}
+
 struct options {
 	int verbose, quiet, force, check, shell_env, routes;
 	const char *check_target, *config;
@@ -149,18 +173,10 @@ static int is_option(const char *arg, const char *shortname, const char *longnam
 /* --route: the first replaces SOCKSIFY_ROUTE, the next ones are appended to it. */
 static void add_route(const char *route, int append)
 {
-	const char *old = append ? getenv("SOCKSIFY_ROUTE") : NULL;
-	if (!old || !*old) {
+	if (append)
+		set_appended("SOCKSIFY_ROUTE", ';', route);
+	else
 		set("SOCKSIFY_ROUTE", route);
-		return;
-	}
-	size_t n = strlen(old) + strlen(route) + 2;
-	char *both = malloc(n);
-	if (!both)
-		die(2, "out of memory");
-	snprintf(both, n, "%s;%s", old, route);
-	set("SOCKSIFY_ROUTE", both);
-	free(both);
 }
 
 /* Sets the environment from the options; returns the index of the command word. */
@@ -357,18 +373,7 @@ static void create_name_table(void)
 
 static void append_preload(const char *lib)
 {
-	const char *old = getenv("LD_PRELOAD");
-	if (!old || !*old) {
-		set("LD_PRELOAD", lib);
-		return;
-	}
-	size_t n = strlen(old) + 1 + strlen(lib) + 1;
-	char *both = malloc(n);
-	if (!both)
-		die(2, "out of memory");
-	snprintf(both, n, "%s:%s", old, lib);
-	set("LD_PRELOAD", both);
-	free(both);
+	set_appended("LD_PRELOAD", ':', lib);
 }
 
 /* ---- config files: /etc/socksify.conf, then ~/.config/socksify/config ---- */
@@ -496,11 +501,7 @@ static void config_read(const char *path, int named, char *values[])
 			    k && !is_route ? value : "", k && !is_route ? "'" : "",
 			    why); /* a proxy URL may hold a password: not echoed */
 		if (is_route && routes++ > 0) { /* route lines add up (a later file's replace them) */
-			size_t n = strlen(values[k]) + strlen(value) + 2;
-			char *both = malloc(n);
-			if (!both)
-				die(2, "out of memory");
-			snprintf(both, n, "%s;%s", values[k], value);
+			char *both = joined(values[k], ';', value);
 			free(values[k]);
 			values[k] = both;
 			continue;
