@@ -33,6 +33,7 @@ struct config {
 	struct proxy_chain chain; /* SOCKSIFY_PROXY's hops; chain.hop[0] == url */
 	int chain_mode; /* SOCKSIFY_CHAIN: CONFIG_CHAIN_* */
 	int chain_len; /* SOCKSIFY_CHAIN_LEN: hops per connection, random and round_robin */
+	int chain_slot; /* 0: SOCKSIFY_PROXY's chain; 1 + i: route i's (its own dead hops, round_robin turn) */
 	int isolate; /* SOCKSIFY_ISOLATE=1: socks5 hops without a login get one per process */
 	struct sockaddr_storage proxy_addr; /* the first hop's, resolved once */
 	socklen_t proxy_addrlen;

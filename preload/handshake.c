@@ -19,17 +19,22 @@
 #include "fork.h"
 #include "log.h"
 #include "real.h"
+#include "routelist.h"
 
 /* Set once a proxy stalled on a pipelined request; one owner: this atomic. */
 static atomic_int pipeline_refused;
 
-/* Failover: until when (CLOCK_MONOTONIC ms) each chain position counts as dead;
- * one owner per slot: these atomics. Dead hops are tried last, not never. */
-static atomic_llong dead_until[PROXY_CHAIN_MAX];
+/* Per chain (SOCKSIFY_PROXY's, then each SOCKSIFY_ROUTE route's: config.chain_slot) ... */
+#define CHAIN_SLOTS (1 + ROUTELIST_MAX)
 
-/* round_robin: the next connection's start, chain_len hops after this one's (proxychains' round_robin_chain:
- * the hop after the previous chain's last); one owner: this atomic (a forked child goes on from its copy). */
-static atomic_uint round_robin_next;
+/* ... failover: until when (CLOCK_MONOTONIC ms) each chain position counts as dead;
+ * one owner per slot: these atomics. Dead hops are tried last, not never. */
+static atomic_llong dead_until[CHAIN_SLOTS][PROXY_CHAIN_MAX];
+
+/* ... round_robin: the next connection's start, chain_len hops after this one's (proxychains'
+ * round_robin_chain: the hop after the previous chain's last); one owner: this atomic (a forked
+ * child goes on from its copy). */
+static atomic_uint round_robin_next[CHAIN_SLOTS];
 
 /* SOCKSIFY_ISOLATE: the login of this process, made at its first use (again in
  * a forked child: the pid differs). Written under the lock, then read-only. */
@@ -270,7 +275,8 @@ static int build_path(struct handshake *hs)
 			int i = order[k];
 			if (hs->excluded >> i & 1)
 				continue;
-			if (pass == 0 && hs->failover && atomic_load_explicit(&dead_until[i], memory_order_relaxed) > now)
+			if (pass == 0 && hs->failover &&
+			    atomic_load_explicit(&dead_until[hs->cfg->chain_slot][i], memory_order_relaxed) > now)
 				continue;
 			hs->path[hs->nhops++] = (uint8_t)i;
 		}
@@ -347,12 +353,18 @@ void handshake_init(struct handshake *hs, const struct config *cfg, const struct
 	}
 	if (selects(cfg) && cfg->chain_len > hs->nchain) {
 		fail_request(hs, ECONNREFUSED, "%s", "");
-		set_why(hs, "SOCKSIFY_CHAIN_LEN=%d, but SOCKSIFY_PROXY has only %d hops", cfg->chain_len, hs->nchain);
+		if (cfg->chain_slot)
+			set_why(hs, "SOCKSIFY_CHAIN_LEN=%d, but route %d of SOCKSIFY_ROUTE has only %d hops", cfg->chain_len,
+				cfg->chain_slot, hs->nchain);
+		else
+			set_why(hs, "SOCKSIFY_CHAIN_LEN=%d, but SOCKSIFY_PROXY has only %d hops", cfg->chain_len, hs->nchain);
 		return;
 	}
-	if (cfg->chain_mode == CONFIG_CHAIN_ROUND_ROBIN)
-		hs->rr_start = (int)(atomic_fetch_add_explicit(&round_robin_next, (unsigned)cfg->chain_len, memory_order_relaxed) %
-				     (unsigned)hs->nchain);
+	if (cfg->chain_mode == CONFIG_CHAIN_ROUND_ROBIN) {
+		atomic_uint *next = &round_robin_next[cfg->chain_slot];
+		unsigned start = atomic_fetch_add_explicit(next, (unsigned)cfg->chain_len, memory_order_relaxed);
+		hs->rr_start = (int)(start % (unsigned)hs->nchain);
+	}
 	if (!choose_path(hs)) { /* only when no hop could be resolved to start from */
 		fail_request(hs, ECONNREFUSED, "%s", "");
 		set_why(hs, "%s", "no hop of the chain can be reached (none resolves)");
@@ -795,7 +807,7 @@ static int failover(struct handshake *hs, int fd)
 	char hop[260];
 	int dead = hs->blame;
 	hs->blame = -1;
-	atomic_store_explicit(&dead_until[dead], monotonic_ms() + HS_DEAD_HOP_MS, memory_order_relaxed);
+	atomic_store_explicit(&dead_until[hs->cfg->chain_slot][dead], monotonic_ms() + HS_DEAD_HOP_MS, memory_order_relaxed);
 	hs->excluded |= 1u << dead;
 	hop_name(hs, dead, hop, sizeof hop);
 	const char *mode = hs->cfg->chain_mode == CONFIG_CHAIN_RANDOM	     ? "random"

@@ -35,6 +35,7 @@ int route_read_env(struct config *c)
 			continue;
 		*rc = *c;
 		rc->chain = r->chain;
+		rc->chain_slot = 1 + (int)i;
 		rc->url = r->chain.hop[0];
 		proxy_chain_format_safe(&rc->chain, rc->proxy_text, sizeof rc->proxy_text);
 		rc->proxy_ok = resolve_proxy(rc) == 0; /* else this route's connections fail closed */

@@ -80,6 +80,40 @@ def test_chain_as_a_route(start_socks5d, ab, httpd):
     assert targets(a) == []
 
 
+def test_failover_route_chain_keeps_its_own_dead_hops(start_socks5d, ab, httpd):
+    """A failover chain remembers its dead hops per chain: route [::1]'s first hop (dead) is not
+    taken for the default chain's first hop (A), which still carries the next connection."""
+    a, b = ab
+    c = start_socks5d(listen=("127.0.0.1:0",))
+    keep, dead = support.closed_port()
+    script = ("import socket, sys\n"
+              "for h in ('::1', '127.0.0.1'):\n"
+              "    socket.create_connection((h, int(sys.argv[1])), timeout=20).close()\n"
+              "print('ok')\n")
+    try:
+        env = env_with("[::1]=socks5://127.0.0.1:%d,%s" % (dead, hop(c)), SOCKSIFY_CHAIN="failover")
+        r = socksify("%s,%s" % (hop(a), hop(b)), [PYTHON, "-c", script, str(httpd.port)], env=env)
+    finally:
+        keep.close()
+    assert r.rc == 0 and r.out.strip() == "ok", r
+    c.wait_session("[::1]:%d" % httpd.port)
+    b.wait_session("127.0.0.1:%d" % httpd.port)
+    a.wait_session("127.0.0.1:%d" % b.port)  # the default chain still starts at A
+
+
+def test_route_chain_shorter_than_chain_len_names_the_route(start_socks5d, ab, httpd):
+    """SOCKSIFY_CHAIN_LEN applies to a route's chain too; one too short says which route."""
+    a, b = ab
+    c = start_socks5d(listen=("127.0.0.1:0",))
+    env = support.preload_env(SOCKSIFY_PROXY="%s,%s,%s" % (hop(a), hop(b), hop(c)), SOCKSIFY_NO_PROXY="",
+                              SOCKSIFY_CHAIN="random", SOCKSIFY_CHAIN_LEN="3",
+                              SOCKSIFY_ROUTE="[::1]=direct;127.0.0.1=%s,%s" % (hop(b), hop(c)))
+    r = support.run(pyclient("connect", "127.0.0.1", httpd.port), env=env)
+    assert json_out(r)["errno"] == "ECONNREFUSED", r
+    assert "SOCKSIFY_CHAIN_LEN=3, but route 2 of SOCKSIFY_ROUTE has only 2 hops" in r.err, r
+    assert targets(a) == [] and targets(b) == [] and targets(c) == []
+
+
 def test_direct_route_by_address(ab, httpd):
     a, b = ab
     env = env_with("[::1]=%s; 127.0.0.1 = direct" % b.url())
