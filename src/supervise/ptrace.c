@@ -686,15 +686,19 @@ static int addfd_by_injection(struct tracee *t, int srcfd, int newfd, int cloexe
 	return r < 0 ? (int)r : 0;
 }
 
-/* Lets the thread run on: its call answered (regs set) or passed on. */
+/* Lets the thread run on: its call answered (regs set) or passed on. Held signals are sent
+ * again while it is still stopped, so they are pending when it leaves the call, as a signal that
+ * came during the call would be (sent after PTRACE_CONT, they could come any time later). */
 static void resume(struct tracee *t, const struct user_regs_struct *r)
 {
 	set_pending(t, 0);
-	if (set_regs(t->tid, r) < 0 || ptrace(PTRACE_CONT, t->tid, 0, 0) < 0)
+	if (set_regs(t->tid, r) < 0)
 		return; /* killed meanwhile: its exit comes */
-	t->at_exit = 0;
 	if (!t->pass)
 		redeliver(t);
+	if (ptrace(PTRACE_CONT, t->tid, 0, 0) < 0)
+		return;
+	t->at_exit = 0;
 }
 
 static void apply_reply(pid_t tid, uint64_t id, int cont, int64_t val)
@@ -835,8 +839,8 @@ static void on_seccomp(struct tracee *t)
 			   r.r10 == t->pass_regs.r10 && r.r8 == t->pass_regs.r8 && r.r9 == t->pass_regs.r9;
 		t->pass = 0;
 		if (same) {
-			if (ptrace(PTRACE_CONT, t->tid, 0, 0) == 0)
-				redeliver(t);
+			redeliver(t); /* pending before it runs on (see resume()) */
+			ptrace(PTRACE_CONT, t->tid, 0, 0);
 			return;
 		}
 	}
