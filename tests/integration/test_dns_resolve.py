@@ -141,3 +141,30 @@ def test_danted_refuses_resolve_cleanly(dnsnet, tmp_path):
         unsupported(dnsnet, "socks5://%s:%d" % (dnsnet.p4, port), "danted")
     finally:
         s.stop()
+
+
+# ---- under the supervisor: a static program's own DNS queries ----
+
+@pytest.fixture(scope="module")
+def static_client(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("resolveprogs") / "client")
+    r = support.run(["gcc", "-static", "-O2", "-pthread", "-o", out,
+                     os.path.join(os.path.dirname(PROGS), "supervise_progs", "client.c")], timeout=120)
+    assert r.rc == 0, r
+    return out
+
+
+def test_supervised_static_client_gets_the_real_address(dnsnet, proxy, static_client, bodies, tmp_path):
+    """The supervisor's DNS responder answers A with the address the proxy resolved (and AAAA
+    with no data: RESOLVE gave an IPv4 one); the fetch then goes by that address."""
+    out = tmp_path / "out"
+    sup = os.path.join(support.BUILD, "socksify-supervise")
+    r = dnsnet.run(dnsnet.c, [sup, "-x", proxy.url(), "--", static_client, "get", TARGET_NAME, dnsnet.http_port,
+                              "body", out], env=resolve_env())
+    assert r.rc == 0, r
+    res = [l for l in r.out.splitlines() if l.startswith("{")]
+    assert res and '"addr": "%s"' % dnsnet.target4 in res[-1].replace('":"', '": "'), r
+    assert out.read_bytes() == bodies.data["body"]
+    proxy.wait_session("%s:%d" % (dnsnet.target4, dnsnet.http_port))
+    dnsnet.trap.assert_empty("the supervised static client")
+
