@@ -168,3 +168,15 @@ def test_supervised_static_client_gets_the_real_address(dnsnet, proxy, static_cl
     proxy.wait_session("%s:%d" % (dnsnet.target4, dnsnet.http_port))
     dnsnet.trap.assert_empty("the supervised static client")
 
+
+def test_launcher_config_key(dnsnet, proxy, tmp_path):
+    conf = tmp_path / "conf"
+    conf.write_text("dns = resolve\n")
+    out, r = gai(dnsnet, proxy.url(), TARGET_NAME, env=support.base_env(SOCKSIFY_CONFIG=str(conf)))
+    assert out == str([dnsnet.target4]), r
+    conf.write_text("dns = resolved\n")
+    r = dnsnet.socksify(proxy.url(), ["true"], env=support.base_env(SOCKSIFY_CONFIG=str(conf)))
+    assert r.rc == 2 and "remote, local or resolve" in r.err, r
+    h = support.run([support.WRAPPER, "--help"])
+    assert "dns (remote|local|resolve)" in h.out, h
+    dnsnet.trap.assert_empty()
