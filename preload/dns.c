@@ -499,6 +499,35 @@ static int name_of_address(int af, const uint8_t *addr, char *name, size_t cap)
 	return found;
 }
 
+/* SOCKSIFY_DNS=resolve: the name the proxy finds for an address (RESOLVE_PTR), unless
+ * the address goes direct (SOCKSIFY_NO_PROXY: not the proxy's business). 1 found, 0 not. */
+static int name_by_proxy(const struct config *c, int af, const uint8_t *addr, char *name, size_t cap)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct socks5_addr q, a;
+	socklen_t len;
+	char what[INET6_ADDRSTRLEN];
+	if (af == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, addr, 4);
+		len = sizeof *s4;
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, addr, 16);
+		len = sizeof *s6;
+	}
+	if (config_is_direct(c, (struct sockaddr *)&ss, len) ||
+	    socks5_addr_from_sockaddr(&q, (struct sockaddr *)&ss, len) < 0)
+		return 0;
+	inet_ntop(af, addr, what, sizeof what);
+	if (resolve_by_proxy(c, SOCKS5_CMD_RESOLVE_PTR, &q, what, &a) != 0 || a.u.domain.len >= cap)
+		return 0;
+	memcpy(name, a.u.domain.name, (size_t)a.u.domain.len + 1);
+	return 1;
+}
+
 static int hostbyaddr(const void *addr, socklen_t len, int type, struct hostent *ret, char *buf, size_t buflen,
 		      struct hostent **result, int *h_errnop)
 {
@@ -508,7 +537,8 @@ static int hostbyaddr(const void *addr, socklen_t len, int type, struct hostent 
 		return 1;
 	char name[256];
 	*result = NULL;
-	if (!name_of_address(type, addr, name, sizeof name)) {
+	if (!name_of_address(type, addr, name, sizeof name) &&
+	    !(c->dns_resolve && name_by_proxy(c, type, addr, name, sizeof name))) {
 		h_errno = *h_errnop = HOST_NOT_FOUND; /* glibc's _r calls set both; programs read either */
 		return 0;
 	}
@@ -550,7 +580,8 @@ EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, s
 				      ? (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr
 				      : ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
 	char name[256];
-	if (!name_of_address(sa->sa_family, addr, name, sizeof name)) {
+	if (!name_of_address(sa->sa_family, addr, name, sizeof name) &&
+	    !(c->dns_resolve && name_by_proxy(c, sa->sa_family, addr, name, sizeof name))) {
 		/* A reverse query would tell the local resolver whom we talk to: answer numerically. */
 		if (flags & NI_NAMEREQD)
 			return EAI_NONAME;

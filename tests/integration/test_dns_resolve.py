@@ -3,6 +3,7 @@ side (namespace P) can resolve; the library asks the proxy with Tor's RESOLVE co
 the program gets the REAL address, then connects to it through the proxy. C's resolver is
 the trap (dnsnet.py): no test may leave a query there but the ones it expects."""
 
+import json
 import os
 import re
 import time
@@ -180,3 +181,31 @@ def test_launcher_config_key(dnsnet, proxy, tmp_path):
     h = support.run([support.WRAPPER, "--help"])
     assert "dns (remote|local|resolve)" in h.out, h
     dnsnet.trap.assert_empty()
+
+
+REVERSE = """
+import json, socket, sys
+out = {}
+for a in sys.argv[1:]:
+    try:
+        out[a] = [socket.gethostbyaddr(a)[0]]
+    except socket.herror as e:
+        out[a] = ["herror", e.errno]
+    out[a].append(socket.getnameinfo((a, 80), socket.NI_NUMERICSERV)[0])
+print(json.dumps(out))
+"""
+
+
+def test_reverse_lookups_ask_the_proxy(dnsnet, proxy):
+    """gethostbyaddr()/getnameinfo() of an address only P knows a name for: RESOLVE_PTR;
+    an address P has no name for stays not found (getnameinfo: numeric); no local query."""
+    unknown = "198.18.%d.7" % dnsnet.x
+    r = dnsnet.socksify(proxy.url(), [PYTHON, "-c", REVERSE, dnsnet.target4, dnsnet.target6, unknown],
+                        env=resolve_env())
+    assert r.rc == 0, r
+    out = json.loads(r.out.strip().splitlines()[-1])
+    assert out[dnsnet.target4] == [TARGET_NAME, TARGET_NAME], r
+    assert out[dnsnet.target6] == [TARGET_NAME, TARGET_NAME], r
+    assert out[unknown] == ["herror", 1, unknown], r
+    proxy.server.wait_log(r"session .*cmd=resolve-ptr target=%s:0 result=ok" % re.escape(dnsnet.target4))
+    dnsnet.trap.assert_empty("reverse lookups with SOCKSIFY_DNS=resolve")
