@@ -236,7 +236,7 @@ SUPERVISE_SRC := $(wildcard src/supervise/*.c)
 SUPERVISE_OBJ := $(SUPERVISE_SRC:%.c=$(BUILD)/obj/%.o)
 # The library's proxy client (the hop machine) and settings parser, the very objects the
 # library links: the supervisor's real.c gives them libc's functions as their real_* ones.
-SUPERVISE_LIB_OBJ := $(addprefix $(BUILD)/obj/preload/,handshake.o config.o direct.o route.o)
+SUPERVISE_LIB_OBJ := $(addprefix $(BUILD)/obj/preload/,handshake.o config.o direct.o route.o resolve.o)
 all: $(SUPERVISE)
 $(BUILD)/obj/src/supervise/%.o: ALL_CFLAGS += -Isrc/supervise -Ipreload
 $(SUPERVISE_OBJ): $(wildcard src/supervise/*.h)

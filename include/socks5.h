@@ -36,6 +36,11 @@ enum {
 	SOCKS5_CMD_CONNECT = 0x01,
 	SOCKS5_CMD_BIND = 0x02,
 	SOCKS5_CMD_UDP_ASSOCIATE = 0x03,
+	/* Tor's extensions (socks-extensions.txt section 2): a name lookup by the
+	 * proxy. RESOLVE carries a domain and is answered with an IPv4 or IPv6
+	 * BND.ADDR; RESOLVE_PTR carries an address and is answered with a domain. */
+	SOCKS5_CMD_RESOLVE = 0xF0,
+	SOCKS5_CMD_RESOLVE_PTR = 0xF1,
 };
 
 /* ATYP values (section 4) */
@@ -114,6 +119,19 @@ ssize_t socks5_decode_request(const uint8_t *buf, size_t len, uint8_t *cmd, stru
 /* Reply: VER REP RSV ATYP BND.ADDR BND.PORT (server -> client) */
 ssize_t socks5_encode_reply(uint8_t *buf, size_t cap, uint8_t rep, const struct socks5_addr *bnd);
 ssize_t socks5_decode_reply(const uint8_t *buf, size_t len, uint8_t *rep, struct socks5_addr *bnd);
+
+/* RESOLVE request: VER F0 RSV ATYP=03 LEN NAME PORT=0. name need not be
+ * NUL-terminated; len 1..255 without a NUL byte, else SOCKS5_MALFORMED. */
+ssize_t socks5_encode_resolve(uint8_t *buf, size_t cap, const char *name, size_t len);
+/* RESOLVE_PTR request: VER F1 RSV ATYP ADDR PORT=0; addr must be IPv4 or IPv6
+ * (its port is ignored), else SOCKS5_MALFORMED. */
+ssize_t socks5_encode_resolve_ptr(uint8_t *buf, size_t cap, const struct socks5_addr *addr);
+/* Their replies: a reply as socks5_decode_reply reads it, except that a
+ * success (REP 00) must answer the question: IPv4/IPv6 for RESOLVE, a domain
+ * for RESOLVE_PTR; another ATYP is SOCKS5_MALFORMED as soon as it is read.
+ * On a failure REP, BND.ADDR is whatever the server sent (Tor: 0.0.0.0). */
+ssize_t socks5_decode_resolve_reply(const uint8_t *buf, size_t len, uint8_t *rep, struct socks5_addr *addr);
+ssize_t socks5_decode_resolve_ptr_reply(const uint8_t *buf, size_t len, uint8_t *rep, struct socks5_addr *name);
 
 /* UDP request header: RSV(2) FRAG ATYP DST.ADDR DST.PORT DATA (section 7).
  * decode returns the header length; the payload starts there. */

@@ -126,8 +126,10 @@ static void config_dns(struct config *c)
 	c->dns_remote = 1;
 	if (s && strcmp(s, "local") == 0)
 		c->dns_remote = 0;
+	else if (s && strcmp(s, "resolve") == 0)
+		c->dns_resolve = 1;
 	else if (s && *s && strcmp(s, "remote") != 0)
-		log_error("SOCKSIFY_DNS='%s' is neither remote nor local; using remote", s);
+		log_error("SOCKSIFY_DNS='%s' is not remote, local or resolve; using remote", s);
 	parse_fake_net("SOCKSIFY_FAKE_NET4", CONFIG_DEFAULT_FAKE_NET4, 4, &c->fake4);
 	parse_fake_net("SOCKSIFY_FAKE_NET6", CONFIG_DEFAULT_FAKE_NET6, 6, &c->fake6);
 }

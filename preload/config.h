@@ -42,7 +42,8 @@ struct config {
 	int pipeline; /* SOCKSIFY_PIPELINE: CONFIG_PIPELINE_* */
 	struct netlist no_proxy; /* destinations that go direct */
 	struct namelist no_proxy_names; /* names resolved locally (and so connected direct) */
-	int dns_remote; /* SOCKSIFY_DNS: 1 remote (default), 0 local */
+	int dns_remote; /* SOCKSIFY_DNS: 1 remote (default) or resolve, 0 local */
+	int dns_resolve; /* SOCKSIFY_DNS=resolve: the proxy resolves names (Tor's RESOLVE), real addresses */
 	struct netlist_entry fake4, fake6; /* where fake addresses come from */
 	int bind; /* SOCKSIFY_BIND=1: listen() becomes a SOCKS5 BIND (bind.c) */
 	const struct routelist *routes; /* SOCKSIFY_ROUTE (route.c), NULL when unset */

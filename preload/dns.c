@@ -1,5 +1,7 @@
 /* dns.c - resolver calls: a name is answered with fake addresses and later
- * resolved by the proxy, so no DNS query ever leaves this machine.
+ * resolved by the proxy, so no DNS query ever leaves this machine. With
+ * SOCKSIFY_DNS=resolve the proxy resolves the name at once instead (Tor's
+ * RESOLVE command) and the program gets the real address.
  *
  * Answered locally, without a query: numeric hosts, names in /etc/hosts,
  * localhost. Passed to the system resolver: everything when SOCKSIFY_DNS=local,
@@ -30,6 +32,7 @@
 #include "hostsfile.h"
 #include "log.h"
 #include "real.h"
+#include "resolve.h"
 #include "route.h"
 
 #define MAX_ADDRS 16
@@ -232,6 +235,23 @@ static int fake_addresses(const char *name, int family, int flags, struct addr_l
 	return 0;
 }
 
+/* SOCKSIFY_DNS=resolve: the real address of name, as the proxy found it (one: RESOLVE carries one). */
+static int resolved_addresses(const struct config *c, const char *name, struct addr_list *out)
+{
+	struct socks5_addr q, a;
+	if (socks5_addr_set_domain(&q, name, 0) < 0)
+		return EAI_NONAME;
+	int rc = resolve_by_proxy(c, SOCKS5_CMD_RESOLVE, &q, name, &a);
+	if (rc)
+		return rc;
+	out->n = 1;
+	out->a[0].family = a.atyp == SOCKS5_ATYP_IPV4 ? AF_INET : AF_INET6;
+	memcpy(out->a[0].addr, a.atyp == SOCKS5_ATYP_IPV4 ? a.u.ipv4 : a.u.ipv6, a.atyp == SOCKS5_ATYP_IPV4 ? 4 : 16);
+	out->canon = name;
+	log_debug("getaddrinfo(%s): resolved by the proxy", name);
+	return 0;
+}
+
 /* Builds the result list from numeric addresses with the real getaddrinfo. */
 static int gai_from_addresses(const struct addr_list *l, const char *service, const struct addrinfo *hints,
 			      struct addrinfo **res)
@@ -310,8 +330,15 @@ EXPORT int getaddrinfo(const char *node, const char *service, const struct addri
 	size_t len = strlen(node);
 	if (len == 0 || len > 255)
 		return EAI_NONAME;
-	if (local_addresses(node, AF_UNSPEC, &l) == 0 && fake_addresses(node, family, flags, &l) < 0)
-		return EAI_AGAIN;
+	if (local_addresses(node, AF_UNSPEC, &l) == 0) {
+		if (c->dns_resolve) {
+			rc = resolved_addresses(c, node, &l);
+			if (rc)
+				return rc;
+		} else if (fake_addresses(node, family, flags, &l) < 0) {
+			return EAI_AGAIN;
+		}
+	}
 	sort_addresses(&l);
 	rc = gai_from_addresses(&l, service, hints, res);
 	log_debug("getaddrinfo(%s): %s", node, rc == 0 ? "answered without a query" : gai_strerror(rc));
@@ -370,9 +397,18 @@ static int hostbyname(const char *name, int af, struct hostent *ret, char *buf, 
 	struct addr_list l;
 	*result = NULL;
 	size_t len = strlen(name);
-	if (len == 0 || len > 255 || (local_addresses(name, af, &l) == 0 && fake_addresses(name, af, 0, &l) < 0)) {
-		h_errno = *h_errnop = len == 0 || len > 255 ? HOST_NOT_FOUND : TRY_AGAIN;
+	if (len == 0 || len > 255) {
+		h_errno = *h_errnop = HOST_NOT_FOUND;
 		return 0;
+	}
+	if (local_addresses(name, af, &l) == 0) {
+		int rc = c->dns_resolve ? resolved_addresses(c, name, &l) : fake_addresses(name, af, 0, &l) < 0 ? EAI_AGAIN : 0;
+		if (rc == 0 && c->dns_resolve && l.a[0].family != af)
+			rc = EAI_NONAME; /* the proxy's one answer is of the other family */
+		if (rc) {
+			h_errno = *h_errnop = rc == EAI_NONAME ? HOST_NOT_FOUND : rc == EAI_AGAIN ? TRY_AGAIN : NO_RECOVERY;
+			return 0;
+		}
 	}
 	sort_addresses(&l);
 	int err = fill_hostent(ret, buf, buflen, name, af, &l);
@@ -463,6 +499,35 @@ static int name_of_address(int af, const uint8_t *addr, char *name, size_t cap)
 	return found;
 }
 
+/* SOCKSIFY_DNS=resolve: the name the proxy finds for an address (RESOLVE_PTR), unless
+ * the address goes direct (SOCKSIFY_NO_PROXY: not the proxy's business). 1 found, 0 not. */
+static int name_by_proxy(const struct config *c, int af, const uint8_t *addr, char *name, size_t cap)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct socks5_addr q, a;
+	socklen_t len;
+	char what[INET6_ADDRSTRLEN];
+	if (af == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, addr, 4);
+		len = sizeof *s4;
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, addr, 16);
+		len = sizeof *s6;
+	}
+	if (config_is_direct(c, (struct sockaddr *)&ss, len) ||
+	    socks5_addr_from_sockaddr(&q, (struct sockaddr *)&ss, len) < 0)
+		return 0;
+	inet_ntop(af, addr, what, sizeof what);
+	if (resolve_by_proxy(c, SOCKS5_CMD_RESOLVE_PTR, &q, what, &a) != 0 || a.u.domain.len >= cap)
+		return 0;
+	memcpy(name, a.u.domain.name, (size_t)a.u.domain.len + 1);
+	return 1;
+}
+
 static int hostbyaddr(const void *addr, socklen_t len, int type, struct hostent *ret, char *buf, size_t buflen,
 		      struct hostent **result, int *h_errnop)
 {
@@ -472,7 +537,8 @@ static int hostbyaddr(const void *addr, socklen_t len, int type, struct hostent 
 		return 1;
 	char name[256];
 	*result = NULL;
-	if (!name_of_address(type, addr, name, sizeof name)) {
+	if (!name_of_address(type, addr, name, sizeof name) &&
+	    !(c->dns_resolve && name_by_proxy(c, type, addr, name, sizeof name))) {
 		h_errno = *h_errnop = HOST_NOT_FOUND; /* glibc's _r calls set both; programs read either */
 		return 0;
 	}
@@ -514,7 +580,8 @@ EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, s
 				      ? (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr
 				      : ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
 	char name[256];
-	if (!name_of_address(sa->sa_family, addr, name, sizeof name)) {
+	if (!name_of_address(sa->sa_family, addr, name, sizeof name) &&
+	    !(c->dns_resolve && name_by_proxy(c, sa->sa_family, addr, name, sizeof name))) {
 		/* A reverse query would tell the local resolver whom we talk to: answer numerically. */
 		if (flags & NI_NAMEREQD)
 			return EAI_NONAME;

@@ -642,6 +642,7 @@ static enum hs_result hop_done(struct handshake *hs)
 
 static enum hs_result on_reply(struct handshake *hs)
 {
+	hs->replied = 1;
 	if (hs->rep != SOCKS5_REP_SUCCEEDED) {
 		char t[80];
 		snprintf(t, sizeof t, "%s (REP %u)", socks5_rep_str(hs->rep), hs->rep);

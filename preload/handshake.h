@@ -83,6 +83,7 @@ struct handshake {
 	long long hop_since_ms; /* failover: when the hop being spoken to was connected to */
 	struct socks5_addr target;
 	uint8_t rep; /* the proxy's REP once received (SOCKS4: CD) */
+	int replied; /* a SOCKS5 request's reply was read: rep is its REP */
 	struct socks5_addr bound; /* BND.ADDR/BND.PORT of a successful reply */
 	int err; /* errno for the program when state == HS_FAILED */
 	char why[512]; /* for the log line */

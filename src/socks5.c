@@ -311,6 +311,45 @@ ssize_t socks5_decode_reply(const uint8_t *buf, size_t len, uint8_t *rep, struct
 	return decode_head_and_addr(buf, len, 0, rep, bnd);
 }
 
+ssize_t socks5_encode_resolve(uint8_t *buf, size_t cap, const char *name, size_t len)
+{
+	struct socks5_addr a = { .atyp = SOCKS5_ATYP_DOMAIN };
+
+	if (!name || len < 1 || len > 255 || memchr(name, '\0', len))
+		return SOCKS5_MALFORMED;
+	a.u.domain.len = (uint8_t)len;
+	memcpy(a.u.domain.name, name, len);
+	return encode_head_and_addr(buf, cap, SOCKS5_VERSION, SOCKS5_CMD_RESOLVE, 0x00, &a);
+}
+
+ssize_t socks5_encode_resolve_ptr(uint8_t *buf, size_t cap, const struct socks5_addr *addr)
+{
+	if (!addr || (addr->atyp != SOCKS5_ATYP_IPV4 && addr->atyp != SOCKS5_ATYP_IPV6))
+		return SOCKS5_MALFORMED;
+	struct socks5_addr a = *addr;
+	a.port = 0;
+	return encode_head_and_addr(buf, cap, SOCKS5_VERSION, SOCKS5_CMD_RESOLVE_PTR, 0x00, &a);
+}
+
+/* A reply whose success must carry an answer of the expected kind; a wrong
+ * one is refused once its ATYP is in, like any other malformed byte. */
+static ssize_t decode_answer(const uint8_t *buf, size_t len, int want_name, uint8_t *rep, struct socks5_addr *out)
+{
+	if (len >= 4 && buf[1] == SOCKS5_REP_SUCCEEDED && (buf[3] == SOCKS5_ATYP_DOMAIN) != want_name)
+		return SOCKS5_MALFORMED;
+	return decode_head_and_addr(buf, len, 0, rep, out);
+}
+
+ssize_t socks5_decode_resolve_reply(const uint8_t *buf, size_t len, uint8_t *rep, struct socks5_addr *addr)
+{
+	return decode_answer(buf, len, 0, rep, addr);
+}
+
+ssize_t socks5_decode_resolve_ptr_reply(const uint8_t *buf, size_t len, uint8_t *rep, struct socks5_addr *name)
+{
+	return decode_answer(buf, len, 1, rep, name);
+}
+
 ssize_t socks5_encode_udp_header(uint8_t *buf, size_t cap, uint8_t frag, const struct socks5_addr *addr)
 {
 	return encode_head_and_addr(buf, cap, 0x00, 0x00, frag, addr);

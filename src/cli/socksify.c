@@ -85,7 +85,7 @@ static const char usage_text[] =
 	"Options win over the environment, which wins over the config files: /etc/socksify.conf,\n"
 	"then $XDG_CONFIG_HOME/socksify/config (~/.config/...); 'key = value' lines, keys\n"
 	"proxy, chain, chain-len, isolate (on|off), timeout, no-proxy, log, log-file, pipeline (auto|on|off),\n"
-	"dns (remote|local), bind (on|off), supervise (auto|always|never), route (DESTS=PROXY; one route a line,\n"
+	"dns (remote|local|resolve), bind (on|off), supervise (auto|always|never), route (DESTS=PROXY; one route a line,\n"
 	"repeatable).\n"
 	"\n"
 	"Shell mode: '. socksify on [OPTIONS]' socksifies every command the current shell runs\n"
@@ -407,7 +407,7 @@ static const char *config_value_error(const char *key, const char *v, int *passw
 {
 	static const char *const logs[] = { "none", "error", "warn", "info", "debug", NULL };
 	static const char *const pipelines[] = { "auto", "on", "off", "1", "0", NULL };
-	static const char *const dnses[] = { "remote", "local", NULL };
+	static const char *const dnses[] = { "remote", "local", "resolve", NULL };
 	static struct proxy_chain chain;
 	static struct routelist routes;
 	static const char *const binds[] = { "on", "off", "1", "0", NULL };
@@ -441,7 +441,7 @@ static const char *config_value_error(const char *key, const char *v, int *passw
 	} else if (strcmp(key, "pipeline") == 0 && !one_of(v, pipelines)) {
 		return "auto, on or off";
 	} else if (strcmp(key, "dns") == 0 && !one_of(v, dnses)) {
-		return "remote or local";
+		return "remote, local or resolve";
 	} else if (strcmp(key, "bind") == 0 && !one_of(v, binds)) {
 		return "on or off";
 	} else if (strcmp(key, "supervise") == 0 && !one_of(v, supervises)) {

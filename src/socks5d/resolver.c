@@ -41,6 +41,12 @@ static void resolve(struct resolve_job *job)
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *res = NULL;
 
+	if (job->reverse) {
+		const union sockaddr_any *a = &job->reverse_addr;
+		socklen_t len = a->sa.sa_family == AF_INET6 ? sizeof a->sin6 : sizeof a->sin;
+		job->gai_err = getnameinfo(&a->sa, len, job->host, sizeof job->host, NULL, 0, NI_NAMEREQD);
+		return;
+	}
 	/* No AI_ADDRCONFIG: it hides ::1 for "localhost" on hosts without a
 	 * global IPv6 address; an unusable address just fails fast. */
 	job->gai_err = getaddrinfo(job->host, NULL, &hints, &res);

@@ -100,6 +100,10 @@ static const char *cmd_name(uint8_t cmd)
 		return "bind";
 	case SOCKS5_CMD_UDP_ASSOCIATE:
 		return "udp-associate";
+	case SOCKS5_CMD_RESOLVE:
+		return "resolve";
+	case SOCKS5_CMD_RESOLVE_PTR:
+		return "resolve-ptr";
 	}
 	return "unknown";
 }

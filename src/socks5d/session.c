@@ -58,9 +58,16 @@ static void session_flush(struct server *srv, struct conn *c)
 void session_reply_and_linger(struct server *srv, struct conn *c, uint8_t rep, enum session_result r)
 {
 	static const struct socks5_addr none = { .atyp = SOCKS5_ATYP_IPV4 };
+	session_answer_and_linger(srv, c, rep, &none, r);
+}
+
+/* The same with a BND.ADDR: the last reply of a session that relays nothing (RESOLVE). */
+void session_answer_and_linger(struct server *srv, struct conn *c, uint8_t rep, const struct socks5_addr *bnd,
+			       enum session_result r)
+{
 	uint8_t msg[SOCKS5_REQUEST_MAX];
 
-	if (queue_reply(srv, c, msg, socks5_encode_reply(msg, sizeof msg, rep, &none)) < 0) {
+	if (queue_reply(srv, c, msg, socks5_encode_reply(msg, sizeof msg, rep, bnd)) < 0) {
 		conn_set_result(c, r);
 		conn_close(srv, c, true);
 		return;
@@ -204,6 +211,10 @@ static int handle_request(struct server *srv, struct conn *c)
 		return HS_DONE;
 	case SOCKS5_CMD_BIND:
 		bind_start(srv, c, &dst);
+		return HS_DONE;
+	case SOCKS5_CMD_RESOLVE:
+	case SOCKS5_CMD_RESOLVE_PTR:
+		resolve_start(srv, c, cmd, &dst);
 		return HS_DONE;
 	default:
 		session_reply_and_linger(srv, c, SOCKS5_REP_CMD_NOT_SUPPORTED, RES_CMD_UNSUPPORTED);

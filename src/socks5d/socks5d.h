@@ -333,6 +333,11 @@ void session_start(struct server *srv, struct conn *c);
 void session_on_client(struct server *srv, struct conn *c, uint32_t events);
 void session_reply_and_linger(struct server *srv, struct conn *c, uint8_t rep, enum session_result r);
 void session_on_timeout(struct server *srv, struct conn *c);
+void session_answer_and_linger(struct server *srv, struct conn *c, uint8_t rep, const struct socks5_addr *bnd,
+			       enum session_result r);
+
+/* resolve.c: Tor's RESOLVE and RESOLVE_PTR */
+void resolve_start(struct server *srv, struct conn *c, uint8_t cmd, const struct socks5_addr *dst);
 
 /* connect.c: reaching the target */
 struct addrinfo;
@@ -378,8 +383,10 @@ struct resolve_job {
 	 * it sets owner to NULL when it goes away, and then on_done is not called. */
 	void *owner;
 	void (*on_done)(struct server *srv, struct resolve_job *job);
-	char host[256];
+	char host[256]; /* the name to look up; for a reverse lookup, the name found */
 	uint16_t port;
+	bool reverse; /* RESOLVE_PTR: getnameinfo() of reverse_addr */
+	union sockaddr_any reverse_addr;
 	int gai_err;
 	union sockaddr_any *addrs;
 	uint8_t naddrs;

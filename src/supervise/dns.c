@@ -6,7 +6,9 @@
  * "localhost" and its subdomains are answered with loopback. A name the library would have
  * the system resolver resolve (SOCKSIFY_NO_PROXY names it, or SOCKSIFY_DNS=local) is
  * resolved here by the system resolver, and an excluded name's addresses then connect
- * direct, as in the library (preload/dns.c, direct.c). Other queries go, over TCP,
+ * direct, as in the library (preload/dns.c, direct.c). With SOCKSIFY_DNS=resolve, A and
+ * AAAA queries are answered with the real address the proxy resolved (Tor's RESOLVE,
+ * preload/resolve.c) instead of fake ones. Other queries go, over TCP,
  * through a SOCKS5 CONNECT to --dns-server when one is configured, and are REFUSED when
  * not. UDP is served from the event loop, queries that wait on a resolver by a few threads
  * (RESOLVERS); TCP connections in threads of their own. */
@@ -25,6 +27,7 @@
 #include "direct.h"
 #include "dnsmsg.h"
 #include "log.h"
+#include "resolve.h"
 #include "route.h"
 #include "supervise.h"
 
@@ -142,7 +145,7 @@ static ssize_t answer_query(const uint8_t *q, size_t len, uint8_t *out, size_t c
 		static const uint8_t lo4[4] = { 127, 0, 0, 1 };
 		memcpy(v4, lo4, 4);
 		memcpy(v6, &in6addr_loopback, 16);
-	} else if (config_resolves_locally(sup_config.lib, qs.name)) {
+	} else if (config_resolves_locally(sup_config.lib, qs.name) || sup_config.lib->dns_resolve) {
 		return NEEDS_THREAD;
 	} else {
 		pthread_mutex_lock(&sup_fake_lock);
@@ -211,6 +214,25 @@ static ssize_t answer_locally(const struct dns_question *qs, const uint8_t *q, u
 	return n;
 }
 
+/* SOCKSIFY_DNS=resolve: an A or AAAA query answered with the address the proxy resolved.
+ * RESOLVE gives one address, of the proxy's choice: a query for the other family gets
+ * no data (as for a name that has none), a name the proxy does not find NXDOMAIN. */
+static ssize_t answer_by_proxy(const struct dns_question *qs, const uint8_t *q, uint8_t *out, size_t cap)
+{
+	struct socks5_addr name, a;
+	if (socks5_addr_set_domain(&name, qs->name, 0) < 0)
+		return dnsmsg_build_answer(out, cap, qs, q, DNS_RCODE_NXDOMAIN, NULL, 0, 0);
+	int rc = resolve_by_proxy(sup_config.lib, SOCKS5_CMD_RESOLVE, &name, qs->name, &a);
+	if (rc)
+		return dnsmsg_build_answer(out, cap, qs, q, rc == EAI_NONAME ? DNS_RCODE_NXDOMAIN : DNS_RCODE_SERVFAIL,
+					   NULL, 0, 0);
+	int v4 = a.atyp == SOCKS5_ATYP_IPV4;
+	if (v4 != (qs->qtype == DNS_TYPE_A))
+		return dnsmsg_build_answer(out, cap, qs, q, DNS_RCODE_NOERROR, NULL, 0, 0);
+	log_debug("DNS %s %s: resolved by the proxy", v4 ? "A" : "AAAA", qs->name);
+	return dnsmsg_build_answer(out, cap, qs, q, 0, v4 ? a.u.ipv4 : a.u.ipv6, v4 ? 4 : 16, FAKE_TTL);
+}
+
 /* The answer to q, resolving or forwarding if needed; SERVFAIL when the resolver fails. */
 static ssize_t answer_fully(const uint8_t *q, size_t len, uint8_t *out, size_t cap)
 {
@@ -220,7 +242,8 @@ static ssize_t answer_fully(const uint8_t *q, size_t len, uint8_t *out, size_t c
 		return n;
 	dnsmsg_parse_query(q, len, &qs); /* parsed already: answer_query() said so */
 	if (qs.qclass == DNS_CLASS_IN && (qs.qtype == DNS_TYPE_A || qs.qtype == DNS_TYPE_AAAA))
-		return answer_locally(&qs, q, out, cap);
+		return config_resolves_locally(sup_config.lib, qs.name) ? answer_locally(&qs, q, out, cap)
+									: answer_by_proxy(&qs, q, out, cap);
 	n = forward_query(q, len, out, cap);
 	return n >= 0 ? n : dnsmsg_build_error(out, cap, q, DNS_RCODE_SERVFAIL);
 }

@@ -35,6 +35,16 @@ static ssize_t dec_reply(const uint8_t *b, size_t n)
 	return socks5_decode_reply(b, n, NULL, NULL);
 }
 
+static ssize_t dec_resolve_reply(const uint8_t *b, size_t n)
+{
+	return socks5_decode_resolve_reply(b, n, NULL, NULL);
+}
+
+static ssize_t dec_resolve_ptr_reply(const uint8_t *b, size_t n)
+{
+	return socks5_decode_resolve_ptr_reply(b, n, NULL, NULL);
+}
+
 static ssize_t enc_method(uint8_t *b, size_t cap, const void *arg)
 {
 	return socks5_encode_method_choice(b, cap, *(const uint8_t *)arg);
@@ -363,8 +373,56 @@ static void check_handshake(const uint8_t *data, size_t size)
 	free(in);
 }
 
+/* RESOLVE / RESOLVE_PTR replies: a plain reply, refused only when a success
+ * answers with the wrong kind of address (a name for RESOLVE, an address for PTR). */
+static void check_resolve_replies(const uint8_t *data, size_t size)
+{
+	uint8_t *buf = fuzz_copy(data, size);
+	ssize_t plain = socks5_decode_reply(buf, size, NULL, NULL);
+
+	for (int ptr = 0; ptr <= 1; ptr++) {
+		fuzz_decode_fn dec = ptr ? dec_resolve_ptr_reply : dec_resolve_reply;
+		struct coded_addr c, canary;
+		memset(&c, 0xa5, sizeof c);
+		canary = c;
+		ssize_t r = ptr ? socks5_decode_resolve_ptr_reply(buf, size, &c.code, &c.addr)
+				: socks5_decode_resolve_reply(buf, size, &c.code, &c.addr);
+		FUZZ_CHECK(r == dec(buf, size));
+		fuzz_check_decoder(dec, data, size, r, SOCKS5_REQUEST_MAX);
+		int wrong = size >= 4 && buf[1] == SOCKS5_REP_SUCCEEDED && (buf[3] == SOCKS5_ATYP_DOMAIN) != ptr;
+		if (wrong) {
+			FUZZ_CHECK(r == SOCKS5_MALFORMED);
+		} else {
+			FUZZ_CHECK(r == plain);
+		}
+		if (r <= 0) {
+			FUZZ_CHECK(memcmp(&c, &canary, sizeof c) == 0);
+			continue;
+		}
+		FUZZ_CHECK(c.code == buf[1]);
+		fuzz_check_addr(&c.addr);
+		if (c.code == SOCKS5_REP_SUCCEEDED)
+			FUZZ_CHECK((c.addr.atyp == SOCKS5_ATYP_DOMAIN) == ptr);
+		fuzz_check_reencode(enc_reply, &c, buf, (size_t)r, 1u << 2);
+	}
+	free(buf);
+
+	/* The input as a name to RESOLVE: encoded iff 1..255 bytes without NUL, and it decodes back. */
+	uint8_t req[SOCKS5_REQUEST_MAX], cmd = 0;
+	struct socks5_addr back;
+	ssize_t n = socks5_encode_resolve(req, sizeof req, (const char *)data, size);
+	int ok = size >= 1 && size <= 255 && !memchr(data, '\0', size);
+	FUZZ_CHECK(ok ? n == (ssize_t)(4 + 1 + size + 2) : n == SOCKS5_MALFORMED);
+	if (ok) {
+		FUZZ_CHECK(socks5_decode_request(req, (size_t)n, &cmd, &back) == n);
+		FUZZ_CHECK(cmd == SOCKS5_CMD_RESOLVE && back.atyp == SOCKS5_ATYP_DOMAIN && back.port == 0);
+		FUZZ_CHECK(back.u.domain.len == size && memcmp(back.u.domain.name, data, size) == 0);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	check_resolve_replies(data, size);
 	check_method_choice(data, size);
 	check_auth_reply(data, size);
 	check_reply(data, size);

@@ -35,6 +35,7 @@ TRAPDNS = os.path.join(HERE, "trapdns.py")
 PROGS = os.path.join(HERE, "dnsprogs")
 
 TARGET_NAME = "target.sfy.test"  # resolves only in P
+TARGET6_NAME = "target6.sfy.test"  # resolves only in P, to its IPv6 target address only
 HOSTS_NAME = "c-hosts.sfy.test"  # in C's /etc/hosts: 10.201.X.2
 DUAL_NAME = "c-dual.sfy.test"  # in C's /etc/hosts: 10.201.X.2 and fd00:201:X::2
 CORP_NAME = "db.corp.test"  # the trap answers it (10.201.X.1): for SOCKSIFY_NO_PROXY names
@@ -177,8 +178,8 @@ class DnsNet:
         ip("-n", self.p, "addr", "add", self.target4 + "/32", "dev", "lo")
         ip("-n", self.p, "-6", "addr", "add", self.target6 + "/128", "dev", "lo", "nodad")
         self._etc(self.p, {
-            "hosts": "127.0.0.1 localhost\n::1 localhost\n%s %s\n%s %s\n" % (
-                self.target4, TARGET_NAME, self.target6, TARGET_NAME),
+            "hosts": "127.0.0.1 localhost\n::1 localhost\n%s %s\n%s %s\n%s %s\n" % (
+                self.target4, TARGET_NAME, self.target6, TARGET_NAME, self.target6, TARGET6_NAME),
             "resolv.conf": "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
         })
         self._etc(self.c, {

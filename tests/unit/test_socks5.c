@@ -106,6 +106,30 @@ static ssize_t dec_udp_header(const uint8_t *b, size_t len)
 	return socks5_decode_udp_header(b, len, &frag, &a);
 }
 
+static ssize_t enc_resolve(uint8_t *b, size_t cap, const struct msg *m)
+{
+	return socks5_encode_resolve(b, cap, m->user, m->ulen);
+}
+
+static ssize_t enc_resolve_ptr(uint8_t *b, size_t cap, const struct msg *m)
+{
+	return socks5_encode_resolve_ptr(b, cap, m->addr);
+}
+
+static ssize_t dec_resolve_reply(const uint8_t *b, size_t len)
+{
+	struct socks5_addr a;
+	uint8_t rep;
+	return socks5_decode_resolve_reply(b, len, &rep, &a);
+}
+
+static ssize_t dec_resolve_ptr_reply(const uint8_t *b, size_t len)
+{
+	struct socks5_addr a;
+	uint8_t rep;
+	return socks5_decode_resolve_ptr_reply(b, len, &rep, &a);
+}
+
 /* Runs dec on a heap copy of exactly len bytes. */
 static ssize_t decode_exact(decode_fn dec, const uint8_t *bytes, size_t len)
 {
@@ -825,6 +849,91 @@ static void test_random(void)
 	CHECK(accepted > 1000); /* the noise did reach the accepting paths */
 }
 
+/* Tor's RESOLVE (F0) and RESOLVE_PTR (F1), socks-extensions.txt section 2. */
+static void test_resolve(void)
+{
+	/* RESOLVE example.com: a domain target, port 0. */
+	static const uint8_t req[] = { 0x05, 0xf0, 0x00, 0x03, 11, 'e', 'x', 'a', 'm', 'p', 'l', 'e', '.', 'c', 'o', 'm', 0, 0 };
+	struct msg m = { .user = "example.com", .ulen = 11 };
+	check_encode(enc_resolve, &m, req, sizeof req);
+	uint8_t b[SOCKS5_REQUEST_MAX], cmd = 0;
+	struct socks5_addr got;
+	CHECK_INT(socks5_decode_request(req, sizeof req, &cmd, &got), sizeof req);
+	CHECK_INT(cmd, SOCKS5_CMD_RESOLVE);
+	CHECK(strcmp(got.u.domain.name, "example.com") == 0);
+	/* The name need not end in NUL; its length says where it stops. */
+	CHECK_INT(socks5_encode_resolve(b, sizeof b, "example.comXYZ", 11), sizeof req);
+	CHECK_MEM(b, req, sizeof req);
+
+	char big[256];
+	memset(big, 'a', sizeof big);
+	CHECK_INT(socks5_encode_resolve(b, sizeof b, big, 255), 4 + 1 + 255 + 2);
+	CHECK_INT(socks5_encode_resolve(b, sizeof b, big, 256), SOCKS5_MALFORMED);
+	CHECK_INT(socks5_encode_resolve(b, sizeof b, big, 0), SOCKS5_MALFORMED);
+	CHECK_INT(socks5_encode_resolve(b, sizeof b, "a\0b", 3), SOCKS5_MALFORMED);
+	CHECK_INT(socks5_encode_resolve(b, sizeof b, NULL, 3), SOCKS5_MALFORMED);
+
+	/* RESOLVE_PTR 192.0.2.7 and ::1: the address's port is not sent. */
+	static const uint8_t ptr4[] = { 0x05, 0xf1, 0x00, 0x01, 192, 0, 2, 7, 0, 0 };
+	struct socks5_addr a4 = addr_ipv4(192, 0, 2, 7, 8080);
+	m = (struct msg){ .addr = &a4 };
+	check_encode(enc_resolve_ptr, &m, ptr4, sizeof ptr4);
+	static const uint8_t ptr6[] = { 0x05, 0xf1, 0x00, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 };
+	struct socks5_addr a6 = addr_ipv6_loopback(53);
+	m = (struct msg){ .addr = &a6 };
+	check_encode(enc_resolve_ptr, &m, ptr6, sizeof ptr6);
+	struct socks5_addr dom;
+	socks5_addr_set_domain(&dom, "example.com", 0);
+	CHECK_INT(socks5_encode_resolve_ptr(b, sizeof b, &dom), SOCKS5_MALFORMED);
+	CHECK_INT(socks5_encode_resolve_ptr(b, sizeof b, NULL), SOCKS5_MALFORMED);
+
+	/* RESOLVE replies: an IPv4 or IPv6 answer. */
+	static const uint8_t ok4[] = { 0x05, 0x00, 0x00, 0x01, 10, 1, 2, 3, 0, 0 };
+	static const uint8_t ok6[] = { 0x05, 0x00, 0x00, 0x04, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0 };
+	uint8_t rep = 0x77;
+	check_decode(dec_resolve_reply, ok4, sizeof ok4);
+	check_decode(dec_resolve_reply, ok6, sizeof ok6);
+	CHECK_INT(socks5_decode_resolve_reply(ok4, sizeof ok4, &rep, &got), sizeof ok4);
+	CHECK_INT(rep, 0);
+	CHECK_INT(got.atyp, SOCKS5_ATYP_IPV4);
+	CHECK_MEM(got.u.ipv4, "\x0a\x01\x02\x03", 4);
+	CHECK_INT(socks5_decode_resolve_reply(ok6, sizeof ok6, &rep, &got), sizeof ok6);
+	CHECK_INT(got.atyp, SOCKS5_ATYP_IPV6);
+	CHECK_INT(got.u.ipv6[15], 9);
+	/* Tor's failure: REP 04 with 0.0.0.0; REP 07 from a server without the extension. */
+	static const uint8_t fail4[] = { 0x05, 0x04, 0x00, 0x01, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t fail7[] = { 0x05, 0x07, 0x00, 0x01, 0, 0, 0, 0, 0, 0 };
+	CHECK_INT(socks5_decode_resolve_reply(fail4, sizeof fail4, &rep, &got), sizeof fail4);
+	CHECK_INT(rep, SOCKS5_REP_HOST_UNREACHABLE);
+	CHECK_INT(socks5_decode_resolve_reply(fail7, sizeof fail7, &rep, &got), sizeof fail7);
+	CHECK_INT(rep, SOCKS5_REP_CMD_NOT_SUPPORTED);
+	/* A success answering a name with a name is malformed as soon as ATYP is read. */
+	CHECK_MALFORMED(dec_resolve_reply, "\x05\x00\x00\x03", 4);
+	CHECK_MALFORMED(dec_resolve_reply, "\x05\x00\x00\x03\x01x\x00\x00", 8);
+	CHECK_INT(decode_exact(dec_resolve_reply, (const uint8_t *)"\x05\x04\x00\x03\x01x\x00\x00", 8), 8);
+	CHECK_MALFORMED(dec_resolve_reply, "\x05\x00\x00\x09", 4);
+	CHECK_MALFORMED(dec_resolve_reply, "\x04\x00", 2);
+	CHECK_INT(decode_exact(dec_resolve_reply, ok4, 3), SOCKS5_SHORT);
+
+	/* RESOLVE_PTR replies: a domain answer. */
+	static const uint8_t okname[] = { 0x05, 0x00, 0x00, 0x03, 4, 'h', 'o', 's', 't', 0, 0 };
+	check_decode(dec_resolve_ptr_reply, okname, sizeof okname);
+	CHECK_INT(socks5_decode_resolve_ptr_reply(okname, sizeof okname, &rep, &got), sizeof okname);
+	CHECK_INT(rep, 0);
+	CHECK_INT(got.atyp, SOCKS5_ATYP_DOMAIN);
+	CHECK(strcmp(got.u.domain.name, "host") == 0);
+	CHECK_INT(socks5_decode_resolve_ptr_reply(fail4, sizeof fail4, &rep, &got), sizeof fail4);
+	CHECK_INT(rep, SOCKS5_REP_HOST_UNREACHABLE);
+	CHECK_MALFORMED(dec_resolve_ptr_reply, ok4, sizeof ok4);
+	CHECK_MALFORMED(dec_resolve_ptr_reply, ok6, 4);
+	CHECK_MALFORMED(dec_resolve_ptr_reply, "\x05\x00\x00\x03\x00", 5);
+	CHECK_MALFORMED(dec_resolve_ptr_reply, "\x05\x00\x00\x03\x03a\x00b\x00\x00", 10);
+	/* Out parameters are left alone on failure. */
+	rep = 0x77;
+	CHECK_INT(socks5_decode_resolve_ptr_reply(ok4, sizeof ok4, &rep, NULL), SOCKS5_MALFORMED);
+	CHECK_INT(rep, 0x77);
+}
+
 int main(void)
 {
 	test_greeting();
@@ -834,6 +943,7 @@ int main(void)
 	test_request();
 	test_reply();
 	test_udp_header();
+	test_resolve();
 	test_encode_bad_addr();
 	test_rep();
 	test_from_sockaddr();
