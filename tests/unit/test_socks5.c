@@ -927,7 +927,7 @@ static void test_resolve(void)
 	CHECK_MALFORMED(dec_resolve_ptr_reply, ok4, sizeof ok4);
 	CHECK_MALFORMED(dec_resolve_ptr_reply, ok6, 4);
 	CHECK_MALFORMED(dec_resolve_ptr_reply, "\x05\x00\x00\x03\x00", 5);
-	CHECK_MALFORMED(dec_resolve_ptr_reply, "\x05\x00\x00\x03\x03a\x00b\x00\x00", 10);
+	CHECK_MALFORMED(dec_resolve_ptr_reply, "\x05\x00\x00\x03\x03" "a\x00b\x00\x00", 10);
 	/* Out parameters are left alone on failure. */
 	rep = 0x77;
 	CHECK_INT(socks5_decode_resolve_ptr_reply(ok4, sizeof ok4, &rep, NULL), SOCKS5_MALFORMED);
