@@ -4,6 +4,7 @@ DNS server that logs every query; every test checks that it saw none (or exactly
 the queries the test expects), that the content is right, and that the proxy got
 the NAME (socks5d logs target=NAME:PORT), not an address. See dnsnet.py."""
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -496,8 +497,9 @@ socks pass {{ from: {net}/24 to: ::/0 log: connect disconnect }}
 """
 
 
-@needs("danted", "curl")
-def test_danted_by_name(dnsnet, bodies, tmp_path):
+@contextlib.contextmanager
+def danted_in_p(dnsnet, tmp_path):
+    """danted in the proxy namespace P, up: yields (its process, its port); stopped after."""
     port = dnsnet.free_port_in_p()
     conf = tmp_path / "danted.conf"
     conf.write_text(DANTED_CONF.format(p4=dnsnet.p4, port=port, target4=dnsnet.target4, target6=dnsnet.target6,
@@ -506,6 +508,14 @@ def test_danted_by_name(dnsnet, bodies, tmp_path):
                      "danted")
     try:
         support.wait_port(dnsnet.p4, port, proc=s, netns=dnsnet.c)
+        yield s, port
+    finally:
+        s.stop()
+
+
+@needs("danted", "curl")
+def test_danted_by_name(dnsnet, bodies, tmp_path):
+    with danted_in_p(dnsnet, tmp_path) as (s, port):
         out = tmp_path / "out"
         r = dnsnet.socksify("socks5://%s:%d" % (dnsnet.p4, port),
                             ["curl", "-q", "-sS", "--max-time", "20", "-o", str(out), dnsnet.url()])
@@ -514,6 +524,4 @@ def test_danted_by_name(dnsnet, bodies, tmp_path):
         # danted logs the address it resolved the name to: one only P knows (C sent the name)
         s.wait_log(r"pass\(\d+\): tcp/connect .* -> %s\.\d+ %s\.%d" % (
             re.escape(dnsnet.target4), re.escape(dnsnet.target4), dnsnet.http_port))
-    finally:
-        s.stop()
     dnsnet.trap.assert_empty("curl via danted")

@@ -130,18 +130,9 @@ def test_microsocks_refuses_resolve_cleanly(dnsnet):
 
 @needs("danted")
 def test_danted_refuses_resolve_cleanly(dnsnet, tmp_path):
-    from test_dns import DANTED_CONF
-    port = dnsnet.free_port_in_p()
-    conf = tmp_path / "danted.conf"
-    conf.write_text(DANTED_CONF.format(p4=dnsnet.p4, port=port, target4=dnsnet.target4, target6=dnsnet.target6,
-                                       net="10.201.%d.0" % dnsnet.x))
-    s = dnsnet.start(dnsnet.p, [support.tool("danted"), "-f", str(conf), "-N", "1", "-p", str(tmp_path / "pid")],
-                     "danted")
-    try:
-        support.wait_port(dnsnet.p4, port, proc=s, netns=dnsnet.c)
+    from test_dns import danted_in_p
+    with danted_in_p(dnsnet, tmp_path) as (_, port):
         unsupported(dnsnet, "socks5://%s:%d" % (dnsnet.p4, port), "danted")
-    finally:
-        s.stop()
 
 
 # ---- under the supervisor: a static program's own DNS queries ----
